@@ -1,0 +1,202 @@
+//! Reading the configuration: TOML file (optional) + `OMNIGATE_SECTION__KEY` environment overrides.
+
+use crate::{Config, ConfigError};
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use std::path::Path;
+
+/// Environment variables with this prefix *and* a `__` separator override config keys:
+/// `OMNIGATE_SERVER__BIND=0.0.0.0:8080` sets `server.bind`. Variables without `__`
+/// (such as `OMNIGATE_API_KEY`, referenced as `env::OMNIGATE_API_KEY`) are left alone.
+pub const ENV_PREFIX: &str = "OMNIGATE_";
+
+/// Loads `path` (if given) plus environment overrides, then validates.
+pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+    let text = match path {
+        Some(path) => std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?,
+        None => String::new(),
+    };
+    let origin = path.map_or_else(|| "defaults".to_owned(), |p| p.display().to_string());
+    load_str(&text, &origin)
+}
+
+/// Loads a TOML document plus environment overrides, then validates. `origin` names the
+/// source in error messages.
+pub fn load_str(toml: &str, origin: &str) -> Result<Config, ConfigError> {
+    let figment = Figment::from(Toml::string(toml)).merge(
+        Env::prefixed(ENV_PREFIX)
+            .filter(|key| key.as_str().contains("__"))
+            .split("__"),
+    );
+    let config: Config = figment
+        .extract()
+        .map_err(|err| ConfigError::Parse(describe(err, origin)))?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// One line per problem, each naming the key and where its value came from.
+fn describe(err: figment::Error, origin: &str) -> String {
+    err.into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let source = match e.metadata.as_ref().map(|m| m.name.as_ref()) {
+                Some(name) if name.contains("environment") => "environment".to_owned(),
+                _ => origin.to_owned(),
+            };
+            if key.is_empty() {
+                format!("{source}: {}", e.kind)
+            } else {
+                format!("invalid config key `{key}` ({source}): {}", e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DeploymentConfig, Modality, Task};
+
+    const EXAMPLE: &str = r#"
+        [server]
+        bind = "127.0.0.1:9999"
+        api_keys = ["env::OMNIGATE_TEST_KEY"]
+
+        [models."chat-model"]
+        modalities = ["text", "image"]
+
+        [[models."chat-model".deployments]]
+        kind = "openai"
+        base_url = "http://127.0.0.1:8000/v1"
+        model = "upstream-name"
+        timeout_secs = 2.5
+
+        [models.embedder]
+        tasks = ["embeddings"]
+        [[models.embedder.deployments]]
+        kind = "openai"
+        base_url = "https://example.com/v1"
+    "#;
+
+    /// Loads under figment's `Jail`, which serialises tests that touch the process environment.
+    fn load_isolated(toml: &str, env: &[(&str, &str)]) -> Result<Config, String> {
+        let mut result = None;
+        figment::Jail::expect_with(|jail| {
+            for (name, value) in env {
+                jail.set_env(name, value);
+            }
+            result = Some(load_str(toml, "test.toml").map_err(|e| e.to_string()));
+            Ok(())
+        });
+        result.unwrap()
+    }
+
+    fn err_of(toml: &str) -> String {
+        load_isolated(toml, &[]).unwrap_err()
+    }
+
+    #[test]
+    fn example_parses_into_typed_values() {
+        let config = load_isolated(EXAMPLE, &[("OMNIGATE_TEST_KEY", "k")]).unwrap();
+        assert_eq!(config.server.bind.port(), 9999);
+        let chat = &config.models["chat-model"];
+        assert_eq!(chat.tasks, vec![Task::Chat]);
+        assert_eq!(chat.modalities, vec![Modality::Text, Modality::Image]);
+        let DeploymentConfig::Openai(dep) = &chat.deployments[0];
+        assert_eq!(dep.model.as_deref(), Some("upstream-name"));
+        assert!((dep.timeout_secs - 2.5).abs() < f64::EPSILON);
+        assert_eq!(config.models["embedder"].tasks, vec![Task::Embeddings]);
+    }
+
+    #[test]
+    fn empty_config_is_valid_defaults() {
+        let config = load_isolated("", &[]).unwrap();
+        assert_eq!(config.server.bind.port(), 8080);
+        assert!(config.models.is_empty());
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = err_of("[server]\nbindd = \"1.2.3.4:1\"\n");
+        assert!(err.contains("server.bindd"), "{err}");
+        assert!(err.contains("test.toml"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_in_deployment_is_named() {
+        let err = err_of(
+            "[models.m]\n[[models.m.deployments]]\nkind = \"openai\"\nbase_url = \"http://h/v1\"\nbase_ulr = 1\n",
+        );
+        assert!(err.contains("base_ulr"), "{err}");
+        assert!(err.contains("models.m.deployments"), "{err}");
+    }
+
+    #[test]
+    fn unknown_kind_is_named() {
+        let err = err_of("[models.m]\n[[models.m.deployments]]\nkind = \"telepathy\"\n");
+        assert!(err.contains("telepathy"), "{err}");
+    }
+
+    #[test]
+    fn bad_url_scheme_is_named() {
+        let err = err_of(
+            "[models.m]\n[[models.m.deployments]]\nkind = \"openai\"\nbase_url = \"ftp://h/v1\"\n",
+        );
+        assert!(err.contains("models.m.deployments[0].base_url"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let err = err_of("[server]\nmax_concurrent_requests = \"many\"\n");
+        assert!(err.contains("server.max_concurrent_requests"), "{err}");
+    }
+
+    #[test]
+    fn no_deployments_is_rejected() {
+        let err = err_of("[models.m]\ndeployments = []\n");
+        assert!(err.contains("models.m.deployments"), "{err}");
+    }
+
+    #[test]
+    fn bad_timeout_is_rejected() {
+        let err = err_of(
+            "[models.m]\n[[models.m.deployments]]\nkind = \"openai\"\nbase_url = \"http://h/v1\"\ntimeout_secs = -1\n",
+        );
+        assert!(err.contains("models.m.deployments[0].timeout_secs"), "{err}");
+    }
+
+    #[test]
+    fn missing_secret_env_var_is_named() {
+        let err = err_of("[server]\napi_keys = [\"env::OMNIGATE_DEFINITELY_UNSET\"]\n");
+        assert!(err.contains("server.api_keys[0]"), "{err}");
+        assert!(err.contains("OMNIGATE_DEFINITELY_UNSET"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_with_double_underscore() {
+        let config = load_isolated(
+            "",
+            &[
+                ("OMNIGATE_SERVER__BIND", "127.0.0.1:7070"),
+                ("OMNIGATE_SERVER__MAX_CONCURRENT_REQUESTS", "7"),
+                // A plain OMNIGATE_ variable holds a secret; it is not an override.
+                ("OMNIGATE_API_KEY", "whatever"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.server.bind.port(), 7070);
+        assert_eq!(config.server.max_concurrent_requests, 7);
+    }
+
+    #[test]
+    fn bad_env_override_names_key_and_environment() {
+        let err = load_isolated("", &[("OMNIGATE_SERVER__BINDD", "x")]).unwrap_err();
+        assert!(err.contains("server.bindd"), "{err}");
+        assert!(err.contains("environment"), "{err}");
+    }
+}

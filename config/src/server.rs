@@ -1,0 +1,49 @@
+//! The `[server]` section: listener, limits, authentication, logging.
+
+use crate::SecretRef;
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+/// Listener, limits, authentication and logging.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Largest request body accepted, in bytes (larger ones get 413).
+    pub max_body_bytes: usize,
+    /// Requests handled at once; more are shed with 429 instead of queueing.
+    pub max_concurrent_requests: usize,
+    /// How long a SIGTERM/Ctrl-C waits for in-flight requests before exiting anyway.
+    pub shutdown_grace_secs: u64,
+    /// Bearer keys accepted on `/v1/*`. Empty: no authentication (loopback development only).
+    pub api_keys: Vec<SecretRef>,
+    /// How long `/ready` waits for each backend's health probe.
+    pub readiness_timeout_secs: f64,
+    /// Log line format.
+    pub log_format: LogFormat,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 32 * 1024 * 1024,
+            max_concurrent_requests: 1024,
+            shutdown_grace_secs: 30,
+            api_keys: Vec::new(),
+            readiness_timeout_secs: 2.0,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
