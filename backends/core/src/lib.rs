@@ -1,1 +1,124 @@
-//! placeholder
+//! The inference-backend boundary of omnigate.
+//!
+//! Everything above this crate (HTTP, auth, media normalization, routing) talks to models only
+//! through [`Backend`], held as `Arc<dyn Backend>`. Everything below it (remote OpenAI-compatible
+//! servers, in-process models, worker pools) implements it. No HTTP types cross this line: requests
+//! arrive as typed values whose media parts are already normalized, answers leave as typed values
+//! (serializable in the OpenAI wire shape, which is the lingua franca of model servers).
+
+mod chat;
+mod embeddings;
+mod error;
+mod media;
+mod response;
+mod transcription;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+#[cfg(feature = "test-backend")]
+pub mod echo;
+
+pub use chat::{ChatRequest, ContentPart, Message, MessageContent, Role};
+pub use embeddings::{Embedding, EmbeddingInput, EmbeddingVector, EmbeddingsRequest, EmbeddingsResponse};
+pub use error::BackendError;
+pub use media::{Audio, EncodedImage, ImageData, ImageFormat, ImagePart, ImageTensor, Video, VideoFrame};
+pub use response::{
+    AssistantMessage, ChatChoice, ChatChunk, ChatResponse, ChunkChoice, Delta, Usage,
+};
+pub use transcription::{TranscriptionRequest, TranscriptionResponse, TranscriptionSegment};
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use std::collections::BTreeSet;
+
+/// A stream of chat deltas; it ends after the last chunk (finish reason, then usage if asked).
+/// Dropping it cancels the generation.
+pub type ChatStream = BoxStream<'static, Result<ChatChunk, BackendError>>;
+
+/// What a backend can be asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Task {
+    /// Chat completions (plain and streaming).
+    Chat,
+    /// Text embeddings.
+    Embeddings,
+    /// Speech to text.
+    Transcription,
+}
+
+/// A kind of input a backend accepts in chat messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Modality {
+    /// Text.
+    Text,
+    /// Pictures.
+    Image,
+    /// Sound.
+    Audio,
+    /// Moving pictures.
+    Video,
+}
+
+/// What a backend serves: its tasks and the input modalities its chat accepts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Tasks the backend implements; the others answer [`BackendError::Unsupported`].
+    pub tasks: BTreeSet<Task>,
+    /// Input modalities accepted in chat messages.
+    pub modalities: BTreeSet<Modality>,
+}
+
+impl Capabilities {
+    /// Whether `task` is served.
+    pub fn serves(&self, task: Task) -> bool {
+        self.tasks.contains(&task)
+    }
+}
+
+/// An inference backend. Implementations must be cheap to call concurrently: the gateway holds
+/// one `Arc<dyn Backend>` per deployment and calls it from many tasks at once.
+///
+/// Every task method has a default that answers [`BackendError::Unsupported`], so a backend
+/// implements only what its [`Capabilities`] declare.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// A short name for logs and metrics, e.g. `openai(http://10.0.0.5:8000/v1)`.
+    fn name(&self) -> &str;
+
+    /// Tasks and modalities served. Must not change over the backend's life.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Whether the backend can take requests now (for readiness). Should answer quickly.
+    async fn health(&self) -> Result<(), BackendError>;
+
+    /// One chat completion.
+    async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, BackendError> {
+        let _ = request;
+        Err(BackendError::Unsupported(Task::Chat))
+    }
+
+    /// A streamed chat completion. The future resolves once the backend has accepted the request
+    /// (so errors before the first token are still plain errors); deltas follow on the stream.
+    async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, BackendError> {
+        let _ = request;
+        Err(BackendError::Unsupported(Task::Chat))
+    }
+
+    /// Embeddings for every input, in order.
+    async fn embeddings(
+        &self,
+        request: EmbeddingsRequest,
+    ) -> Result<EmbeddingsResponse, BackendError> {
+        let _ = request;
+        Err(BackendError::Unsupported(Task::Embeddings))
+    }
+
+    /// Speech to text.
+    async fn transcribe(
+        &self,
+        request: TranscriptionRequest,
+    ) -> Result<TranscriptionResponse, BackendError> {
+        let _ = request;
+        Err(BackendError::Unsupported(Task::Transcription))
+    }
+}

@@ -1,0 +1,216 @@
+//! The conformance suite every backend must pass. A backend's own tests call [`check`] with a
+//! live instance (against a real or fake upstream); it exercises each task the backend declares
+//! and checks that undeclared tasks answer [`BackendError::Unsupported`].
+
+use crate::{
+    Backend, BackendError, ChatRequest, EmbeddingInput, EmbeddingVector, EmbeddingsRequest,
+    Message, Role, Task,
+};
+use futures::StreamExt;
+use serde_json::Map;
+
+/// A broken expectation, described for the test log.
+pub type Failure = String;
+
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+/// Runs the whole suite against `backend`, using `model` as the backend-side model name.
+pub async fn check(backend: &dyn Backend, model: &str) -> Result<(), Failure> {
+    let caps = backend.capabilities();
+    ensure!(!caps.tasks.is_empty(), "{}: declares no task", backend.name());
+    ensure!(
+        !backend.name().is_empty(),
+        "backend name must not be empty"
+    );
+    backend
+        .health()
+        .await
+        .map_err(|e| format!("{}: health() failed: {e}", backend.name()))?;
+
+    if caps.serves(Task::Chat) {
+        check_chat(backend, model).await?;
+        check_chat_stream(backend, model, false).await?;
+        check_chat_stream(backend, model, true).await?;
+        check_stream_drop(backend, model).await?;
+    } else {
+        expect_unsupported(backend.chat(chat_request(model)).await.map(|_| ()), Task::Chat)?;
+    }
+    if caps.serves(Task::Embeddings) {
+        check_embeddings(backend, model).await?;
+    } else {
+        let result = backend.embeddings(embeddings_request(model)).await;
+        expect_unsupported(result.map(|_| ()), Task::Embeddings)?;
+    }
+    Ok(())
+}
+
+fn chat_request(model: &str) -> ChatRequest {
+    ChatRequest {
+        model: model.to_owned(),
+        messages: vec![
+            Message::text(Role::System, "You are terse."),
+            Message::text(Role::User, "Say hello to the conformance suite."),
+        ],
+        max_tokens: Some(32),
+        ..ChatRequest::default()
+    }
+}
+
+fn embeddings_request(model: &str) -> EmbeddingsRequest {
+    EmbeddingsRequest {
+        model: model.to_owned(),
+        input: EmbeddingInput::Text(vec![
+            "the first input".to_owned(),
+            "a second, different input".to_owned(),
+            "third".to_owned(),
+        ]),
+        dimensions: None,
+        extra: Map::new(),
+    }
+}
+
+fn expect_unsupported(result: Result<(), BackendError>, task: Task) -> Result<(), Failure> {
+    match result {
+        Err(BackendError::Unsupported(t)) if t == task => Ok(()),
+        other => Err(format!(
+            "undeclared task {task:?} must answer Unsupported, got {other:?}"
+        )),
+    }
+}
+
+async fn check_chat(backend: &dyn Backend, model: &str) -> Result<(), Failure> {
+    let response = backend
+        .chat(chat_request(model))
+        .await
+        .map_err(|e| format!("chat failed: {e}"))?;
+    ensure!(!response.id.is_empty(), "chat: empty id");
+    ensure!(
+        response.object == "chat.completion",
+        "chat: object is {:?}",
+        response.object
+    );
+    ensure!(!response.choices.is_empty(), "chat: no choices");
+    for (i, choice) in response.choices.iter().enumerate() {
+        ensure!(choice.index as usize == i, "chat: choice {i} has index {}", choice.index);
+        ensure!(
+            choice.message.role == "assistant",
+            "chat: role {:?}",
+            choice.message.role
+        );
+        ensure!(
+            choice.message.content.as_deref().is_some_and(|c| !c.is_empty())
+                || choice.message.extra.contains_key("tool_calls"),
+            "chat: choice {i} has neither content nor tool calls"
+        );
+        ensure!(choice.finish_reason.is_some(), "chat: choice {i} has no finish_reason");
+    }
+    if let Some(usage) = &response.usage {
+        ensure!(
+            usage.total_tokens == usage.prompt_tokens + usage.completion_tokens,
+            "chat: usage does not add up: {usage:?}"
+        );
+    }
+    Ok(())
+}
+
+async fn check_chat_stream(
+    backend: &dyn Backend,
+    model: &str,
+    include_usage: bool,
+) -> Result<(), Failure> {
+    let request = ChatRequest {
+        include_usage,
+        ..chat_request(model)
+    };
+    let mut stream = backend
+        .chat_stream(request)
+        .await
+        .map_err(|e| format!("chat_stream failed: {e}"))?;
+    let mut text = String::new();
+    let mut ids = std::collections::BTreeSet::new();
+    let mut finished = false;
+    let mut usage_chunks = 0;
+    let mut after_usage = false;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| format!("stream chunk failed: {e}"))?;
+        ensure!(!after_usage, "stream: chunk after the usage chunk");
+        ensure!(
+            chunk.object == "chat.completion.chunk",
+            "stream: object is {:?}",
+            chunk.object
+        );
+        ids.insert(chunk.id.clone());
+        for choice in &chunk.choices {
+            if let Some(content) = &choice.delta.content {
+                text.push_str(content);
+            }
+            finished |= choice.finish_reason.is_some();
+        }
+        if chunk.usage.is_some() {
+            usage_chunks += 1;
+            after_usage = true;
+            ensure!(chunk.choices.is_empty(), "stream: usage chunk carries choices");
+        }
+    }
+    ensure!(!text.is_empty(), "stream: no content arrived");
+    ensure!(ids.len() == 1, "stream: chunk ids differ: {ids:?}");
+    ensure!(finished, "stream: no finish_reason");
+    if include_usage {
+        ensure!(usage_chunks == 1, "stream: include_usage gave {usage_chunks} usage chunks");
+    } else {
+        ensure!(usage_chunks == 0, "stream: usage sent though not asked for");
+    }
+    Ok(())
+}
+
+/// Dropping a stream after its first chunk must be clean (it cancels the generation).
+async fn check_stream_drop(backend: &dyn Backend, model: &str) -> Result<(), Failure> {
+    let mut stream = backend
+        .chat_stream(chat_request(model))
+        .await
+        .map_err(|e| format!("chat_stream failed: {e}"))?;
+    let first = stream.next().await;
+    ensure!(
+        matches!(first, Some(Ok(_))),
+        "stream: first chunk missing: {first:?}"
+    );
+    drop(stream);
+    // The backend must still answer afterwards.
+    backend
+        .chat(chat_request(model))
+        .await
+        .map_err(|e| format!("chat after a dropped stream failed: {e}"))?;
+    Ok(())
+}
+
+async fn check_embeddings(backend: &dyn Backend, model: &str) -> Result<(), Failure> {
+    let response = backend
+        .embeddings(embeddings_request(model))
+        .await
+        .map_err(|e| format!("embeddings failed: {e}"))?;
+    ensure!(response.data.len() == 3, "embeddings: {} vectors for 3 inputs", response.data.len());
+    let mut dim = None;
+    for (i, item) in response.data.iter().enumerate() {
+        ensure!(item.index as usize == i, "embeddings: item {i} has index {}", item.index);
+        let EmbeddingVector::Float(values) = &item.embedding else {
+            return Err("embeddings: float vectors expected when none was asked".to_owned());
+        };
+        ensure!(!values.is_empty(), "embeddings: empty vector");
+        ensure!(values.iter().all(|v| v.is_finite()), "embeddings: non-finite value");
+        ensure!(
+            *dim.get_or_insert(values.len()) == values.len(),
+            "embeddings: vectors of different sizes"
+        );
+    }
+    ensure!(
+        response.data[0].embedding != response.data[1].embedding,
+        "embeddings: different inputs gave the same vector"
+    );
+    Ok(())
+}
