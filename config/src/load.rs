@@ -167,7 +167,10 @@ mod tests {
         let err = err_of(
             "[models.m]\n[[models.m.deployments]]\nkind = \"openai\"\nbase_url = \"http://h/v1\"\ntimeout_secs = -1\n",
         );
-        assert!(err.contains("models.m.deployments[0].timeout_secs"), "{err}");
+        assert!(
+            err.contains("models.m.deployments[0].timeout_secs"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -61,10 +61,7 @@ impl<'de> Deserialize<'de> for SecretRef {
 }
 
 fn is_env_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// A resolved secret value. Its `Debug` and `Display` never show it.

@@ -18,7 +18,10 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        check_seconds("server.readiness_timeout_secs", server.readiness_timeout_secs)?;
+        check_seconds(
+            "server.readiness_timeout_secs",
+            server.readiness_timeout_secs,
+        )?;
         for (i, key) in server.api_keys.iter().enumerate() {
             key.resolve(&format!("server.api_keys[{i}]"))?;
         }

@@ -4,27 +4,44 @@ use crate::media::{Audio, ImagePart, Video};
 use serde_json::{Map, Value};
 
 /// A chat completion request, ready for a backend.
+///
+/// Sampling and tool fields stay in `params` exactly as the client sent them (OpenAI-speaking
+/// backends forward them verbatim, so nothing is renamed or dropped on the way); in-process
+/// backends read the ones they honour through the typed accessors.
 #[derive(Debug, Clone, Default)]
 pub struct ChatRequest {
     /// The model name *at the backend* (the deployment's upstream name, not the public one).
     pub model: String,
     /// The conversation so far.
     pub messages: Vec<Message>,
-    /// Upper bound on generated tokens (`max_completion_tokens`, or the older `max_tokens`).
-    pub max_tokens: Option<u32>,
+    /// Every other request field except `model`, `messages` and `stream` (`max_tokens`,
+    /// `temperature`, `tools`, `response_format`, `stream_options`, vendor extensions...).
+    pub params: Map<String, Value>,
+}
+
+impl ChatRequest {
+    /// Upper bound on generated tokens (`max_completion_tokens`, else the older `max_tokens`).
+    pub fn max_tokens(&self) -> Option<u64> {
+        self.params
+            .get("max_completion_tokens")
+            .or_else(|| self.params.get("max_tokens"))
+            .and_then(Value::as_u64)
+    }
+
     /// Sampling temperature.
-    pub temperature: Option<f64>,
-    /// Nucleus sampling mass.
-    pub top_p: Option<f64>,
-    /// Stop sequences.
-    pub stop: Vec<String>,
-    /// Sampling seed.
-    pub seed: Option<i64>,
-    /// Streaming only: end the stream with a usage chunk.
-    pub include_usage: bool,
-    /// Every other request field, untouched (tools, response_format, logprobs, n, user,
-    /// vendor extensions...). Backends that speak OpenAI forward them verbatim.
-    pub extra: Map<String, Value>,
+    pub fn temperature(&self) -> Option<f64> {
+        self.params.get("temperature").and_then(Value::as_f64)
+    }
+
+    /// Streaming only: whether the stream must end with a usage chunk
+    /// (`stream_options.include_usage`).
+    pub fn include_usage(&self) -> bool {
+        self.params
+            .get("stream_options")
+            .and_then(|o| o.get("include_usage"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
 }
 
 /// Who wrote a message.

@@ -7,7 +7,7 @@ use crate::{
     Message, Role, Task,
 };
 use futures::StreamExt;
-use serde_json::Map;
+use serde_json::{Map, json};
 
 /// A broken expectation, described for the test log.
 pub type Failure = String;
@@ -23,11 +23,12 @@ macro_rules! ensure {
 /// Runs the whole suite against `backend`, using `model` as the backend-side model name.
 pub async fn check(backend: &dyn Backend, model: &str) -> Result<(), Failure> {
     let caps = backend.capabilities();
-    ensure!(!caps.tasks.is_empty(), "{}: declares no task", backend.name());
     ensure!(
-        !backend.name().is_empty(),
-        "backend name must not be empty"
+        !caps.tasks.is_empty(),
+        "{}: declares no task",
+        backend.name()
     );
+    ensure!(!backend.name().is_empty(), "backend name must not be empty");
     backend
         .health()
         .await
@@ -39,7 +40,10 @@ pub async fn check(backend: &dyn Backend, model: &str) -> Result<(), Failure> {
         check_chat_stream(backend, model, true).await?;
         check_stream_drop(backend, model).await?;
     } else {
-        expect_unsupported(backend.chat(chat_request(model)).await.map(|_| ()), Task::Chat)?;
+        expect_unsupported(
+            backend.chat(chat_request(model)).await.map(|_| ()),
+            Task::Chat,
+        )?;
     }
     if caps.serves(Task::Embeddings) {
         check_embeddings(backend, model).await?;
@@ -57,8 +61,7 @@ fn chat_request(model: &str) -> ChatRequest {
             Message::text(Role::System, "You are terse."),
             Message::text(Role::User, "Say hello to the conformance suite."),
         ],
-        max_tokens: Some(32),
-        ..ChatRequest::default()
+        params: [("max_tokens".to_owned(), json!(32))].into_iter().collect(),
     }
 }
 
@@ -97,18 +100,29 @@ async fn check_chat(backend: &dyn Backend, model: &str) -> Result<(), Failure> {
     );
     ensure!(!response.choices.is_empty(), "chat: no choices");
     for (i, choice) in response.choices.iter().enumerate() {
-        ensure!(choice.index as usize == i, "chat: choice {i} has index {}", choice.index);
+        ensure!(
+            choice.index as usize == i,
+            "chat: choice {i} has index {}",
+            choice.index
+        );
         ensure!(
             choice.message.role == "assistant",
             "chat: role {:?}",
             choice.message.role
         );
         ensure!(
-            choice.message.content.as_deref().is_some_and(|c| !c.is_empty())
+            choice
+                .message
+                .content
+                .as_deref()
+                .is_some_and(|c| !c.is_empty())
                 || choice.message.extra.contains_key("tool_calls"),
             "chat: choice {i} has neither content nor tool calls"
         );
-        ensure!(choice.finish_reason.is_some(), "chat: choice {i} has no finish_reason");
+        ensure!(
+            choice.finish_reason.is_some(),
+            "chat: choice {i} has no finish_reason"
+        );
     }
     if let Some(usage) = &response.usage {
         ensure!(
@@ -124,10 +138,12 @@ async fn check_chat_stream(
     model: &str,
     include_usage: bool,
 ) -> Result<(), Failure> {
-    let request = ChatRequest {
-        include_usage,
-        ..chat_request(model)
-    };
+    let mut request = chat_request(model);
+    if include_usage {
+        request
+            .params
+            .insert("stream_options".to_owned(), json!({"include_usage": true}));
+    }
     let mut stream = backend
         .chat_stream(request)
         .await
@@ -155,14 +171,20 @@ async fn check_chat_stream(
         if chunk.usage.is_some() {
             usage_chunks += 1;
             after_usage = true;
-            ensure!(chunk.choices.is_empty(), "stream: usage chunk carries choices");
+            ensure!(
+                chunk.choices.is_empty(),
+                "stream: usage chunk carries choices"
+            );
         }
     }
     ensure!(!text.is_empty(), "stream: no content arrived");
     ensure!(ids.len() == 1, "stream: chunk ids differ: {ids:?}");
     ensure!(finished, "stream: no finish_reason");
     if include_usage {
-        ensure!(usage_chunks == 1, "stream: include_usage gave {usage_chunks} usage chunks");
+        ensure!(
+            usage_chunks == 1,
+            "stream: include_usage gave {usage_chunks} usage chunks"
+        );
     } else {
         ensure!(usage_chunks == 0, "stream: usage sent though not asked for");
     }
@@ -194,15 +216,26 @@ async fn check_embeddings(backend: &dyn Backend, model: &str) -> Result<(), Fail
         .embeddings(embeddings_request(model))
         .await
         .map_err(|e| format!("embeddings failed: {e}"))?;
-    ensure!(response.data.len() == 3, "embeddings: {} vectors for 3 inputs", response.data.len());
+    ensure!(
+        response.data.len() == 3,
+        "embeddings: {} vectors for 3 inputs",
+        response.data.len()
+    );
     let mut dim = None;
     for (i, item) in response.data.iter().enumerate() {
-        ensure!(item.index as usize == i, "embeddings: item {i} has index {}", item.index);
+        ensure!(
+            item.index as usize == i,
+            "embeddings: item {i} has index {}",
+            item.index
+        );
         let EmbeddingVector::Float(values) = &item.embedding else {
             return Err("embeddings: float vectors expected when none was asked".to_owned());
         };
         ensure!(!values.is_empty(), "embeddings: empty vector");
-        ensure!(values.iter().all(|v| v.is_finite()), "embeddings: non-finite value");
+        ensure!(
+            values.iter().all(|v| v.is_finite()),
+            "embeddings: non-finite value"
+        );
         ensure!(
             *dim.get_or_insert(values.len()) == values.len(),
             "embeddings: vectors of different sizes"

@@ -49,7 +49,9 @@ impl EchoBackend {
 
     fn check_up(&self) -> Result<(), BackendError> {
         if self.unhealthy {
-            Err(BackendError::Unavailable("echo backend set unhealthy".into()))
+            Err(BackendError::Unavailable(
+                "echo backend set unhealthy".into(),
+            ))
         } else {
             Ok(())
         }
@@ -137,9 +139,14 @@ impl Backend for EchoBackend {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             tasks: [Task::Chat, Task::Embeddings].into_iter().collect(),
-            modalities: [Modality::Text, Modality::Image, Modality::Audio, Modality::Video]
-                .into_iter()
-                .collect(),
+            modalities: [
+                Modality::Text,
+                Modality::Image,
+                Modality::Audio,
+                Modality::Video,
+            ]
+            .into_iter()
+            .collect(),
         }
     }
 
@@ -195,7 +202,7 @@ impl Backend for EchoBackend {
             extra: Map::new(),
         };
         chunks.push(chunk(&model, vec![last], None));
-        if request.include_usage {
+        if request.include_usage() {
             let usage = usage(prompt_words(&request), count_words(&text));
             chunks.push(chunk(&model, Vec::new(), Some(usage)));
         }
@@ -250,7 +257,12 @@ fn hash_embedding(text: &str) -> Vec<f32> {
             (hash % 2001) as f32 / 1000.0 - 1.0
         })
         .collect();
-    let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt().max(f32::EPSILON);
+    let norm = vector
+        .iter()
+        .map(|v| v * v)
+        .sum::<f32>()
+        .sqrt()
+        .max(f32::EPSILON);
     vector.iter_mut().for_each(|v| *v /= norm);
     vector
 }

@@ -19,9 +19,13 @@ pub mod conformance;
 pub mod echo;
 
 pub use chat::{ChatRequest, ContentPart, Message, MessageContent, Role};
-pub use embeddings::{Embedding, EmbeddingInput, EmbeddingVector, EmbeddingsRequest, EmbeddingsResponse};
+pub use embeddings::{
+    Embedding, EmbeddingInput, EmbeddingVector, EmbeddingsRequest, EmbeddingsResponse,
+};
 pub use error::BackendError;
-pub use media::{Audio, EncodedImage, ImageData, ImageFormat, ImagePart, ImageTensor, Video, VideoFrame};
+pub use media::{
+    Audio, EncodedImage, ImageData, ImageFormat, ImagePart, ImageTensor, Video, VideoFrame,
+};
 pub use response::{
     AssistantMessage, ChatChoice, ChatChunk, ChatResponse, ChunkChoice, Delta, Usage,
 };

@@ -1,1 +1,173 @@
-//! placeholder
+//! A backend that forwards to any OpenAI-compatible HTTP server (vLLM, llama.cpp server, Ollama,
+//! TGI, hosted APIs) over one pooled keep-alive client per deployment: TCP_NODELAY, HTTP/2 where
+//! the upstream offers it through ALPN, streaming relayed event by event as it arrives.
+
+mod errors;
+mod stream;
+mod wire;
+
+use async_trait::async_trait;
+use omnigate_backend::{
+    Backend, BackendError, Capabilities, ChatRequest, ChatResponse, ChatStream, EmbeddingsRequest,
+    EmbeddingsResponse, Task,
+};
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+use url::Url;
+
+/// How to reach one upstream deployment.
+#[derive(Debug, Clone)]
+pub struct OpenAiSettings {
+    /// Base URL including the API prefix, e.g. `http://10.0.0.5:8000/v1`.
+    pub base_url: Url,
+    /// Bearer key for the upstream.
+    pub api_key: Option<String>,
+    /// Whole-call deadline for plain requests; for streams, the longest wait for the response
+    /// head and between two events.
+    pub timeout: Duration,
+    /// Deadline for opening a connection.
+    pub connect_timeout: Duration,
+    /// What the upstream model serves (an OpenAI-compatible server cannot tell us).
+    pub capabilities: Capabilities,
+}
+
+/// The remote OpenAI-compatible backend.
+pub struct OpenAiBackend {
+    name: String,
+    settings: OpenAiSettings,
+    client: reqwest::Client,
+    chat_url: Url,
+    embeddings_url: Url,
+    models_url: Url,
+}
+
+impl OpenAiBackend {
+    /// Builds the backend and its connection pool (no connection is opened yet).
+    pub fn new(settings: OpenAiSettings) -> Result<Self, BackendError> {
+        let client = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .connect_timeout(settings.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_keepalive(Duration::from_secs(60))
+            // Upstreams are configured by the operator, never taken from requests; still, do not
+            // let an upstream bounce us elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("omnigate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| BackendError::Internal(format!("cannot build HTTP client: {e}")))?;
+        let join = |path: &str| {
+            let mut url = settings.base_url.clone();
+            let base = url.path().trim_end_matches('/').to_owned();
+            url.set_path(&format!("{base}/{path}"));
+            url
+        };
+        Ok(Self {
+            name: format!("openai({})", settings.base_url),
+            chat_url: join("chat/completions"),
+            embeddings_url: join("embeddings"),
+            models_url: join("models"),
+            settings,
+            client,
+        })
+    }
+
+    fn post(&self, url: &Url, body: Vec<u8>) -> reqwest::RequestBuilder {
+        let builder = self
+            .client
+            .post(url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        self.authorize(builder)
+    }
+
+    fn authorize(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.settings.api_key {
+            Some(key) => builder.bearer_auth(key),
+            None => builder,
+        }
+    }
+
+    /// Sends a request and reads a whole JSON answer, all within the deployment's deadline.
+    async fn call_json<T: DeserializeOwned>(
+        &self,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<T, BackendError> {
+        let timeout = self.settings.timeout;
+        let call = async {
+            let response = builder
+                .send()
+                .await
+                .map_err(|e| errors::from_reqwest(&e, timeout))?;
+            let response = errors::check_status(response).await?;
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| errors::from_reqwest(&e, timeout))?;
+            serde_json::from_slice::<T>(&bytes).map_err(|e| {
+                BackendError::BadResponse(format!("upstream answer is not the expected JSON: {e}"))
+            })
+        };
+        tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| BackendError::Timeout(timeout))?
+    }
+}
+
+#[async_trait]
+impl Backend for OpenAiBackend {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.settings.capabilities.clone()
+    }
+
+    async fn health(&self) -> Result<(), BackendError> {
+        let builder = self.authorize(self.client.get(self.models_url.clone()));
+        self.call_json::<serde_json::Value>(builder)
+            .await
+            .map(|_| ())
+    }
+
+    async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, BackendError> {
+        self.ensure_serves(Task::Chat)?;
+        let body = wire::chat_body(&request, false)?;
+        self.call_json(self.post(&self.chat_url, body)).await
+    }
+
+    async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, BackendError> {
+        self.ensure_serves(Task::Chat)?;
+        let body = wire::chat_body(&request, true)?;
+        let timeout = self.settings.timeout;
+        let send = self
+            .post(&self.chat_url, body)
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .send();
+        let response = tokio::time::timeout(timeout, send)
+            .await
+            .map_err(|_| BackendError::Timeout(timeout))?
+            .map_err(|e| errors::from_reqwest(&e, timeout))?;
+        let response = errors::check_status(response).await?;
+        Ok(stream::chat_chunks(response, timeout))
+    }
+
+    async fn embeddings(
+        &self,
+        request: EmbeddingsRequest,
+    ) -> Result<EmbeddingsResponse, BackendError> {
+        self.ensure_serves(Task::Embeddings)?;
+        let body = wire::embeddings_body(&request)?;
+        self.call_json(self.post(&self.embeddings_url, body)).await
+    }
+}
+
+impl OpenAiBackend {
+    fn ensure_serves(&self, task: Task) -> Result<(), BackendError> {
+        if self.settings.capabilities.serves(task) {
+            Ok(())
+        } else {
+            Err(BackendError::Unsupported(task))
+        }
+    }
+}

@@ -1,1 +1,357 @@
-//! placeholder
+//! A scriptable OpenAI-compatible upstream for tests: a real HTTP server on a loopback port that
+//! answers chat (plain and SSE), embeddings and models, and can be told to be slow, fail with a
+//! status, hang, hold its stream open, or go away. It records what it received and notices when a
+//! client abandons a stream, so tests can prove cancellation reaches the upstream.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support: a broken fixture should fail the test loudly"
+)]
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use bytes::Bytes;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, oneshot};
+
+/// How the fake answers the next requests.
+#[derive(Debug, Clone, Default)]
+pub enum Mode {
+    /// Answer normally.
+    #[default]
+    Normal,
+    /// Answer normally after a delay.
+    Delay(Duration),
+    /// Answer with this status and an OpenAI-style error body.
+    Fail(u16),
+    /// Answer with 200 and a body that is not JSON.
+    Garbage,
+    /// Never answer.
+    Hang,
+}
+
+/// Dimension of the fake's embeddings.
+pub const EMBEDDING_DIM: usize = 4;
+
+#[derive(Default)]
+struct Shared {
+    mode: Mutex<Mode>,
+    /// Chunks sent before the stream waits for [`FakeUpstream::release_stream`].
+    hold_after: Mutex<Option<usize>>,
+    release: Notify,
+    requests: Mutex<Vec<Recorded>>,
+    streams_started: AtomicUsize,
+    streams_completed: AtomicUsize,
+    streams_cancelled: AtomicUsize,
+}
+
+/// One request the fake received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// The path.
+    pub path: String,
+    /// The `authorization` header, if any.
+    pub authorization: Option<String>,
+    /// The JSON body (Null for GETs).
+    pub body: Value,
+}
+
+/// A running fake upstream. Dropping it stops the server (later connections are refused).
+pub struct FakeUpstream {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl FakeUpstream {
+    /// Starts on `127.0.0.1:0`.
+    pub async fn start() -> Self {
+        let shared = Arc::new(Shared::default());
+        let app = Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .route("/v1/embeddings", post(embeddings))
+            .route("/v1/models", get(models))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Self {
+            addr,
+            shared,
+            stop: Some(stop),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT/v1`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Changes how the following requests are answered.
+    pub fn set_mode(&self, mode: Mode) {
+        *self.shared.mode.lock().unwrap() = mode;
+    }
+
+    /// Streams send `n` content chunks, then wait for [`Self::release_stream`].
+    pub fn hold_streams_after(&self, n: usize) {
+        *self.shared.hold_after.lock().unwrap() = Some(n);
+    }
+
+    /// Lets held streams finish.
+    pub fn release_stream(&self) {
+        *self.shared.hold_after.lock().unwrap() = None;
+        self.shared.release.notify_waiters();
+    }
+
+    /// Everything received so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.requests.lock().unwrap().clone()
+    }
+
+    /// The last request received.
+    pub fn last_request(&self) -> Recorded {
+        self.requests()
+            .pop()
+            .expect("the fake upstream received no request")
+    }
+
+    /// Streams that ran to their end.
+    pub fn streams_completed(&self) -> usize {
+        self.shared.streams_completed.load(Ordering::SeqCst)
+    }
+
+    /// Streams started.
+    pub fn streams_started(&self) -> usize {
+        self.shared.streams_started.load(Ordering::SeqCst)
+    }
+
+    /// Streams whose client went away before the end.
+    pub fn streams_cancelled(&self) -> usize {
+        self.shared.streams_cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Waits (up to `within`) until a stream has been cancelled by its client.
+    pub async fn wait_for_cancel(&self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < deadline {
+            if self.streams_cancelled() > 0 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    /// Stops the server; new connections are refused from now on.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        // Give the accept loop a moment to close the socket.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn record(shared: &Shared, path: &str, headers: &HeaderMap, body: &Bytes) -> Value {
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    shared.requests.lock().unwrap().push(Recorded {
+        path: path.to_owned(),
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        body: body.clone(),
+    });
+    body
+}
+
+/// Applies the current mode; `Some(response)` short-circuits the handler.
+async fn misbehave(shared: &Shared) -> Option<Response> {
+    let mode = shared.mode.lock().unwrap().clone();
+    match mode {
+        Mode::Normal => None,
+        Mode::Delay(delay) => {
+            tokio::time::sleep(delay).await;
+            None
+        }
+        Mode::Fail(status) => {
+            let status = StatusCode::from_u16(status).unwrap();
+            let body = json!({"error": {
+                "message": format!("fake upstream failure {}", status.as_u16()),
+                "type": "fake_error", "param": "messages", "code": null}});
+            Some((status, axum::Json(body)).into_response())
+        }
+        Mode::Garbage => Some((StatusCode::OK, "this is not json").into_response()),
+        Mode::Hang => {
+            std::future::pending::<()>().await;
+            None
+        }
+    }
+}
+
+/// The fake's answer text: it names the model it was asked for.
+pub fn answer_text(model: &str) -> String {
+    format!("Hello from the fake upstream serving {model}.")
+}
+
+async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let request = record(&shared, "/v1/chat/completions", &headers, &body);
+    if let Some(response) = misbehave(&shared).await {
+        return response;
+    }
+    let model = request["model"].as_str().unwrap_or("unknown").to_owned();
+    let text = answer_text(&model);
+    if request["stream"].as_bool() == Some(true) {
+        let include_usage = request["stream_options"]["include_usage"].as_bool() == Some(true);
+        return stream_chat(shared, model, text, include_usage);
+    }
+    axum::Json(json!({
+        "id": "chatcmpl-fake", "object": "chat.completion", "created": 1_700_000_000,
+        "model": model, "system_fingerprint": "fp_fake",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                     "finish_reason": "stop", "logprobs": null}],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 8, "total_tokens": 17}
+    }))
+    .into_response()
+}
+
+/// Counts a stream as cancelled if it is dropped before it finished.
+struct StreamGuard {
+    shared: Arc<Shared>,
+    finished: bool,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        let counter = if self.finished {
+            &self.shared.streams_completed
+        } else {
+            &self.shared.streams_cancelled
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn stream_chat(shared: Arc<Shared>, model: String, text: String, include_usage: bool) -> Response {
+    shared.streams_started.fetch_add(1, Ordering::SeqCst);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::spawn(async move {
+        let mut guard = StreamGuard {
+            shared: shared.clone(),
+            finished: false,
+        };
+        let chunk = |delta: Value, finish: Value, usage: Option<Value>| {
+            let mut c = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk",
+                "created": 1_700_000_000, "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+            if let Some(usage) = usage {
+                c["choices"] = json!([]);
+                c["usage"] = usage;
+            }
+            Bytes::from(format!("data: {c}\n\n"))
+        };
+        let mut events = vec![chunk(
+            json!({"role": "assistant", "content": ""}),
+            Value::Null,
+            None,
+        )];
+        for word in text.split_inclusive(' ') {
+            events.push(chunk(json!({"content": word}), Value::Null, None));
+        }
+        events.push(chunk(json!({}), json!("stop"), None));
+        if include_usage {
+            let usage = json!({"prompt_tokens": 9, "completion_tokens": 8, "total_tokens": 17});
+            events.push(chunk(Value::Null, Value::Null, Some(usage)));
+        }
+        events.push(Bytes::from_static(b"data: [DONE]\n\n"));
+        for (i, event) in events.into_iter().enumerate() {
+            let hold = *shared.hold_after.lock().unwrap();
+            if hold.is_some_and(|n| i > n) {
+                let released = shared.release.notified();
+                tokio::select! {
+                    () = released => {}
+                    () = tx.closed() => return,
+                }
+            }
+            if tx.send(Ok(event)).await.is_err() {
+                return; // client gone: the guard counts a cancellation
+            }
+        }
+        guard.finished = true;
+    });
+    let body = axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    ([("content-type", "text/event-stream")], body).into_response()
+}
+
+async fn embeddings(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request = record(&shared, "/v1/embeddings", &headers, &body);
+    if let Some(response) = misbehave(&shared).await {
+        return response;
+    }
+    let inputs: Vec<String> = match &request["input"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items.iter().map(|v| v.to_string()).collect(),
+        _ => return (StatusCode::BAD_REQUEST, "bad input").into_response(),
+    };
+    let base64 = request["encoding_format"].as_str() == Some("base64");
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let vector: Vec<f32> = (0..EMBEDDING_DIM)
+                .map(|d| ((text.len() + d * 7 + i) % 10) as f32 / 10.0)
+                .collect();
+            let embedding = if base64 {
+                let bytes: Vec<u8> = vector.iter().flat_map(|v| v.to_le_bytes()).collect();
+                json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                json!(vector)
+            };
+            json!({"object": "embedding", "index": i, "embedding": embedding})
+        })
+        .collect();
+    axum::Json(
+        json!({"object": "list", "data": data, "model": request["model"],
+        "usage": {"prompt_tokens": inputs.len() * 2, "total_tokens": inputs.len() * 2}}),
+    )
+    .into_response()
+}
+
+async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    record(&shared, "/v1/models", &headers, &Bytes::new());
+    if let Some(response) = misbehave(&shared).await {
+        return response;
+    }
+    axum::Json(json!({"object": "list", "data": [
+        {"id": "upstream-model", "object": "model", "created": 0, "owned_by": "fake"}]}))
+    .into_response()
+}

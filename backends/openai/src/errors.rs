@@ -1,0 +1,136 @@
+//! Upstream failures mapped onto [`BackendError`]: transport errors by kind, HTTP statuses by
+//! who can fix them (the client: `Rejected`; the operator or upstream: `Upstream`).
+
+use omnigate_backend::BackendError;
+use serde_json::Value;
+use std::time::Duration;
+
+/// Longest upstream error body read; the rest is ignored.
+const MAX_ERROR_BODY: usize = 16 * 1024;
+
+pub(crate) fn from_reqwest(err: &reqwest::Error, timeout: Duration) -> BackendError {
+    if err.is_timeout() {
+        BackendError::Timeout(timeout)
+    } else if err.is_connect() {
+        BackendError::Unavailable(format!("cannot connect to upstream: {}", root_cause(err)))
+    } else if err.is_decode() || err.is_body() {
+        BackendError::BadResponse(format!("upstream body broke off: {}", root_cause(err)))
+    } else {
+        BackendError::Unavailable(format!("upstream request failed: {}", root_cause(err)))
+    }
+}
+
+/// The innermost error message (reqwest's own Display hides the useful part).
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = err;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}
+
+/// Passes 2xx responses through; turns every other status into the matching error.
+pub(crate) async fn check_status(
+    response: reqwest::Response,
+) -> Result<reqwest::Response, BackendError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body = read_capped(response).await;
+    let (message, param) = parse_error_body(&body);
+    let message = message.unwrap_or_else(|| {
+        status
+            .canonical_reason()
+            .unwrap_or("upstream error")
+            .to_owned()
+    });
+    let code = status.as_u16();
+    Err(match code {
+        429 => BackendError::Overloaded(message),
+        503 => BackendError::Unavailable(message),
+        408 | 504 => BackendError::Upstream {
+            status: code,
+            message,
+        },
+        // Our credentials or our model mapping are wrong: nothing the client can fix.
+        401 | 403 | 404 => BackendError::Upstream {
+            status: code,
+            message,
+        },
+        400..=499 => BackendError::Rejected {
+            status: code,
+            message,
+            param,
+        },
+        _ => BackendError::Upstream {
+            status: code,
+            message,
+        },
+    })
+}
+
+async fn read_capped(mut response: reqwest::Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = MAX_ERROR_BODY.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= MAX_ERROR_BODY {
+            break;
+        }
+    }
+    body
+}
+
+/// Reads `{"error": {"message", "param"}}` (OpenAI), `{"message"}` (vLLM), `{"error": "..."}`
+/// (Ollama, TGI) or `{"detail": "..."}` (FastAPI servers); falls back to the raw text.
+pub(crate) fn parse_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
+    let text = || {
+        let text = String::from_utf8_lossy(body).trim().to_owned();
+        (!text.is_empty()).then_some(text)
+    };
+    let Ok(json) = serde_json::from_slice::<Value>(body) else {
+        return (text(), None);
+    };
+    let str_at = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+    if let Some(error) = json.get("error") {
+        if let Some(message) = error.as_str() {
+            return (Some(message.to_owned()), None);
+        }
+        return (
+            str_at(error, "message").or_else(text),
+            str_at(error, "param"),
+        );
+    }
+    let message = str_at(&json, "message").or_else(|| str_at(&json, "detail"));
+    (message.or_else(text), str_at(&json, "param"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_error_body;
+
+    #[test]
+    fn error_bodies_of_common_servers_are_understood() {
+        let openai = br#"{"error":{"message":"bad temp","type":"invalid_request_error","param":"temperature"}}"#;
+        assert_eq!(
+            parse_error_body(openai),
+            (Some("bad temp".into()), Some("temperature".into()))
+        );
+        let vllm =
+            br#"{"object":"error","message":"too long","type":"BadRequestError","code":400}"#;
+        assert_eq!(parse_error_body(vllm).0.as_deref(), Some("too long"));
+        let ollama = br#"{"error":"model not found"}"#;
+        assert_eq!(
+            parse_error_body(ollama).0.as_deref(),
+            Some("model not found")
+        );
+        let fastapi = br#"{"detail":"Not Found"}"#;
+        assert_eq!(parse_error_body(fastapi).0.as_deref(), Some("Not Found"));
+        assert_eq!(
+            parse_error_body(b"plain text").0.as_deref(),
+            Some("plain text")
+        );
+        assert_eq!(parse_error_body(b"").0, None);
+    }
+}

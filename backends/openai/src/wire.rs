@@ -1,0 +1,267 @@
+//! Request bodies in the OpenAI wire format, written straight from the typed request (no
+//! intermediate `Value` tree). Normalized media is encoded the way OpenAI-compatible servers read
+//! it: pictures as `image_url` data URLs, sound as `input_audio` WAV, video as its frames (and
+//! audio track) in order, which every vision model understands.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use omnigate_backend::{
+    Audio, BackendError, ChatRequest, ContentPart, EmbeddingInput, EmbeddingsRequest, ImageData,
+    ImagePart, Message, MessageContent,
+};
+use serde::ser::{Error as _, SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+use serde_json::json;
+
+/// Fields the gateway owns; never copied from `params`.
+const RESERVED: [&str; 3] = ["model", "messages", "stream"];
+
+pub(crate) fn chat_body(request: &ChatRequest, stream: bool) -> Result<Vec<u8>, BackendError> {
+    serde_json::to_vec(&ChatBody { request, stream })
+        .map_err(|e| BackendError::Internal(format!("cannot encode the chat request: {e}")))
+}
+
+pub(crate) fn embeddings_body(request: &EmbeddingsRequest) -> Result<Vec<u8>, BackendError> {
+    let mut body = serde_json::Map::with_capacity(request.extra.len() + 3);
+    body.insert("model".into(), json!(request.model));
+    body.insert(
+        "input".into(),
+        match &request.input {
+            EmbeddingInput::Text(items) => json!(items),
+            EmbeddingInput::Tokens(items) => json!(items),
+        },
+    );
+    if let Some(dimensions) = request.dimensions {
+        body.insert("dimensions".into(), json!(dimensions));
+    }
+    for (key, value) in &request.extra {
+        body.entry(key.clone()).or_insert_with(|| value.clone());
+    }
+    serde_json::to_vec(&body)
+        .map_err(|e| BackendError::Internal(format!("cannot encode the embeddings request: {e}")))
+}
+
+struct ChatBody<'a> {
+    request: &'a ChatRequest,
+    stream: bool,
+}
+
+impl Serialize for ChatBody<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("model", &self.request.model)?;
+        map.serialize_entry("messages", &Messages(&self.request.messages))?;
+        for (key, value) in &self.request.params {
+            // stream_options is only valid on streaming requests.
+            if RESERVED.contains(&key.as_str()) || (!self.stream && key == "stream_options") {
+                continue;
+            }
+            map.serialize_entry(key, value)?;
+        }
+        if self.stream {
+            map.serialize_entry("stream", &true)?;
+        }
+        map.end()
+    }
+}
+
+struct Messages<'a>(&'a [Message]);
+
+impl Serialize for Messages<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for message in self.0 {
+            seq.serialize_element(&WireMessage(message))?;
+        }
+        seq.end()
+    }
+}
+
+struct WireMessage<'a>(&'a Message);
+
+impl Serialize for WireMessage<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let message = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("role", message.role.as_str())?;
+        match &message.content {
+            None => map.serialize_entry("content", &())?,
+            Some(MessageContent::Text(text)) => map.serialize_entry("content", text)?,
+            Some(MessageContent::Parts(parts)) => {
+                map.serialize_entry("content", &Parts(parts))?;
+            }
+        }
+        for (key, value) in &message.extra {
+            if key != "role" && key != "content" {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.end()
+    }
+}
+
+struct Parts<'a>(&'a [ContentPart]);
+
+impl Serialize for Parts<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(None)?;
+        for part in self.0 {
+            match part {
+                ContentPart::Text(text) => {
+                    seq.serialize_element(&json!({"type": "text", "text": text}))?;
+                }
+                ContentPart::Image(image) => {
+                    seq.serialize_element(&image_part(image).map_err(S::Error::custom)?)?;
+                }
+                ContentPart::Audio(audio) => seq.serialize_element(&audio_part(audio))?,
+                ContentPart::Video(video) => {
+                    for frame in &video.frames {
+                        let image = ImagePart {
+                            image: frame.image.clone(),
+                            detail: None,
+                        };
+                        seq.serialize_element(&image_part(&image).map_err(S::Error::custom)?)?;
+                    }
+                    if let Some(audio) = &video.audio {
+                        seq.serialize_element(&audio_part(audio))?;
+                    }
+                }
+            }
+        }
+        seq.end()
+    }
+}
+
+fn image_part(part: &ImagePart) -> Result<serde_json::Value, String> {
+    let ImageData::Encoded(image) = &part.image else {
+        return Err("a tensor image cannot be sent to a remote backend; \
+                    configure the model's image output as jpeg or png"
+            .to_owned());
+    };
+    let url = format!(
+        "data:{};base64,{}",
+        image.format.mime(),
+        BASE64.encode(&image.bytes)
+    );
+    let mut image_url = json!({ "url": url });
+    if let Some(detail) = &part.detail {
+        image_url["detail"] = json!(detail);
+    }
+    Ok(json!({"type": "image_url", "image_url": image_url}))
+}
+
+fn audio_part(audio: &Audio) -> serde_json::Value {
+    json!({"type": "input_audio",
+           "input_audio": {"data": BASE64.encode(wav_pcm16(audio)), "format": "wav"}})
+}
+
+/// 16-bit PCM WAV: what every audio-capable server accepts. Samples are clamped, never wrapped.
+pub(crate) fn wav_pcm16(audio: &Audio) -> Vec<u8> {
+    let channels = audio.channels.max(1);
+    let data_len = u32::try_from(audio.samples.len() * 2).unwrap_or(u32::MAX - 36);
+    let mut out = Vec::with_capacity(44 + audio.samples.len() * 2);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&channels.to_le_bytes());
+    out.extend_from_slice(&audio.sample_rate.to_le_bytes());
+    let block_align = channels * 2;
+    out.extend_from_slice(&(audio.sample_rate * u32::from(block_align)).to_le_bytes());
+    out.extend_from_slice(&block_align.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for sample in audio.samples.iter() {
+        let value = (sample.clamp(-1.0, 1.0) * f32::from(i16::MAX)).round() as i16;
+        out.extend_from_slice(&value.to_le_bytes());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use omnigate_backend::{EncodedImage, ImageFormat, Role};
+    use serde_json::{Map, Value};
+    use std::sync::Arc;
+
+    fn body(request: &ChatRequest, stream: bool) -> Value {
+        serde_json::from_slice(&chat_body(request, stream).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn params_pass_through_verbatim_and_stream_options_only_when_streaming() {
+        let params: Map<String, Value> = serde_json::from_value(json!({
+            "max_completion_tokens": 7, "tools": [{"type": "function"}],
+            "vendor_knob": {"a": 1}, "stream_options": {"include_usage": true},
+            "stream": false, "model": "must-not-override"
+        }))
+        .unwrap();
+        let request = ChatRequest {
+            model: "up".into(),
+            messages: vec![Message::text(Role::User, "hi")],
+            params,
+        };
+        let plain = body(&request, false);
+        assert_eq!(plain["model"], "up");
+        assert_eq!(plain["max_completion_tokens"], 7);
+        assert_eq!(plain["vendor_knob"]["a"], 1);
+        assert_eq!(plain["tools"][0]["type"], "function");
+        assert!(plain.get("stream_options").is_none());
+        assert!(plain.get("stream").is_none());
+        assert_eq!(
+            plain["messages"][0],
+            json!({"role": "user", "content": "hi"})
+        );
+        let streamed = body(&request, true);
+        assert_eq!(streamed["stream"], true);
+        assert_eq!(streamed["stream_options"]["include_usage"], true);
+    }
+
+    #[test]
+    fn media_parts_are_encoded_as_openai_parts() {
+        let image = ImagePart {
+            image: ImageData::Encoded(EncodedImage {
+                format: ImageFormat::Png,
+                bytes: Arc::from(&b"\x89PNG"[..]),
+                width: 1,
+                height: 1,
+            }),
+            detail: Some("low".into()),
+        };
+        let audio = Audio {
+            sample_rate: 16_000,
+            channels: 1,
+            samples: Arc::from(vec![0.0, 1.5, -1.0]),
+        };
+        let mut message = Message::text(Role::User, "");
+        message.content = Some(MessageContent::Parts(vec![
+            ContentPart::Text("look".into()),
+            ContentPart::Image(image),
+            ContentPart::Audio(audio.clone()),
+        ]));
+        message.extra.insert("name".into(), json!("ann"));
+        let request = ChatRequest {
+            model: "m".into(),
+            messages: vec![message],
+            params: Map::new(),
+        };
+        let body = body(&request, false);
+        let parts = &body["messages"][0]["content"];
+        assert_eq!(body["messages"][0]["name"], "ann");
+        assert_eq!(parts[0], json!({"type": "text", "text": "look"}));
+        assert_eq!(
+            parts[1]["image_url"]["url"],
+            "data:image/png;base64,iVBORw=="
+        );
+        assert_eq!(parts[1]["image_url"]["detail"], "low");
+        assert_eq!(parts[2]["input_audio"]["format"], "wav");
+        let wav = wav_pcm16(&audio);
+        assert_eq!(wav.len(), 44 + 6);
+        // 1.5 is clamped to full scale, not wrapped.
+        assert_eq!(i16::from_le_bytes([wav[46], wav[47]]), i16::MAX);
+        assert_eq!(i16::from_le_bytes([wav[48], wav[49]]), -i16::MAX);
+    }
+}
