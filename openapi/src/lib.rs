@@ -1,1 +1,71 @@
-//! placeholder
+//! omnigate's HTTP API types: the OpenAI wire format clients send and receive, each with its
+//! OpenAPI schema. Route registration in the gateway turns these into the published spec
+//! (`openapi/openapi.json`, checked against the code by a test so it never drifts).
+//!
+//! Answers that backends produce already in the wire shape (chat completions, chunks,
+//! embeddings) are re-exported from the backend crate rather than defined twice.
+
+mod chat;
+mod content;
+mod embeddings;
+mod error;
+mod models;
+mod status;
+
+pub use chat::{ChatCompletionRequest, ChatMessage, ChatRole, StreamOptions};
+pub use content::{ContentPart, ImageUrl, InputAudio, MediaUrl, MessageContent};
+pub use embeddings::{EmbeddingsInput, EmbeddingsRequest};
+pub use error::{ErrorBody, ErrorResponse};
+pub use models::{ModelList, ModelObject};
+pub use omnigate_backend::{
+    AssistantMessage, ChatChoice, ChatChunk, ChatResponse, ChunkChoice, Delta, Embedding,
+    EmbeddingVector, EmbeddingsResponse, Usage,
+};
+pub use status::{DeploymentHealth, Health, Readiness};
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// The spec's fixed parts: title, description, tags, security. Paths and schemas are added by
+/// the gateway's route registration.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "omnigate",
+        description = "A multimodal model-serving gateway speaking the OpenAI API. Send text, \
+images, audio and video; omnigate authenticates the call, normalizes every piece of media into \
+what the target model expects, routes it to a backend and answers in the OpenAI wire format.\n\n\
+Authenticate with `Authorization: Bearer <key>` when the server has API keys configured. Errors \
+always come as `{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    tags(
+        (name = "chat", description = "Chat completions, plain and streamed (SSE)."),
+        (name = "embeddings", description = "Vector embeddings of text."),
+        (name = "models", description = "The models this gateway serves."),
+        (name = "operations", description = "Liveness and readiness probes, API description."),
+    ),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+/// Declares the bearer-key security scheme used by the `/v1` routes.
+struct BearerAuth;
+
+/// Name of the security scheme in the spec.
+pub const BEARER_SCHEME: &str = "bearer";
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER_SCHEME,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API key from the server's `server.api_keys`."))
+                    .build(),
+            ),
+        );
+    }
+}

@@ -43,6 +43,7 @@ impl EmbeddingInput {
 
 /// Embeddings, one per input, in input order (`object: "list"`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct EmbeddingsResponse {
     /// Always `list`.
     #[serde(default = "list_object")]
@@ -62,6 +63,7 @@ fn list_object() -> String {
 
 /// One embedding (`object: "embedding"`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Embedding {
     /// Always `embedding`.
     #[serde(default = "embedding_object")]
@@ -79,6 +81,7 @@ fn embedding_object() -> String {
 /// A vector: floats, or (when the client asked for `encoding_format: "base64"`) the
 /// little-endian f32 bytes in base64, as the upstream produced them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum EmbeddingVector {
     /// Plain floats.

@@ -1,0 +1,1 @@
+//! Media fetching (being written).

@@ -1,0 +1,1 @@
+//! Media normalization (being written).
