@@ -1,1 +1,90 @@
-fn main() {}
+//! The `omnigate` binary: parses the command line and runs the chosen subcommand.
+
+use clap::Parser;
+use omnigate::cli::{Cli, Command};
+use omnigate::{Server, routes, shutdown_signal, telemetry};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config, bind } => serve(config, bind),
+        Command::Check { config } => match omnigate_config::load(config.as_deref()) {
+            Ok(config) => {
+                println!(
+                    "config is valid: {} model(s), listening on {}",
+                    config.models.len(),
+                    config.server.bind
+                );
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Openapi { output } => print_openapi(output),
+    }
+}
+
+fn serve(config: Option<std::path::PathBuf>, bind: Option<std::net::SocketAddr>) -> ExitCode {
+    let mut config = match omnigate_config::load(config.as_deref()) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(bind) = bind {
+        config.server.bind = bind;
+    }
+    telemetry::init(config.server.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let server = Server::bind(&config).await?;
+        let addr = server.local_addr()?;
+        let models: Vec<&String> = config.models.keys().collect();
+        tracing::info!(%addr, ?models, "omnigate listening");
+        server.run(shutdown_signal()).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(%err, "omnigate stopped");
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_openapi(output: Option<std::path::PathBuf>) -> ExitCode {
+    let json = match routes::openapi().to_pretty_json() {
+        Ok(json) => json + "\n",
+        Err(err) => {
+            eprintln!("error: cannot render the spec: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match output {
+        None => {
+            print!("{json}");
+            ExitCode::SUCCESS
+        }
+        Some(path) => match std::fs::write(&path, json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: cannot write {}: {err}", path.display());
+                ExitCode::FAILURE
+            }
+        },
+    }
+}

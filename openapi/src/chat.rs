@@ -95,7 +95,10 @@ impl ChatCompletionRequest {
             "stream_options",
             stream_options.map(|o| serde_json::json!({"include_usage": o.include_usage})),
         );
-        put("max_completion_tokens", max_completion_tokens.map(Value::from));
+        put(
+            "max_completion_tokens",
+            max_completion_tokens.map(Value::from),
+        );
         put("max_tokens", max_tokens.map(Value::from));
         put("temperature", temperature.map(Value::from));
         put("top_p", top_p.map(Value::from));

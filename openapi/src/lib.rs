@@ -45,6 +45,7 @@ always come as `{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`.",
         (name = "models", description = "The models this gateway serves."),
         (name = "operations", description = "Liveness and readiness probes, API description."),
     ),
+    components(schemas(ErrorResponse, ErrorBody)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

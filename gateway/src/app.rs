@@ -1,0 +1,53 @@
+//! The HTTP application: routes plus the middleware stack, as one `Router` that tests can drive
+//! without a socket. Layers, outermost first: request id → tracing span → id copied onto the
+//! response → body limit; `/v1` adds authentication → load shedding.
+
+use crate::layers::{auth, shed::ShedLayer};
+use crate::routes;
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// The complete application for `state`.
+pub fn app(state: AppState) -> Router {
+    let (v1, mut spec) = routes::v1_routes().split_for_parts();
+    let (ops, ops_spec) = routes::ops_routes().split_for_parts();
+    spec.merge(ops_spec);
+
+    let v1 = v1
+        .layer(ShedLayer::new(state.settings().max_concurrent_requests))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_api_key,
+        ));
+
+    let trace = TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+        let id = request
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), id)
+    });
+
+    Router::new()
+        .merge(v1)
+        .merge(ops)
+        // The docs page's assets are vendored into the binary: it renders with no internet.
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.settings().max_body_bytes))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(trace)
+                .layer(PropagateRequestIdLayer::x_request_id()),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,303 @@
+//! The one HTTP error type. Every failure a client can see is an [`ApiError`], answered in the
+//! OpenAI envelope `{"error": {"message", "type", "param", "code"}}` with exactly one status per
+//! variant (an exhaustive match, no wildcard). Details of server-side failures go to the log,
+//! never to the client.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use omnigate_backend::BackendError;
+use omnigate_openapi::{ErrorBody, ErrorResponse};
+use std::time::Duration;
+
+/// A failure answered to the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed or a field is invalid (400).
+    #[error("{message}")]
+    InvalidRequest {
+        /// What is wrong.
+        message: String,
+        /// The field at fault.
+        param: Option<String>,
+        /// Machine-readable code.
+        code: &'static str,
+    },
+    /// No or wrong API key (401).
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// The model is not served here (404).
+    #[error("The model `{0}` does not exist or you do not have access to it.")]
+    ModelNotFound(String),
+    /// No such route (404).
+    #[error("Unknown path: {0}")]
+    RouteNotFound(String),
+    /// The route exists but not with this method (405).
+    #[error("Method not allowed on this path.")]
+    MethodNotAllowed,
+    /// The body is over the server's limit (413).
+    #[error("Request body is larger than the limit of {limit} bytes.")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The body is not JSON (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The request is well formed but cannot be processed by this model (422).
+    #[error("{message}")]
+    Unprocessable {
+        /// What cannot be done.
+        message: String,
+        /// The field at fault.
+        param: Option<String>,
+    },
+    /// Too many requests in flight here or upstream (429).
+    #[error("{0}")]
+    RateLimited(String),
+    /// The upstream refused the request as invalid; its status (4xx) and message are relayed.
+    #[error("{message}")]
+    UpstreamRejected {
+        /// The upstream's 4xx status.
+        status: StatusCode,
+        /// The upstream's message.
+        message: String,
+        /// The upstream's param.
+        param: Option<String>,
+    },
+    /// A bug or broken invariant here (500).
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// The upstream failed or answered nonsense (502).
+    #[error("bad gateway: {0}")]
+    BadGateway(String),
+    /// No backend can take the request (503).
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// The upstream did not answer in time (504).
+    #[error("upstream timed out after {0:?}")]
+    GatewayTimeout(Duration),
+}
+
+impl ApiError {
+    /// A 400 for a bad field.
+    pub fn invalid(message: impl Into<String>, param: Option<&str>) -> Self {
+        Self::InvalidRequest {
+            message: message.into(),
+            param: param.map(str::to_owned),
+            code: "invalid_request",
+        }
+    }
+
+    /// The HTTP status: one per variant.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::ModelNotFound(_) | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::UpstreamRejected { status, .. } => *status,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// OpenAI's error `type`.
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest { .. }
+            | Self::PayloadTooLarge { .. }
+            | Self::UnsupportedMediaType(_)
+            | Self::Unprocessable { .. }
+            | Self::UpstreamRejected { .. }
+            | Self::MethodNotAllowed => "invalid_request_error",
+            Self::Unauthorized(_) => "authentication_error",
+            Self::ModelNotFound(_) | Self::RouteNotFound(_) => "not_found_error",
+            Self::RateLimited(_) => "rate_limit_error",
+            Self::Internal(_) | Self::BadGateway(_) => "api_error",
+            Self::Unavailable(_) | Self::GatewayTimeout(_) => "service_unavailable_error",
+        }
+    }
+
+    /// Machine-readable `code`.
+    fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest { code, .. } => code,
+            Self::Unauthorized(_) => "invalid_api_key",
+            Self::ModelNotFound(_) => "model_not_found",
+            Self::RouteNotFound(_) => "unknown_url",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge { .. } => "request_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::Unprocessable { .. } => "unprocessable_request",
+            Self::RateLimited(_) => "rate_limit_exceeded",
+            Self::UpstreamRejected { .. } => "upstream_rejected",
+            Self::Internal(_) => "internal_error",
+            Self::BadGateway(_) => "bad_gateway",
+            Self::Unavailable(_) => "service_unavailable",
+            Self::GatewayTimeout(_) => "upstream_timeout",
+        }
+    }
+
+    fn param(&self) -> Option<String> {
+        match self {
+            Self::InvalidRequest { param, .. }
+            | Self::Unprocessable { param, .. }
+            | Self::UpstreamRejected { param, .. } => param.clone(),
+            Self::ModelNotFound(_) => Some("model".to_owned()),
+            _ => None,
+        }
+    }
+
+    /// What the client is told. Server-side failures get a fixed sentence; their details are
+    /// logged instead, so no internal address or upstream body leaks out.
+    fn public_message(&self) -> String {
+        match self {
+            Self::Internal(_) => "The server had an internal error.".to_owned(),
+            Self::BadGateway(_) => {
+                "The upstream model server failed to answer properly.".to_owned()
+            }
+            Self::Unavailable(_) => {
+                "No backend is available for this model right now; retry later.".to_owned()
+            }
+            Self::GatewayTimeout(after) => format!(
+                "The upstream model server did not answer within {:.1} s.",
+                after.as_secs_f64()
+            ),
+            other => other.to_string(),
+        }
+    }
+
+    /// The envelope body.
+    pub fn body(&self) -> ErrorResponse {
+        ErrorResponse {
+            error: ErrorBody {
+                message: self.public_message(),
+                kind: self.kind().to_owned(),
+                param: self.param(),
+                code: Some(self.code().to_owned()),
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), error = %self, "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), error = %self, "request refused");
+        }
+        let mut response = (status, Json(self.body())).into_response();
+        if matches!(self, Self::Unauthorized(_)) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<BackendError> for ApiError {
+    fn from(err: BackendError) -> Self {
+        match err {
+            BackendError::Unavailable(detail) => Self::Unavailable(detail),
+            BackendError::Timeout(after) => Self::GatewayTimeout(after),
+            BackendError::Overloaded(detail) => {
+                Self::RateLimited(format!("The model is overloaded; retry later. ({detail})"))
+            }
+            BackendError::Rejected {
+                status,
+                message,
+                param,
+            } => Self::UpstreamRejected {
+                status: StatusCode::from_u16(status)
+                    .ok()
+                    .filter(StatusCode::is_client_error)
+                    .unwrap_or(StatusCode::BAD_REQUEST),
+                message,
+                param,
+            },
+            BackendError::Upstream { status, message } => {
+                Self::BadGateway(format!("upstream status {status}: {message}"))
+            }
+            BackendError::BadResponse(detail) => Self::BadGateway(detail),
+            BackendError::Unsupported(task) => Self::Unprocessable {
+                message: format!("This model's backend does not serve {task:?}."),
+                param: Some("model".to_owned()),
+            },
+            BackendError::Internal(detail) => Self::Internal(detail),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_its_status_and_envelope() {
+        let cases = [
+            (ApiError::invalid("bad", Some("messages")), 400),
+            (ApiError::Unauthorized("no key"), 401),
+            (ApiError::ModelNotFound("m".into()), 404),
+            (ApiError::RouteNotFound("/x".into()), 404),
+            (ApiError::MethodNotAllowed, 405),
+            (ApiError::PayloadTooLarge { limit: 1 }, 413),
+            (ApiError::UnsupportedMediaType("json".into()), 415),
+            (
+                ApiError::Unprocessable {
+                    message: "no".into(),
+                    param: None,
+                },
+                422,
+            ),
+            (ApiError::RateLimited("busy".into()), 429),
+            (ApiError::Internal("bug".into()), 500),
+            (ApiError::BadGateway("x".into()), 502),
+            (ApiError::Unavailable("x".into()), 503),
+            (ApiError::GatewayTimeout(Duration::from_secs(1)), 504),
+        ];
+        for (err, status) in cases {
+            assert_eq!(err.status().as_u16(), status, "{err:?}");
+            let body = err.body().error;
+            assert!(!body.message.is_empty());
+            assert!(!body.kind.is_empty());
+            assert!(body.code.is_some());
+        }
+    }
+
+    #[test]
+    fn server_side_details_are_not_shown_to_clients() {
+        let err = ApiError::from(BackendError::Upstream {
+            status: 500,
+            message: "stack trace at 10.0.0.7".into(),
+        });
+        assert_eq!(err.status(), StatusCode::BAD_GATEWAY);
+        assert!(!err.body().error.message.contains("10.0.0.7"));
+    }
+
+    #[test]
+    fn upstream_rejections_keep_their_client_status() {
+        let err = ApiError::from(BackendError::Rejected {
+            status: 413,
+            message: "context too long".into(),
+            param: Some("messages".into()),
+        });
+        assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(err.body().error.param.as_deref(), Some("messages"));
+        let weird = ApiError::from(BackendError::Rejected {
+            status: 200,
+            message: "?".into(),
+            param: None,
+        });
+        assert_eq!(weird.status(), StatusCode::BAD_REQUEST);
+    }
+}

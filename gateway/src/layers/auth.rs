@@ -1,0 +1,64 @@
+//! Bearer-key authentication for `/v1`. Keys are compared in constant time, and every key is
+//! compared, so timing tells nothing about which key (or how much of one) matched.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// Lets the request through when authentication is off or its key is valid; otherwise 401.
+pub async fn require_api_key(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let keys = &state.settings().api_keys;
+    if keys.is_empty() {
+        return next.run(request).await;
+    }
+    let Some(presented) = bearer_token(request.headers()) else {
+        return ApiError::Unauthorized(
+            "Missing API key: send it as `Authorization: Bearer <key>`.",
+        )
+        .into_response();
+    };
+    let valid = keys.iter().fold(false, |valid, key| {
+        valid | constant_time_eq::constant_time_eq(key.expose().as_bytes(), presented.as_bytes())
+    });
+    if valid {
+        next.run(request).await
+    } else {
+        ApiError::Unauthorized("Invalid API key.").into_response()
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+    use axum::http::HeaderMap;
+
+    #[test]
+    fn bearer_token_is_read_case_insensitively() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(bearer_token(&headers), None);
+        headers.insert("authorization", "Bearer sk-1".parse().unwrap());
+        assert_eq!(bearer_token(&headers), Some("sk-1"));
+        headers.insert("authorization", "bearer  sk-2 ".parse().unwrap());
+        assert_eq!(bearer_token(&headers), Some("sk-2"));
+        headers.insert("authorization", "Basic abc".parse().unwrap());
+        assert_eq!(bearer_token(&headers), None);
+        headers.insert("authorization", "Bearer ".parse().unwrap());
+        assert_eq!(bearer_token(&headers), None);
+    }
+}

@@ -1,0 +1,66 @@
+//! `POST /v1/chat/completions`: plain JSON and server-sent-event streams.
+
+use crate::convert;
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::routes::PostErrors;
+use crate::sse;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use omnigate_backend::{ChatRequest, Task};
+use omnigate_openapi::{ChatChunk, ChatCompletionRequest, ChatResponse};
+use std::sync::Arc;
+
+/// Create a chat completion.
+///
+/// Messages may mix text with `image_url`, `input_audio`, `audio_url` and `video_url` parts
+/// for models that accept them. With `"stream": true` the answer is a stream of
+/// `chat.completion.chunk` events ending in `data: [DONE]`; with
+/// `stream_options.include_usage` a last chunk carries the usage.
+#[utoipa::path(
+    post,
+    path = "/v1/chat/completions",
+    tag = "chat",
+    operation_id = "createChatCompletion",
+    request_body = ChatCompletionRequest,
+    responses(
+        (status = 200, description = "The completion, or a stream of chunks when `stream` is true.",
+            content(
+                (ChatResponse = "application/json"),
+                (ChatChunk = "text/event-stream"),
+            )),
+        PostErrors,
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<ChatCompletionRequest>,
+) -> Result<Response, ApiError> {
+    let model = state.registry().get(&request.model)?.clone();
+    model.require(Task::Chat)?;
+    let (public_name, messages, stream, params) = request.into_params();
+    if !stream && params.contains_key("stream_options") {
+        return Err(ApiError::invalid(
+            "`stream_options` is only allowed when `stream` is true.",
+            Some("stream_options"),
+        ));
+    }
+    let messages = convert::chat_messages(messages, &model)?;
+    let deployment = model.pick()?;
+    let request = ChatRequest {
+        model: deployment.upstream_model.clone(),
+        messages,
+        params,
+    };
+    if stream {
+        let chunks = deployment.backend.chat_stream(request).await?;
+        Ok(sse::respond(chunks, Arc::from(public_name)))
+    } else {
+        let mut response = deployment.backend.chat(request).await?;
+        response.model = public_name;
+        Ok(Json(response).into_response())
+    }
+}

@@ -1,0 +1,104 @@
+//! `POST /v1/embeddings`.
+
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::routes::PostErrors;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use omnigate_backend::{EmbeddingInput, Task};
+use omnigate_openapi::{EmbeddingsInput, EmbeddingsRequest, EmbeddingsResponse};
+use serde_json::Value;
+
+/// Largest number of inputs in one request (OpenAI's limit).
+const MAX_INPUTS: usize = 2048;
+
+/// Create embeddings.
+///
+/// One vector per input, in input order. `encoding_format: "base64"` returns little-endian
+/// f32 bytes in base64 (what the OpenAI SDKs ask for by default).
+#[utoipa::path(
+    post,
+    path = "/v1/embeddings",
+    tag = "embeddings",
+    operation_id = "createEmbedding",
+    request_body = EmbeddingsRequest,
+    responses(
+        (status = 200, description = "The embeddings.", body = EmbeddingsResponse),
+        PostErrors,
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn create_embeddings(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<EmbeddingsRequest>,
+) -> Result<Json<EmbeddingsResponse>, ApiError> {
+    let model = state.registry().get(&request.model)?.clone();
+    model.require(Task::Embeddings)?;
+    let EmbeddingsRequest {
+        model: public_name,
+        input,
+        encoding_format,
+        dimensions,
+        user,
+        extra: mut params,
+    } = request;
+    let input = embedding_input(input)?;
+    if let Some(format) = encoding_format {
+        if format != "float" && format != "base64" {
+            return Err(ApiError::invalid(
+                "`encoding_format` must be `float` or `base64`.",
+                Some("encoding_format"),
+            ));
+        }
+        params.insert("encoding_format".to_owned(), Value::from(format));
+    }
+    if let Some(user) = user {
+        params.insert("user".to_owned(), Value::from(user));
+    }
+    if dimensions == Some(0) {
+        return Err(ApiError::invalid(
+            "`dimensions` must be at least 1.",
+            Some("dimensions"),
+        ));
+    }
+    let deployment = model.pick()?;
+    let request = omnigate_backend::EmbeddingsRequest {
+        model: deployment.upstream_model.clone(),
+        input,
+        dimensions,
+        extra: params,
+    };
+    let mut response = deployment.backend.embeddings(request).await?;
+    response.model = public_name;
+    Ok(Json(response))
+}
+
+fn embedding_input(input: EmbeddingsInput) -> Result<EmbeddingInput, ApiError> {
+    let input = match input {
+        EmbeddingsInput::One(text) => EmbeddingInput::Text(vec![text]),
+        EmbeddingsInput::Many(texts) => EmbeddingInput::Text(texts),
+        EmbeddingsInput::Tokens(tokens) => EmbeddingInput::Tokens(vec![tokens]),
+        EmbeddingsInput::ManyTokens(lists) => EmbeddingInput::Tokens(lists),
+    };
+    let empty_item = match &input {
+        EmbeddingInput::Text(texts) => texts.iter().any(String::is_empty),
+        EmbeddingInput::Tokens(lists) => lists.iter().any(Vec::is_empty),
+    };
+    if input.is_empty() || empty_item {
+        return Err(ApiError::invalid(
+            "`input` must not be empty, nor contain an empty item.",
+            Some("input"),
+        ));
+    }
+    if input.len() > MAX_INPUTS {
+        return Err(ApiError::invalid(
+            format!(
+                "`input` has {} items; the limit is {MAX_INPUTS}.",
+                input.len()
+            ),
+            Some("input"),
+        ));
+    }
+    Ok(input)
+}

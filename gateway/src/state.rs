@@ -1,0 +1,122 @@
+//! Shared, read-only state handed to every handler: the model registry and server settings.
+
+use crate::backends::{self, BuildError};
+use crate::registry::{Deployment, ModelEntry, Registry};
+use omnigate_config::{Config, ConfigError, Secret};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    settings: Settings,
+    started_unix: u64,
+}
+
+/// Server settings handlers and layers read.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Largest accepted body.
+    pub max_body_bytes: usize,
+    /// Requests handled at once before shedding.
+    pub max_concurrent_requests: usize,
+    /// Accepted bearer keys; empty means no authentication.
+    pub api_keys: Vec<Secret>,
+    /// Deadline of each backend probe in `/ready`.
+    pub readiness_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 32 * 1024 * 1024,
+            max_concurrent_requests: 1024,
+            api_keys: Vec::new(),
+            readiness_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Why the gateway cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A deployment could not be built.
+    #[error(transparent)]
+    Backend(#[from] BuildError),
+}
+
+impl AppState {
+    /// State from parts (tests and embedding).
+    pub fn new(registry: Registry, settings: Settings) -> Self {
+        let started_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Self {
+            inner: Arc::new(Inner {
+                registry,
+                settings,
+                started_unix,
+            }),
+        }
+    }
+
+    /// Builds every deployment the config names.
+    pub fn from_config(config: &Config) -> Result<Self, StartupError> {
+        let mut registry = Registry::default();
+        for (name, model) in &config.models {
+            let capabilities = backends::declared_capabilities(model);
+            let mut deployments = Vec::with_capacity(model.deployments.len());
+            for (i, deployment) in model.deployments.iter().enumerate() {
+                let key = format!("models.{name}.deployments[{i}]");
+                let (backend, upstream_model) = backends::build(&key, name, model, deployment)?;
+                deployments.push(Deployment {
+                    backend,
+                    upstream_model,
+                });
+            }
+            registry.insert(ModelEntry::new(
+                name.clone(),
+                capabilities.tasks,
+                capabilities.modalities,
+                deployments,
+            ));
+        }
+        let server = &config.server;
+        let api_keys = server
+            .api_keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| key.resolve(&format!("server.api_keys[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let settings = Settings {
+            max_body_bytes: server.max_body_bytes,
+            max_concurrent_requests: server.max_concurrent_requests,
+            api_keys,
+            readiness_timeout: Duration::from_secs_f64(server.readiness_timeout_secs),
+        };
+        Ok(Self::new(registry, settings))
+    }
+
+    /// The models.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// Unix time the gateway started (reported as models' `created`).
+    pub fn started_unix(&self) -> u64 {
+        self.inner.started_unix
+    }
+}
