@@ -58,6 +58,7 @@ fn describe(err: figment::Error, origin: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err, reason = "figment::Jail's closure signature")]
 mod tests {
     use super::*;
     use crate::{DeploymentConfig, Modality, Task};

@@ -87,6 +87,7 @@ impl fmt::Debug for Secret {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err, reason = "figment::Jail's closure signature")]
 mod tests {
     use super::*;
     use figment::providers::Format;

@@ -1,5 +1,6 @@
 //! The OpenAI-compatible backend against a real HTTP upstream (the testkit's fake): the shared
 //! conformance suite, error mapping, timeouts and stream cancellation.
+#![allow(clippy::unwrap_used, reason = "tests")]
 
 use futures::StreamExt;
 use omnigate_backend::{
@@ -49,7 +50,8 @@ async fn passes_the_conformance_suite() {
 async fn upstream_statuses_map_to_typed_errors() {
     let upstream = FakeUpstream::start().await;
     let backend = backend(&upstream, Duration::from_secs(5));
-    let cases: [(u16, fn(&BackendError) -> bool); 5] = [
+    type Check = fn(&BackendError) -> bool;
+    let cases: [(u16, Check); 5] = [
         (
             400,
             |e| matches!(e, BackendError::Rejected { status: 400, param: Some(p), .. } if p == "messages"),

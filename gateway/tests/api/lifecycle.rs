@@ -1,0 +1,74 @@
+//! Load shedding and graceful shutdown.
+
+use crate::common::{Gateway, chat_body, expect_error};
+use omnigate_testkit::{FakeUpstream, Mode};
+use std::time::Duration;
+
+#[tokio::test]
+async fn requests_over_the_concurrency_limit_are_shed_with_429() {
+    let upstream = FakeUpstream::start().await;
+    let gateway = Gateway::start_with(&upstream, "max_concurrent_requests = 1").await;
+    upstream.set_mode(Mode::Delay(Duration::from_millis(600)));
+    let slow = {
+        let client = gateway.client.clone();
+        let url = gateway.url("/v1/chat/completions");
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&chat_body("chat"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    // Let the first request take the only slot.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let error = expect_error(
+        gateway
+            .post_json("/v1/chat/completions", chat_body("chat"))
+            .await,
+        429,
+    )
+    .await;
+    assert_eq!(error["type"], "rate_limit_error");
+    // Probes are never shed.
+    assert_eq!(gateway.get("/health").await.status(), 200);
+    assert_eq!(slow.await.unwrap(), 200);
+    // The slot is free again.
+    upstream.set_mode(Mode::Normal);
+    assert_eq!(
+        gateway
+            .post_json("/v1/chat/completions", chat_body("chat"))
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn shutdown_finishes_in_flight_requests() {
+    let upstream = FakeUpstream::start().await;
+    let gateway = Gateway::start(&upstream).await;
+    upstream.set_mode(Mode::Delay(Duration::from_millis(500)));
+    let in_flight = {
+        let client = gateway.client.clone();
+        let url = gateway.url("/v1/chat/completions");
+        tokio::spawn(async move { client.post(url).json(&chat_body("chat")).send().await })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let addr = gateway.addr;
+    let server = gateway.shutdown();
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200, "the in-flight request completed");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["object"], "chat.completion");
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server exits once idle")
+        .unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no new connections after shutdown"
+    );
+}

@@ -1,0 +1,20 @@
+//! Black-box tests of the real server: each starts omnigate on a loopback port (port 0) in front
+//! of a real HTTP upstream (the testkit's fake OpenAI server) and calls it over HTTP.
+//! One test binary with modules, so the suite links once.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+
+mod common;
+
+mod chat;
+mod embeddings_models;
+mod errors;
+mod lifecycle;
+mod openapi_spec;
+mod ops;
+mod python_sdk;
+mod streaming;

@@ -1,0 +1,78 @@
+//! Liveness and readiness, with the upstream up, hanging and gone.
+
+use crate::common::Gateway;
+use omnigate_testkit::{FakeUpstream, Mode};
+
+#[tokio::test]
+async fn health_is_always_ok() {
+    let upstream = FakeUpstream::start().await;
+    let gateway = Gateway::start(&upstream).await;
+    let response = gateway.get("/health").await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("x-request-id"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    upstream.stop().await;
+    assert_eq!(gateway.get("/health").await.status(), 200);
+}
+
+#[tokio::test]
+async fn readiness_follows_the_upstream() {
+    let upstream = FakeUpstream::start().await;
+    let gateway = Gateway::start(&upstream).await;
+    let ready = gateway.get("/ready").await;
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["deployments"].as_array().unwrap().len(), 2);
+
+    // Hanging upstream: the probe's deadline (0.5 s) answers for it.
+    upstream.set_mode(Mode::Hang);
+    let hanging = gateway.get("/ready").await;
+    assert_eq!(hanging.status(), 503);
+    let body: serde_json::Value = hanging.json().await.unwrap();
+    assert_eq!(body["status"], "not_ready");
+    assert_eq!(body["deployments"][0]["healthy"], false);
+
+    upstream.set_mode(Mode::Normal);
+    assert_eq!(gateway.get("/ready").await.status(), 200);
+    upstream.stop().await;
+    assert_eq!(gateway.get("/ready").await.status(), 503);
+}
+
+#[tokio::test]
+async fn request_ids_are_generated_or_kept() {
+    let upstream = FakeUpstream::start().await;
+    let gateway = Gateway::start(&upstream).await;
+    let a = gateway.get("/health").await.headers()["x-request-id"].clone();
+    let b = gateway.get("/health").await.headers()["x-request-id"].clone();
+    assert_ne!(a, b);
+    let kept = gateway
+        .client
+        .get(gateway.url("/health"))
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.headers()["x-request-id"], "trace-me-123");
+}
+
+#[tokio::test]
+async fn docs_page_renders_offline_and_spec_is_served() {
+    let upstream = FakeUpstream::start().await;
+    let gateway = Gateway::start(&upstream).await;
+    let spec: serde_json::Value = gateway.get("/openapi.json").await.json().await.unwrap();
+    assert_eq!(spec["openapi"], "3.1.0");
+    let page = gateway.get("/docs/").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    // Its assets come from this server, not a CDN.
+    assert!(
+        !html.contains("https://"),
+        "the docs page must not load remote assets"
+    );
+    let bundle = gateway.get("/docs/swagger-ui-bundle.js").await;
+    assert_eq!(bundle.status(), 200);
+    assert!(bundle.bytes().await.unwrap().len() > 100_000);
+}
