@@ -42,3 +42,13 @@ pub struct Config {
     #[serde(default)]
     pub models: BTreeMap<String, ModelConfig>,
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_shipped_example_config_is_valid() {
+        let example = include_str!("../omnigate.toml");
+        let config = crate::load_str(example, "config/omnigate.toml").unwrap();
+        assert!(config.models.contains_key("local-llm"));
+    }
+}
