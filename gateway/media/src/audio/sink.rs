@@ -1,0 +1,282 @@
+//! Where decoded frames go: encoder delay is dropped, channels are mixed down as they arrive (so
+//! memory is bounded by the output, not the source's channel count), and the duration cap is
+//! enforced on real decoded frames, whatever the header claimed.
+
+use super::policy::ChannelMode;
+use crate::error::{MediaError, MediaKind};
+
+/// Frames to drop at the start and, when the container says, how many to keep after them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Gapless {
+    /// Encoder delay (priming) frames to drop.
+    pub skip: u64,
+    /// The number of real frames, when known (drops end padding).
+    pub keep: Option<u64>,
+    /// Where the figures came from, for the report.
+    pub source: &'static str,
+}
+
+impl Gapless {
+    /// Nothing to trim here (the demuxer and decoder handle it, or there is nothing).
+    pub const NONE: Self = Self {
+        skip: 0,
+        keep: None,
+        source: "none",
+    };
+}
+
+/// Container-declared lengths are believed only when they cut at most this much from the end
+/// (real encoder padding is under one codec frame, 120 ms at worst). A larger cut means the header
+/// lied (e.g. an MP3 length estimated from its first frames), and the audio is kept.
+pub(crate) const MAX_END_PADDING: u64 = 8_192;
+
+/// Frames a demuxer marked on one packet as delay (start) or padding (end).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Trim {
+    /// Leading frames to drop.
+    pub start: u64,
+    /// Trailing frames the container calls padding.
+    pub end: u64,
+}
+
+/// Accumulates decoded audio.
+pub(crate) struct Sink {
+    mode: ChannelMode,
+    max_seconds: f64,
+    declared_seconds: Option<f64>,
+    skip_left: u64,
+    keep: Option<u64>,
+    /// Fixed by the first decoded packet.
+    format: Option<(u32, usize)>,
+    /// Frames stored, including `pending_padding`.
+    frames: u64,
+    /// Frames before any the container called padding.
+    real_frames: u64,
+    /// Trailing stored frames the container called padding (dropped at the end if few).
+    pending_padding: u64,
+    skipped: u64,
+    samples: Vec<f32>,
+}
+
+/// What the sink collected.
+pub(crate) struct Collected {
+    /// Interleaved samples (mono when mixing down).
+    pub samples: Vec<f32>,
+    /// Channels in `samples`.
+    pub channels: usize,
+    /// The source's channel count.
+    pub source_channels: usize,
+    /// The source's sample rate.
+    pub sample_rate: u32,
+    /// Frames in `samples`.
+    pub frames: u64,
+    /// Encoder delay frames dropped from the start.
+    pub trimmed_start: u64,
+    /// Padding frames dropped from the end.
+    pub trimmed_end: u64,
+}
+
+impl Sink {
+    pub fn new(
+        mode: ChannelMode,
+        max_seconds: f64,
+        declared_seconds: Option<f64>,
+        gapless: Gapless,
+    ) -> Self {
+        Self {
+            mode,
+            max_seconds,
+            declared_seconds,
+            skip_left: gapless.skip,
+            keep: gapless.keep,
+            format: None,
+            frames: 0,
+            real_frames: 0,
+            pending_padding: 0,
+            skipped: 0,
+            samples: Vec::new(),
+        }
+    }
+
+    /// Frames kept so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Adds one decoded packet (`interleaved` f32 samples with `channels` channels at `rate`).
+    pub fn push(
+        &mut self,
+        interleaved: &[f32],
+        channels: usize,
+        rate: u32,
+        trim: Trim,
+    ) -> Result<(), MediaError> {
+        if channels == 0 || interleaved.is_empty() {
+            return Ok(());
+        }
+        self.check_format(channels, rate)?;
+
+        let available = (interleaved.len() / channels) as u64;
+        self.skip_left += trim.start;
+        let skip = self.skip_left.min(available);
+        self.skip_left -= skip;
+        self.skipped += skip;
+        let stored = available - skip;
+        if stored == 0 {
+            return Ok(());
+        }
+        let mut real = stored - trim.end.min(stored);
+        if let Some(keep) = self.keep {
+            real = real.min(keep.saturating_sub(self.real_frames));
+        }
+        if real > 0 {
+            // Audio after "padding" means the padding was real audio after all.
+            self.real_frames += self.pending_padding;
+            self.pending_padding = 0;
+        }
+        let padding = self.pending_padding + (stored - real);
+
+        let believed_padding = if padding <= MAX_END_PADDING {
+            padding
+        } else {
+            0
+        };
+        let cap = (self.max_seconds * f64::from(rate)).floor() as u64;
+        if self.frames + stored - believed_padding > cap {
+            return Err(MediaError::AudioTooLong {
+                max_seconds: self.max_seconds,
+                declared_seconds: self.declared_seconds,
+            });
+        }
+        self.real_frames += real;
+        self.pending_padding = padding;
+        self.frames += stored;
+
+        // A trailing partial frame (malformed decoder output) is dropped with the slice bound.
+        let frames = &interleaved[skip as usize * channels..available as usize * channels];
+        match self.mode {
+            ChannelMode::Keep => self.samples.extend_from_slice(frames),
+            ChannelMode::Mono => {
+                let scale = 1.0 / channels as f32;
+                self.samples.extend(
+                    frames
+                        .chunks_exact(channels)
+                        .map(|f| f.iter().sum::<f32>() * scale),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn check_format(&mut self, channels: usize, rate: u32) -> Result<(), MediaError> {
+        match self.format {
+            None => self.format = Some((rate, channels)),
+            Some((r, _)) if r != rate => {
+                return Err(MediaError::unsupported(
+                    MediaKind::Audio,
+                    format!("a sample rate that changes midway ({r} Hz, then {rate} Hz)"),
+                ));
+            }
+            Some((_, c)) if c != channels && self.mode == ChannelMode::Keep => {
+                return Err(MediaError::unsupported(
+                    MediaKind::Audio,
+                    format!("a channel count that changes midway ({c}, then {channels})"),
+                ));
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    /// The collected audio, or an error when no audio frame was decoded at all.
+    pub fn finish(mut self) -> Result<Collected, MediaError> {
+        let Some((sample_rate, source_channels)) = self.format else {
+            return Err(MediaError::corrupt(
+                MediaKind::Audio,
+                "no audio could be decoded from the file",
+            ));
+        };
+        let channels = match self.mode {
+            ChannelMode::Mono => 1,
+            ChannelMode::Keep => source_channels,
+        };
+        let mut trimmed_end = 0;
+        if self.pending_padding <= MAX_END_PADDING {
+            trimmed_end = self.pending_padding;
+            self.frames -= trimmed_end;
+            self.samples.truncate(self.frames as usize * channels);
+        }
+        Ok(Collected {
+            samples: self.samples,
+            channels,
+            source_channels,
+            sample_rate,
+            frames: self.frames,
+            trimmed_start: self.skipped,
+            trimmed_end,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NO_TRIM: Trim = Trim { start: 0, end: 0 };
+
+    #[test]
+    fn mixes_down_by_channel_mean_and_trims() {
+        let gapless = Gapless {
+            skip: 1,
+            keep: Some(2),
+            source: "test",
+        };
+        let mut sink = Sink::new(ChannelMode::Mono, 10.0, None, gapless);
+        // Frames: (9, 9) skipped, (1, 3), (0.5, -0.5) kept, (7, 7) is end padding.
+        sink.push(&[9.0, 9.0, 1.0, 3.0], 2, 100, NO_TRIM).unwrap();
+        sink.push(&[0.5, -0.5, 7.0, 7.0], 2, 100, NO_TRIM).unwrap();
+        let out = sink.finish().unwrap();
+        assert_eq!(out.samples, vec![2.0, 0.0]);
+        assert_eq!((out.channels, out.source_channels, out.frames), (1, 2, 2));
+        assert_eq!((out.trimmed_start, out.trimmed_end), (1, 1));
+    }
+
+    #[test]
+    fn packet_trims_apply_but_a_lying_length_is_not_believed() {
+        let mut sink = Sink::new(ChannelMode::Keep, 1000.0, None, Gapless::NONE);
+        sink.push(&[1.0, 2.0, 3.0, 4.0], 1, 100, Trim { start: 1, end: 1 })
+            .unwrap();
+        let out = sink.finish().unwrap();
+        assert_eq!(out.samples, vec![2.0, 3.0]);
+
+        // The container claims the stream ends after 10 frames; 20 000 more follow.
+        let gapless = Gapless {
+            skip: 0,
+            keep: Some(10),
+            source: "test",
+        };
+        let mut sink = Sink::new(ChannelMode::Keep, 1000.0, None, gapless);
+        for _ in 0..20 {
+            sink.push(&[0.5; 1_000], 1, 100, NO_TRIM).unwrap();
+        }
+        let out = sink.finish().unwrap();
+        assert_eq!((out.frames, out.trimmed_end), (20_000, 0));
+    }
+
+    #[test]
+    fn refuses_audio_past_the_cap() {
+        let mut sink = Sink::new(ChannelMode::Keep, 1.0, Some(0.5), Gapless::NONE);
+        sink.push(&[0.0; 8], 1, 10, NO_TRIM).unwrap();
+        let err = sink.push(&[0.0; 8], 1, 10, NO_TRIM).unwrap_err();
+        assert!(matches!(err, MediaError::AudioTooLong { .. }));
+        assert_eq!(err.to_string(), "audio longer than 1 s (it declares 0.5 s)");
+    }
+
+    #[test]
+    fn keep_mode_refuses_channel_changes() {
+        let mut sink = Sink::new(ChannelMode::Keep, 10.0, None, Gapless::NONE);
+        sink.push(&[0.0; 4], 2, 10, NO_TRIM).unwrap();
+        assert!(sink.push(&[0.0; 3], 3, 10, NO_TRIM).is_err());
+        assert!(sink.push(&[0.0; 4], 2, 11, NO_TRIM).is_err());
+    }
+}

@@ -1,0 +1,85 @@
+//! Picture normalization: detect, check, decode, orient, flatten, resize, re-encode.
+
+mod composite;
+mod decode;
+mod detect;
+mod geometry;
+mod output;
+mod policy;
+mod resize;
+
+#[cfg(test)]
+mod tests;
+
+pub use detect::{SourceImageFormat, detect_image_format};
+pub use policy::{Detail, FitMode, ImageOutput, ImagePolicy, ImageReport};
+
+use image::metadata::Orientation;
+use omnigate_backend::ImageData;
+
+use crate::error::MediaError;
+
+/// Decodes untrusted picture bytes and shapes them as `policy` says.
+///
+/// The format comes from the bytes (never a declared MIME type). The declared size is refused
+/// before decoding when over the input limits. EXIF orientation is applied, transparency is
+/// composited onto the background, and the result is resized (Catmull-Rom) and re-encoded or
+/// turned into a tensor. `detail` defaults to [`Detail::Auto`].
+pub fn normalize_image(
+    bytes: &[u8],
+    policy: &ImagePolicy,
+    detail: Option<Detail>,
+) -> Result<(ImageData, ImageReport), MediaError> {
+    validate(policy)?;
+    let source_format = detect_image_format(bytes)?;
+    let decoded = decode::decode(bytes, source_format, policy)?;
+    let (original_width, original_height) = (decoded.image.width(), decoded.image.height());
+
+    let mut picture = decoded.image;
+    let orientation_applied = decoded.orientation != Orientation::NoTransforms;
+    picture.apply_orientation(decoded.orientation);
+
+    let (rgb, alpha_composited) = composite::flatten(picture, policy.background);
+    let (w, h) = rgb.dimensions();
+    let target = geometry::target_for(policy, detail.unwrap_or_default(), w, h);
+    let layout = geometry::layout(w, h, target);
+    let shaped = resize::apply_layout(rgb, &layout, policy.background)?;
+    let data = output::produce(&shaped, &policy.output)?;
+
+    let report = ImageReport {
+        source_format,
+        original_width,
+        original_height,
+        exif_orientation: decoded.orientation.to_exif(),
+        orientation_applied,
+        alpha_composited,
+        output_width: shaped.width(),
+        output_height: shaped.height(),
+    };
+    Ok((data, report))
+}
+
+fn validate(policy: &ImagePolicy) -> Result<(), MediaError> {
+    let bad = |what: &str| Err(MediaError::InvalidPolicy(what.to_owned()));
+    if policy.max_side == 0 || policy.low_detail_side == 0 || policy.max_pixels == 0 {
+        return bad("max_side, low_detail_side and max_pixels must be positive");
+    }
+    if policy.max_input_side == 0 || policy.max_input_pixels == 0 {
+        return bad("max_input_side and max_input_pixels must be positive");
+    }
+    match &policy.output {
+        ImageOutput::Jpeg { quality } if !(1..=100).contains(quality) => {
+            bad("JPEG quality must be within 1..=100")
+        }
+        ImageOutput::Tensor { size, mean, std } => {
+            if size.0 == 0 || size.1 == 0 {
+                return bad("tensor size must be positive");
+            }
+            if std.iter().chain(mean).any(|v| !v.is_finite()) || std.contains(&0.0) {
+                return bad("tensor mean/std must be finite and std non-zero");
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
