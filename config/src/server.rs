@@ -22,6 +22,9 @@ pub struct ServerConfig {
     pub readiness_timeout_secs: f64,
     /// Log line format.
     pub log_format: LogFormat,
+    /// Async worker threads; 0 = one per CPU the process may run on. With one, the gateway runs
+    /// a single-threaded runtime (no cross-thread wakeups), the fastest setup for one core.
+    pub worker_threads: usize,
 }
 
 impl Default for ServerConfig {
@@ -34,6 +37,7 @@ impl Default for ServerConfig {
             api_keys: Vec::new(),
             readiness_timeout_secs: 2.0,
             log_format: LogFormat::Text,
+            worker_threads: 0,
         }
     }
 }

@@ -2,7 +2,8 @@
 //! without a socket. Layers, outermost first: request id → tracing span → id copied onto the
 //! response → body limit; `/v1` adds authentication → load shedding.
 
-use crate::layers::{auth, shed::ShedLayer};
+use crate::layers::{auth, overhead::OverheadLayer, shed::ShedLayer};
+use crate::metrics;
 use crate::routes;
 use crate::state::AppState;
 use axum::Router;
@@ -24,7 +25,10 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_api_key,
-        ));
+        ))
+        .layer(OverheadLayer);
+    // Make sure the recorder exists before the first request records into it.
+    let _ = metrics::handle();
 
     let trace = TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
         let id = request
@@ -38,6 +42,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(v1)
         .merge(ops)
+        .route("/metrics", axum::routing::get(metrics::render))
         // The docs page's assets are vendored into the binary: it renders with no internet.
         .merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
         .fallback(routes::not_found)

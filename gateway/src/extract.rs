@@ -52,35 +52,50 @@ fn is_json(request: &Request) -> bool {
 }
 
 /// Parses JSON, reporting the path of a bad field (`messages[0].content`) as `param`.
+///
+/// The fast path is plain serde_json; only a body that fails is parsed again with path tracking,
+/// so valid requests never pay for it.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match serde_json::from_slice(bytes) {
+        Ok(value) => Ok(value),
+        Err(_) => Err(describe_failure::<T>(bytes)),
+    }
+}
+
+fn describe_failure<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return ApiError::InvalidRequest {
-                message: format!("The request body is not valid JSON: {inner}"),
-                param: None,
-                code: "invalid_json",
-            };
-        }
-        let param = (path != ".").then_some(path);
-        let message = match &param {
-            Some(path) => format!("Invalid value for `{path}`: {inner}"),
-            None => format!("Invalid request body: {inner}"),
+    let err = match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+        Ok(_) => match deserializer.end() {
+            Ok(()) => return ApiError::invalid("Invalid request body.", None),
+            Err(err) => {
+                return ApiError::InvalidRequest {
+                    message: format!("The request body has trailing characters: {err}"),
+                    param: None,
+                    code: "invalid_json",
+                };
+            }
+        },
+        Err(err) => err,
+    };
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    if inner.is_syntax() || inner.is_eof() {
+        return ApiError::InvalidRequest {
+            message: format!("The request body is not valid JSON: {inner}"),
+            param: None,
+            code: "invalid_json",
         };
-        ApiError::InvalidRequest {
-            message,
-            param,
-            code: "invalid_request",
-        }
-    })?;
-    deserializer.end().map_err(|err| ApiError::InvalidRequest {
-        message: format!("The request body has trailing characters: {err}"),
-        param: None,
-        code: "invalid_json",
-    })?;
-    Ok(value)
+    }
+    let param = (path != ".").then_some(path);
+    let message = match &param {
+        Some(path) => format!("Invalid value for `{path}`: {inner}"),
+        None => format!("Invalid request body: {inner}"),
+    };
+    ApiError::InvalidRequest {
+        message,
+        param,
+        code: "invalid_request",
+    }
 }
 
 #[cfg(test)]
@@ -94,7 +109,10 @@ mod tests {
         let err = parse::<ChatCompletionRequest>(body).unwrap_err();
         let envelope = err.body().error;
         assert_eq!(err.status().as_u16(), 400);
-        assert_eq!(envelope.param.as_deref(), Some("messages[0].content[0]"));
+        assert_eq!(
+            envelope.param.as_deref(),
+            Some("messages[0].content[0].type")
+        );
         assert!(
             envelope.message.contains("hologram"),
             "{}",
@@ -112,6 +130,12 @@ mod tests {
     fn missing_field_is_named() {
         let err = parse::<ChatCompletionRequest>(br#"{"messages": []}"#).unwrap_err();
         assert!(err.body().error.message.contains("model"));
+    }
+
+    #[test]
+    fn trailing_garbage_is_invalid_json() {
+        let err = parse::<ChatCompletionRequest>(br#"{"model":"m","messages":[]} x"#).unwrap_err();
+        assert_eq!(err.body().error.code.as_deref(), Some("invalid_json"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod convert;
 pub mod error;
 pub mod extract;
 pub mod layers;
+pub mod metrics;
 pub mod registry;
 pub mod routes;
 pub mod server;

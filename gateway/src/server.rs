@@ -73,6 +73,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let grace = self.grace;
+        crate::metrics::spawn_upkeep();
         let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
         let listener = self.listener.tap_io(|tcp| {
             // Small request/response writes must not wait for Nagle's algorithm.

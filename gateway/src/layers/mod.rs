@@ -2,4 +2,5 @@
 //! from tower-http and axum and are composed in `app.rs`).
 
 pub mod auth;
+pub mod overhead;
 pub mod shed;

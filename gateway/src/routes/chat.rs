@@ -3,6 +3,7 @@
 use crate::convert;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::layers::overhead::time_upstream;
 use crate::routes::PostErrors;
 use crate::sse;
 use crate::state::AppState;
@@ -56,10 +57,10 @@ pub async fn chat_completions(
         params,
     };
     if stream {
-        let chunks = deployment.backend.chat_stream(request).await?;
+        let chunks = time_upstream(deployment.backend.chat_stream(request)).await?;
         Ok(sse::respond(chunks, Arc::from(public_name)))
     } else {
-        let mut response = deployment.backend.chat(request).await?;
+        let mut response = time_upstream(deployment.backend.chat(request)).await?;
         response.model = public_name;
         Ok(Json(response).into_response())
     }

@@ -2,6 +2,7 @@
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::layers::overhead::time_upstream;
 use crate::routes::PostErrors;
 use crate::state::AppState;
 use axum::Json;
@@ -69,7 +70,7 @@ pub async fn create_embeddings(
         dimensions,
         extra: params,
     };
-    let mut response = deployment.backend.embeddings(request).await?;
+    let mut response = time_upstream(deployment.backend.embeddings(request)).await?;
     response.model = public_name;
     Ok(Json(response))
 }

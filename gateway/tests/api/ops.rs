@@ -76,3 +76,31 @@ async fn docs_page_renders_offline_and_spec_is_served() {
     assert_eq!(bundle.status(), 200);
     assert!(bundle.bytes().await.unwrap().len() > 100_000);
 }
+
+#[tokio::test]
+async fn overhead_is_reported_in_a_header_and_in_metrics() {
+    let upstream = FakeUpstream::start().await;
+    let gateway = Gateway::start(&upstream).await;
+    upstream.set_mode(Mode::Delay(std::time::Duration::from_millis(300)));
+    let response = gateway
+        .post_json("/v1/chat/completions", crate::common::chat_body("chat"))
+        .await;
+    assert_eq!(response.status(), 200);
+    let overhead: f64 = response.headers()["x-omnigate-overhead-ms"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The upstream took 300 ms; the gateway's own share excludes it.
+    assert!((0.0..250.0).contains(&overhead), "overhead {overhead} ms");
+    let metrics = gateway.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("omnigate_overhead_seconds_bucket"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"route="/v1/chat/completions""#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("omnigate_requests_total"), "{metrics}");
+}
