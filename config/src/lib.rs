@@ -17,6 +17,7 @@
 
 mod error;
 mod load;
+mod media;
 mod model;
 mod secret;
 mod server;
@@ -24,6 +25,10 @@ mod validate;
 
 pub use error::ConfigError;
 pub use load::{ENV_PREFIX, load, load_str};
+pub use media::{
+    AudioContract, ChannelMode, FetchConfig, FitMode, ImageContract, ImageOutputKind, MediaConfig,
+    VideoContract,
+};
 pub use model::{DeploymentConfig, Modality, ModelConfig, OpenAiDeployment, Task};
 pub use secret::{Secret, SecretRef};
 pub use server::{LogFormat, ServerConfig};
@@ -38,6 +43,9 @@ pub struct Config {
     /// Listener, limits, authentication and logging.
     #[serde(default)]
     pub server: ServerConfig,
+    /// Media limits and default contracts.
+    #[serde(default)]
+    pub media: MediaConfig,
     /// Models by the public name clients put in `"model"`.
     #[serde(default)]
     pub models: BTreeMap<String, ModelConfig>,

@@ -158,6 +158,23 @@ mod tests {
     }
 
     #[test]
+    fn media_contracts_merge_and_bad_values_are_named() {
+        let toml = "[media.image]\nmax_side = 1024\n[models.m]\nmodalities = [\"text\", \"image\"]\n[models.m.image]\noutput = \"png\"\n[[models.m.deployments]]\nkind = \"openai\"\nbase_url = \"http://h/v1\"\n";
+        let config = load_isolated(toml, &[]).unwrap();
+        assert_eq!(config.media.image.max_side, Some(1024));
+        assert_eq!(
+            config.models["m"].image.output,
+            Some(crate::ImageOutputKind::Png)
+        );
+        let bad = toml.replace("output = \"png\"", "jpeg_quality = 0");
+        assert!(err_of(&bad).contains("models.m.image.jpeg_quality"));
+        let bad = "[media.video]\nfps = 0\n";
+        assert!(err_of(bad).contains("media.video.fps"));
+        let bad = "[media.image]\nfit = \"squash\"\n";
+        assert!(err_of(bad).contains("media.image.fit"));
+    }
+
+    #[test]
     fn no_deployments_is_rejected() {
         let err = err_of("[models.m]\ndeployments = []\n");
         assert!(err.contains("models.m.deployments"), "{err}");

@@ -1,6 +1,6 @@
 //! The `[models.NAME]` sections: what each public model name accepts and where it is served.
 
-use crate::SecretRef;
+use crate::{AudioContract, ImageContract, SecretRef, VideoContract};
 use serde::Deserialize;
 use url::Url;
 
@@ -16,6 +16,15 @@ pub struct ModelConfig {
     pub modalities: Vec<Modality>,
     /// Where the model runs; requests are spread over them round-robin.
     pub deployments: Vec<DeploymentConfig>,
+    /// Overrides of `[media.image]` for this model.
+    #[serde(default)]
+    pub image: ImageContract,
+    /// Overrides of `[media.audio]` for this model.
+    #[serde(default)]
+    pub audio: AudioContract,
+    /// Overrides of `[media.video]` for this model.
+    #[serde(default)]
+    pub video: VideoContract,
 }
 
 fn default_tasks() -> Vec<Task> {

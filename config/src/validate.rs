@@ -1,6 +1,9 @@
 //! Checks that serde cannot express: ranges, non-empty lists, URL schemes, model names.
 
-use crate::{Config, ConfigError, DeploymentConfig, ModelConfig, Task};
+use crate::{
+    AudioContract, Config, ConfigError, DeploymentConfig, ImageContract, MediaConfig, ModelConfig,
+    Task, VideoContract,
+};
 
 impl Config {
     /// Checks every value; the first problem found is returned, naming its key.
@@ -25,6 +28,7 @@ impl Config {
         for (i, key) in server.api_keys.iter().enumerate() {
             key.resolve(&format!("server.api_keys[{i}]"))?;
         }
+        validate_media(&self.media)?;
         for (name, model) in &self.models {
             validate_model(name, model)?;
         }
@@ -58,6 +62,9 @@ fn validate_model(name: &str, model: &ModelConfig) -> Result<(), ConfigError> {
             "must list at least one deployment",
         ));
     }
+    validate_image(&format!("{key}.image"), &model.image)?;
+    validate_audio(&format!("{key}.audio"), &model.audio)?;
+    validate_video(&format!("{key}.video"), &model.video)?;
     for (i, deployment) in model.deployments.iter().enumerate() {
         let key = format!("{key}.deployments[{i}]");
         match deployment {
@@ -103,4 +110,139 @@ fn check_seconds(key: &str, value: f64) -> Result<(), ConfigError> {
             format!("{value} is not a duration in seconds (0 < s <= 86400)"),
         ))
     }
+}
+
+fn check_positive(key: &str, value: Option<u64>) -> Result<(), ConfigError> {
+    match value {
+        Some(0) => Err(ConfigError::invalid(key, "must be at least 1")),
+        _ => Ok(()),
+    }
+}
+
+/// Checks one image contract; `key` is its table (`media.image` or `models.NAME.image`).
+pub(crate) fn validate_image(key: &str, image: &ImageContract) -> Result<(), ConfigError> {
+    check_positive(&format!("{key}.max_side"), image.max_side.map(u64::from))?;
+    check_positive(&format!("{key}.max_pixels"), image.max_pixels)?;
+    check_positive(
+        &format!("{key}.low_detail_side"),
+        image.low_detail_side.map(u64::from),
+    )?;
+    check_positive(
+        &format!("{key}.max_input_side"),
+        image.max_input_side.map(u64::from),
+    )?;
+    check_positive(&format!("{key}.max_input_pixels"), image.max_input_pixels)?;
+    if let Some(quality) = image.jpeg_quality
+        && !(1..=100).contains(&quality)
+    {
+        return Err(ConfigError::invalid(
+            format!("{key}.jpeg_quality"),
+            "must be 1-100",
+        ));
+    }
+    if let Some([w, h]) = image.tensor_size
+        && (w == 0 || h == 0 || u64::from(w) * u64::from(h) > 16_777_216)
+    {
+        return Err(ConfigError::invalid(
+            format!("{key}.tensor_size"),
+            "must be [width, height], each at least 1, at most 16 Mpx in all",
+        ));
+    }
+    if let Some(std) = image.std
+        && std.iter().any(|s| !s.is_finite() || *s == 0.0)
+    {
+        return Err(ConfigError::invalid(
+            format!("{key}.std"),
+            "values must be finite and non-zero",
+        ));
+    }
+    if let Some(mean) = image.mean
+        && mean.iter().any(|m| !m.is_finite())
+    {
+        return Err(ConfigError::invalid(
+            format!("{key}.mean"),
+            "values must be finite",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks one audio contract.
+pub(crate) fn validate_audio(key: &str, audio: &AudioContract) -> Result<(), ConfigError> {
+    if let Some(rate) = audio.sample_rate
+        && !(1000..=384_000).contains(&rate)
+    {
+        return Err(ConfigError::invalid(
+            format!("{key}.sample_rate"),
+            "must be 1000-384000 Hz",
+        ));
+    }
+    if let Some(seconds) = audio.max_seconds {
+        check_seconds(&format!("{key}.max_seconds"), seconds)?;
+    }
+    Ok(())
+}
+
+/// Checks one video contract.
+pub(crate) fn validate_video(key: &str, video: &VideoContract) -> Result<(), ConfigError> {
+    if let Some(fps) = video.fps
+        && !(fps.is_finite() && fps > 0.0 && fps <= 120.0)
+    {
+        return Err(ConfigError::invalid(
+            format!("{key}.fps"),
+            "must be in (0, 120]",
+        ));
+    }
+    check_positive(&format!("{key}.frames"), video.frames.map(u64::from))?;
+    check_positive(
+        &format!("{key}.max_frames"),
+        video.max_frames.map(u64::from),
+    )?;
+    check_positive(
+        &format!("{key}.max_input_side"),
+        video.max_input_side.map(u64::from),
+    )?;
+    if let Some(seconds) = video.max_seconds {
+        check_seconds(&format!("{key}.max_seconds"), seconds)?;
+    }
+    Ok(())
+}
+
+fn validate_media(media: &MediaConfig) -> Result<(), ConfigError> {
+    for (key, value) in [
+        ("media.max_item_bytes", media.max_item_bytes),
+        ("media.max_request_bytes", media.max_request_bytes),
+    ] {
+        check_positive(key, Some(value as u64))?;
+    }
+    check_seconds("media.decode_timeout_secs", media.decode_timeout_secs)?;
+    check_seconds(
+        "media.fetch.image_timeout_secs",
+        media.fetch.image_timeout_secs,
+    )?;
+    check_seconds(
+        "media.fetch.audio_timeout_secs",
+        media.fetch.audio_timeout_secs,
+    )?;
+    check_seconds(
+        "media.fetch.video_timeout_secs",
+        media.fetch.video_timeout_secs,
+    )?;
+    if media.fetch.max_redirects > 10 {
+        return Err(ConfigError::invalid(
+            "media.fetch.max_redirects",
+            "at most 10",
+        ));
+    }
+    if let Some(root) = &media.fetch.file_root
+        && !root.is_dir()
+    {
+        return Err(ConfigError::invalid(
+            "media.fetch.file_root",
+            format!("{} is not a directory", root.display()),
+        ));
+    }
+    validate_image("media.image", &media.image)?;
+    validate_audio("media.audio", &media.audio)?;
+    validate_video("media.video", &media.video)
 }

@@ -52,6 +52,19 @@ pub enum ApiError {
         /// The field at fault.
         param: Option<String>,
     },
+    /// A media item was refused: invalid (400), too large (413), an unsupported format (415) or
+    /// undecodable (422).
+    #[error("{message}")]
+    Media {
+        /// Which of those.
+        problem: MediaProblem,
+        /// What is wrong with it.
+        message: String,
+        /// Where the item is, e.g. `messages[0].content[1]`.
+        param: String,
+        /// Machine-readable code.
+        code: &'static str,
+    },
     /// Too many requests in flight here or upstream (429).
     #[error("{0}")]
     RateLimited(String),
@@ -79,6 +92,19 @@ pub enum ApiError {
     GatewayTimeout(Duration),
 }
 
+/// Why a media item was refused; decides the status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaProblem {
+    /// Malformed reference or forbidden source (400).
+    Invalid,
+    /// Over a size, duration or count limit (413).
+    TooLarge,
+    /// A format or codec the gateway does not decode (415).
+    Unsupported,
+    /// Recognized but broken: truncated, corrupt, or too slow to decode (422).
+    Undecodable,
+}
+
 impl ApiError {
     /// A 400 for a bad field.
     pub fn invalid(message: impl Into<String>, param: Option<&str>) -> Self {
@@ -99,6 +125,12 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Media { problem, .. } => match problem {
+                MediaProblem::Invalid => StatusCode::BAD_REQUEST,
+                MediaProblem::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                MediaProblem::Unsupported => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                MediaProblem::Undecodable => StatusCode::UNPROCESSABLE_ENTITY,
+            },
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::UpstreamRejected { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -116,6 +148,7 @@ impl ApiError {
             | Self::UnsupportedMediaType(_)
             | Self::Unprocessable { .. }
             | Self::UpstreamRejected { .. }
+            | Self::Media { .. }
             | Self::MethodNotAllowed => "invalid_request_error",
             Self::Unauthorized(_) => "authentication_error",
             Self::ModelNotFound(_) | Self::RouteNotFound(_) => "not_found_error",
@@ -128,7 +161,7 @@ impl ApiError {
     /// Machine-readable `code`.
     fn code(&self) -> &'static str {
         match self {
-            Self::InvalidRequest { code, .. } => code,
+            Self::InvalidRequest { code, .. } | Self::Media { code, .. } => code,
             Self::Unauthorized(_) => "invalid_api_key",
             Self::ModelNotFound(_) => "model_not_found",
             Self::RouteNotFound(_) => "unknown_url",
@@ -150,6 +183,7 @@ impl ApiError {
             Self::InvalidRequest { param, .. }
             | Self::Unprocessable { param, .. }
             | Self::UpstreamRejected { param, .. } => param.clone(),
+            Self::Media { param, .. } => Some(param.clone()),
             Self::ModelNotFound(_) => Some("model".to_owned()),
             _ => None,
         }

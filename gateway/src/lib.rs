@@ -5,16 +5,16 @@
 //! A request's path through the code, one file per arrow:
 //! `app.rs` (layers: request id, tracing, body limit, `layers/auth.rs`, `layers/shed.rs`)
 //! → `routes/*.rs` (one file per route group) → `extract.rs` (JSON into API types)
-//! → `convert.rs` (API messages into backend messages) → `registry.rs` (pick a deployment)
+//! → `media/` (media parts fetched, decoded and shaped to the model's contract) → `registry.rs` (pick a deployment)
 //! → the `Backend` trait (`omnigate-backend`) → `sse.rs` or JSON → `error.rs` for every failure.
 
 pub mod app;
 pub mod backends;
 pub mod cli;
-pub mod convert;
 pub mod error;
 pub mod extract;
 pub mod layers;
+pub mod media;
 pub mod metrics;
 pub mod registry;
 pub mod routes;

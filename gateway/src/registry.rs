@@ -2,6 +2,7 @@
 //! deployments that run it. Built once at startup from the config; read-only afterwards.
 
 use crate::error::ApiError;
+use crate::media::MediaContract;
 use omnigate_backend::{Backend, Modality, Task};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -24,6 +25,8 @@ pub struct ModelEntry {
     pub tasks: BTreeSet<Task>,
     /// Which inputs its chat accepts.
     pub modalities: BTreeSet<Modality>,
+    /// How its media must look.
+    pub media: MediaContract,
     deployments: Vec<Deployment>,
     next: AtomicUsize,
 }
@@ -34,12 +37,14 @@ impl ModelEntry {
         name: impl Into<String>,
         tasks: BTreeSet<Task>,
         modalities: BTreeSet<Modality>,
+        media: MediaContract,
         deployments: Vec<Deployment>,
     ) -> Self {
         Self {
             name: name.into(),
             tasks,
             modalities,
+            media,
             deployments,
             next: AtomicUsize::new(0),
         }

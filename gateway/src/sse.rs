@@ -9,19 +9,23 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use omnigate_backend::ChatStream;
+use omnigate_openapi::MediaUsage;
 use std::convert::Infallible;
 use std::sync::Arc;
 
 const DONE: &[u8] = b"data: [DONE]\n\n";
 
 /// The SSE response for `stream`, with each chunk's `model` set to the public name.
-pub fn respond(stream: ChatStream, public_model: Arc<str>) -> Response {
+pub fn respond(stream: ChatStream, public_model: Arc<str>, media: MediaUsage) -> Response {
     let events = stream
         .map(move |item| {
             let event = match item {
                 Ok(mut chunk) => {
                     if *chunk.model != *public_model {
                         chunk.model = public_model.to_string();
+                    }
+                    if let Some(usage) = chunk.usage.as_mut() {
+                        crate::routes::chat::add_media_usage(usage, &media);
                     }
                     serde_json::to_vec(&chunk).map_err(|e| {
                         ApiError::Internal(format!("cannot encode a stream chunk: {e}"))

@@ -1,6 +1,7 @@
 //! Shared, read-only state handed to every handler: the model registry and server settings.
 
 use crate::backends::{self, BuildError};
+use crate::media::{MediaContract, Normalizer};
 use crate::registry::{Deployment, ModelEntry, Registry};
 use omnigate_config::{Config, ConfigError, Secret};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ pub struct AppState {
 
 struct Inner {
     registry: Registry,
+    normalizer: Normalizer,
     settings: Settings,
     started_unix: u64,
 }
@@ -51,17 +53,21 @@ pub enum StartupError {
     /// A deployment could not be built.
     #[error(transparent)]
     Backend(#[from] BuildError),
+    /// The media machinery could not be set up.
+    #[error("{0}")]
+    Media(String),
 }
 
 impl AppState {
     /// State from parts (tests and embedding).
-    pub fn new(registry: Registry, settings: Settings) -> Self {
+    pub fn new(registry: Registry, settings: Settings, normalizer: Normalizer) -> Self {
         let started_unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         Self {
             inner: Arc::new(Inner {
                 registry,
+                normalizer,
                 settings,
                 started_unix,
             }),
@@ -86,6 +92,7 @@ impl AppState {
                 name.clone(),
                 capabilities.tasks,
                 capabilities.modalities,
+                MediaContract::resolve(&config.media, model),
                 deployments,
             ));
         }
@@ -102,12 +109,18 @@ impl AppState {
             api_keys,
             readiness_timeout: Duration::from_secs_f64(server.readiness_timeout_secs),
         };
-        Ok(Self::new(registry, settings))
+        let normalizer = Normalizer::new(&config.media).map_err(StartupError::Media)?;
+        Ok(Self::new(registry, settings, normalizer))
     }
 
     /// The models.
     pub fn registry(&self) -> &Registry {
         &self.inner.registry
+    }
+
+    /// The media pipeline.
+    pub fn normalizer(&self) -> &Normalizer {
+        &self.inner.normalizer
     }
 
     /// The settings.

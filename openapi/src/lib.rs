@@ -10,6 +10,7 @@ mod content;
 mod embeddings;
 mod error;
 mod models;
+mod normalize;
 mod status;
 
 pub use chat::{ChatCompletionRequest, ChatMessage, ChatRole, StreamOptions};
@@ -17,6 +18,9 @@ pub use content::{ContentPart, ImageUrl, InputAudio, MediaUrl, MessageContent};
 pub use embeddings::{EmbeddingsInput, EmbeddingsRequest};
 pub use error::{ErrorBody, ErrorResponse};
 pub use models::{ModelList, ModelObject};
+pub use normalize::{
+    AudioItem, ImageItem, MediaUsage, NormalizeResponse, NormalizedItem, VideoItem,
+};
 pub use omnigate_backend::{
     AssistantMessage, ChatChoice, ChatChunk, ChatResponse, ChunkChoice, Delta, Embedding,
     EmbeddingVector, EmbeddingsResponse, Usage,
@@ -43,6 +47,7 @@ always come as `{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`.",
         (name = "chat", description = "Chat completions, plain and streamed (SSE)."),
         (name = "embeddings", description = "Vector embeddings of text."),
         (name = "models", description = "The models this gateway serves."),
+        (name = "media", description = "How the gateway normalizes media for a model."),
         (name = "operations", description = "Liveness and readiness probes, API description."),
     ),
     components(schemas(ErrorResponse, ErrorBody)),

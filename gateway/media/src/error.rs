@@ -25,7 +25,6 @@ impl fmt::Display for MediaKind {
 /// Every variant except [`MediaError::Internal`] and [`MediaError::InvalidPolicy`] is the
 /// client's fault (an HTTP 4xx); [`MediaError::is_client_error`] says which.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum MediaError {
     /// Zero bytes were given.
     #[error("empty {0}: no bytes were given")]

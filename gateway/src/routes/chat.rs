@@ -1,6 +1,5 @@
 //! `POST /v1/chat/completions`: plain JSON and server-sent-event streams.
 
-use crate::convert;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::layers::overhead::time_upstream;
@@ -11,7 +10,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use omnigate_backend::{ChatRequest, Task};
-use omnigate_openapi::{ChatChunk, ChatCompletionRequest, ChatResponse};
+use omnigate_openapi::{ChatChunk, ChatCompletionRequest, ChatResponse, MediaUsage};
 use std::sync::Arc;
 
 /// Create a chat completion.
@@ -49,19 +48,32 @@ pub async fn chat_completions(
             Some("stream_options"),
         ));
     }
-    let messages = convert::chat_messages(messages, &model)?;
+    let normalized = state.normalizer().messages(messages, &model).await?;
+    let media = normalized.usage;
     let deployment = model.pick()?;
     let request = ChatRequest {
         model: deployment.upstream_model.clone(),
-        messages,
+        messages: normalized.messages,
         params,
     };
     if stream {
         let chunks = time_upstream(deployment.backend.chat_stream(request)).await?;
-        Ok(sse::respond(chunks, Arc::from(public_name)))
+        Ok(sse::respond(chunks, Arc::from(public_name), media))
     } else {
         let mut response = time_upstream(deployment.backend.chat(request)).await?;
         response.model = public_name;
+        if let Some(usage) = response.usage.as_mut() {
+            add_media_usage(usage, &media);
+        }
         Ok(Json(response).into_response())
+    }
+}
+
+/// Adds `usage.media` (what the request's media cost) when it had any.
+pub fn add_media_usage(usage: &mut omnigate_backend::Usage, media: &MediaUsage) {
+    if !media.is_empty()
+        && let Ok(value) = serde_json::to_value(media)
+    {
+        usage.extra.insert("media".to_owned(), value);
     }
 }

@@ -5,6 +5,7 @@
 pub mod chat;
 pub mod embeddings;
 pub mod models;
+pub mod normalize;
 pub mod ops;
 
 use crate::error::ApiError;
@@ -24,6 +25,7 @@ pub fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(embeddings::create_embeddings))
         .routes(routes!(models::list_models))
         .routes(routes!(models::get_model))
+        .routes(routes!(normalize::normalize))
 }
 
 /// Probes: never authenticated, never shed.
@@ -58,10 +60,12 @@ pub struct PostErrors;
 impl utoipa::IntoResponses for PostErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         error_responses(&[
-            (400, "The request is malformed or a field is invalid."),
+            (
+                400,
+                "The request is malformed, a field is invalid, or a media part is refused (bad base64, a forbidden URL, a modality the model does not take).",
+            ),
             (401, "Missing or wrong API key."),
             (404, "The model does not exist."),
-            (413, "The body is larger than `server.max_body_bytes`."),
             (415, "The body is not `application/json`."),
             (
                 422,

@@ -14,6 +14,7 @@ mod chat;
 mod embeddings_models;
 mod errors;
 mod lifecycle;
+mod media;
 mod openapi_spec;
 mod ops;
 mod python_sdk;

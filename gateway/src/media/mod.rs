@@ -1,0 +1,11 @@
+//! Media at the edge: every image, audio and video part of a chat request is fetched (safely),
+//! decoded off the async executor under a concurrency limit and a deadline, and shaped to the
+//! target model's contract before any backend sees it.
+
+mod contract;
+mod errors;
+mod normalizer;
+mod report;
+
+pub use contract::{MediaContract, VideoSampling};
+pub use normalizer::{Normalized, Normalizer};
