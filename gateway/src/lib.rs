@@ -22,6 +22,7 @@ pub mod server;
 pub mod sse;
 pub mod state;
 pub mod telemetry;
+pub mod transcript;
 
 pub use app::app;
 pub use error::ApiError;

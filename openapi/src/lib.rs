@@ -5,6 +5,7 @@
 //! Answers that backends produce already in the wire shape (chat completions, chunks,
 //! embeddings) are re-exported from the backend crate rather than defined twice.
 
+mod audio;
 mod chat;
 mod content;
 mod embeddings;
@@ -13,6 +14,9 @@ mod models;
 mod normalize;
 mod status;
 
+pub use audio::{
+    TranscriptionForm, TranscriptionJson, TranscriptionSegmentJson, TranscriptionVerbose,
+};
 pub use chat::{ChatCompletionRequest, ChatMessage, ChatRole, StreamOptions};
 pub use content::{ContentPart, ImageUrl, InputAudio, MediaUrl, MessageContent};
 pub use embeddings::{EmbeddingsInput, EmbeddingsRequest};
@@ -46,6 +50,7 @@ always come as `{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`.",
     tags(
         (name = "chat", description = "Chat completions, plain and streamed (SSE)."),
         (name = "embeddings", description = "Vector embeddings of text."),
+        (name = "audio", description = "Speech to text."),
         (name = "models", description = "The models this gateway serves."),
         (name = "media", description = "How the gateway normalizes media for a model."),
         (name = "operations", description = "Liveness and readiness probes, API description."),

@@ -3,8 +3,8 @@
 //! and checks that undeclared tasks answer [`BackendError::Unsupported`].
 
 use crate::{
-    Backend, BackendError, ChatRequest, EmbeddingInput, EmbeddingVector, EmbeddingsRequest,
-    Message, Role, Task,
+    Audio, Backend, BackendError, ChatRequest, EmbeddingInput, EmbeddingVector, EmbeddingsRequest,
+    Message, Role, Task, TranscriptionRequest,
 };
 use futures::StreamExt;
 use serde_json::{Map, json};
@@ -14,7 +14,8 @@ pub type Failure = String;
 
 macro_rules! ensure {
     ($cond:expr, $($msg:tt)+) => {
-        if !$cond {
+        let holds: bool = $cond;
+        if !holds {
             return Err(format!($($msg)+));
         }
     };
@@ -44,6 +45,12 @@ pub async fn check(backend: &dyn Backend, model: &str) -> Result<(), Failure> {
             backend.chat(chat_request(model)).await.map(|_| ()),
             Task::Chat,
         )?;
+    }
+    if caps.serves(Task::Transcription) {
+        check_transcription(backend, model).await?;
+    } else {
+        let result = backend.transcribe(transcription_request(model)).await;
+        expect_unsupported(result.map(|_| ()), Task::Transcription)?;
     }
     if caps.serves(Task::Embeddings) {
         check_embeddings(backend, model).await?;
@@ -245,5 +252,50 @@ async fn check_embeddings(backend: &dyn Backend, model: &str) -> Result<(), Fail
         response.data[0].embedding != response.data[1].embedding,
         "embeddings: different inputs gave the same vector"
     );
+    Ok(())
+}
+
+/// Two seconds of a quiet 220 Hz tone at 16 kHz mono.
+fn transcription_request(model: &str) -> TranscriptionRequest {
+    let samples: Vec<f32> = (0..32_000)
+        .map(|i| (i as f32 / 16_000.0 * 220.0 * std::f32::consts::TAU).sin() * 0.1)
+        .collect();
+    TranscriptionRequest {
+        model: model.to_owned(),
+        audio: Audio {
+            sample_rate: 16_000,
+            channels: 1,
+            samples: samples.into(),
+        },
+        language: None,
+        prompt: None,
+        temperature: None,
+        translate: false,
+    }
+}
+
+async fn check_transcription(backend: &dyn Backend, model: &str) -> Result<(), Failure> {
+    let response = backend
+        .transcribe(transcription_request(model))
+        .await
+        .map_err(|e| format!("transcribe failed: {e}"))?;
+    ensure!(
+        (response.duration_secs - 2.0).abs() < 0.5,
+        "transcribe: duration {} for 2 s of audio",
+        response.duration_secs
+    );
+    let mut previous_end = 0.0;
+    for segment in &response.segments {
+        ensure!(
+            segment.start_secs >= previous_end - 1e-6 && segment.end_secs >= segment.start_secs,
+            "transcribe: segments out of order: {:?}",
+            response.segments
+        );
+        ensure!(
+            segment.end_secs <= response.duration_secs + 0.5,
+            "transcribe: segment ends after the audio"
+        );
+        previous_end = segment.end_secs;
+    }
     Ok(())
 }

@@ -9,7 +9,7 @@ mod wire;
 use async_trait::async_trait;
 use omnigate_backend::{
     Backend, BackendError, Capabilities, ChatRequest, ChatResponse, ChatStream, EmbeddingsRequest,
-    EmbeddingsResponse, Task,
+    EmbeddingsResponse, Task, TranscriptionRequest, TranscriptionResponse,
 };
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -39,6 +39,8 @@ pub struct OpenAiBackend {
     chat_url: Url,
     embeddings_url: Url,
     models_url: Url,
+    transcriptions_url: Url,
+    translations_url: Url,
 }
 
 impl OpenAiBackend {
@@ -66,6 +68,8 @@ impl OpenAiBackend {
             chat_url: join("chat/completions"),
             embeddings_url: join("embeddings"),
             models_url: join("models"),
+            transcriptions_url: join("audio/transcriptions"),
+            translations_url: join("audio/translations"),
             settings,
             client,
         })
@@ -159,6 +163,23 @@ impl Backend for OpenAiBackend {
         self.ensure_serves(Task::Embeddings)?;
         let body = wire::embeddings_body(&request)?;
         self.call_json(self.post(&self.embeddings_url, body)).await
+    }
+
+    async fn transcribe(
+        &self,
+        request: TranscriptionRequest,
+    ) -> Result<TranscriptionResponse, BackendError> {
+        self.ensure_serves(Task::Transcription)?;
+        let url = if request.translate {
+            &self.translations_url
+        } else {
+            &self.transcriptions_url
+        };
+        let duration = request.audio.duration_secs();
+        let form = wire::transcription_form(&request)?;
+        let builder = self.authorize(self.client.post(url.clone()).multipart(form));
+        let answer: wire::VerboseTranscript = self.call_json(builder).await?;
+        Ok(answer.into_response(duration))
     }
 }
 

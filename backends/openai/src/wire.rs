@@ -7,8 +7,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use omnigate_backend::{
     Audio, BackendError, ChatRequest, ContentPart, EmbeddingInput, EmbeddingsRequest, ImageData,
-    ImagePart, Message, MessageContent,
+    ImagePart, Message, MessageContent, TranscriptionRequest, TranscriptionResponse,
+    TranscriptionSegment,
 };
+use serde::Deserialize;
 use serde::ser::{Error as _, SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::json;
@@ -39,6 +41,69 @@ pub(crate) fn embeddings_body(request: &EmbeddingsRequest) -> Result<Vec<u8>, Ba
     }
     serde_json::to_vec(&body)
         .map_err(|e| BackendError::Internal(format!("cannot encode the embeddings request: {e}")))
+}
+
+/// The multipart form of a transcription: the normalized audio as 16-bit WAV, and
+/// `verbose_json` so the upstream's segments come back too.
+pub(crate) fn transcription_form(
+    request: &TranscriptionRequest,
+) -> Result<reqwest::multipart::Form, BackendError> {
+    let file = reqwest::multipart::Part::bytes(wav_pcm16(&request.audio))
+        .file_name("audio.wav")
+        .mime_str("audio/wav")
+        .map_err(|e| BackendError::Internal(format!("cannot build the upload: {e}")))?;
+    let mut form = reqwest::multipart::Form::new()
+        .part("file", file)
+        .text("model", request.model.clone())
+        .text("response_format", "verbose_json");
+    if let Some(language) = &request.language {
+        form = form.text("language", language.clone());
+    }
+    if let Some(prompt) = &request.prompt {
+        form = form.text("prompt", prompt.clone());
+    }
+    if let Some(temperature) = request.temperature {
+        form = form.text("temperature", temperature.to_string());
+    }
+    Ok(form)
+}
+
+/// An upstream transcript: `verbose_json` when the server honours it, plain `json` otherwise.
+#[derive(Debug, Deserialize)]
+pub(crate) struct VerboseTranscript {
+    text: String,
+    #[serde(default)]
+    language: Option<String>,
+    #[serde(default)]
+    duration: Option<f64>,
+    #[serde(default)]
+    segments: Vec<VerboseSegment>,
+}
+
+#[derive(Debug, Deserialize)]
+struct VerboseSegment {
+    start: f64,
+    end: f64,
+    text: String,
+}
+
+impl VerboseTranscript {
+    pub(crate) fn into_response(self, audio_secs: f64) -> TranscriptionResponse {
+        TranscriptionResponse {
+            text: self.text,
+            language: self.language,
+            duration_secs: self.duration.unwrap_or(audio_secs),
+            segments: self
+                .segments
+                .into_iter()
+                .map(|s| TranscriptionSegment {
+                    start_secs: s.start,
+                    end_secs: s.end,
+                    text: s.text,
+                })
+                .collect(),
+        }
+    }
 }
 
 struct ChatBody<'a> {

@@ -17,7 +17,9 @@ fn backend(upstream: &FakeUpstream, timeout: Duration) -> OpenAiBackend {
         timeout,
         connect_timeout: Duration::from_secs(2),
         capabilities: Capabilities {
-            tasks: [Task::Chat, Task::Embeddings].into_iter().collect(),
+            tasks: [Task::Chat, Task::Embeddings, Task::Transcription]
+                .into_iter()
+                .collect(),
             modalities: [Modality::Text].into_iter().collect(),
         },
     })

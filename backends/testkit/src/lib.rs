@@ -10,7 +10,7 @@
 )]
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -80,6 +80,8 @@ impl FakeUpstream {
             .route("/v1/chat/completions", post(chat))
             .route("/v1/embeddings", post(embeddings))
             .route("/v1/models", get(models))
+            .route("/v1/audio/transcriptions", post(transcribe))
+            .route("/v1/audio/translations", post(transcribe))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -353,5 +355,49 @@ async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respon
     }
     axum::Json(json!({"object": "list", "data": [
         {"id": "upstream-model", "object": "model", "created": 0, "owned_by": "fake"}]}))
+    .into_response()
+}
+
+/// The fake's transcript text.
+pub const TRANSCRIPT: &str = "Ever tried. Ever failed.";
+
+/// Answers `verbose_json` for a 16-bit mono WAV upload, recording the form fields (and the
+/// file's WAV header facts) as the request body.
+async fn transcribe(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    mut form: Multipart,
+) -> Response {
+    let mut fields = serde_json::Map::new();
+    while let Ok(Some(field)) = form.next_field().await {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            let bytes = field.bytes().await.unwrap_or_default();
+            let rate = bytes
+                .get(24..28)
+                .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            let channels = bytes
+                .get(22..24)
+                .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
+            fields.insert("file_bytes".into(), json!(bytes.len()));
+            fields.insert("file_sample_rate".into(), json!(rate));
+            fields.insert("file_channels".into(), json!(channels));
+        } else {
+            fields.insert(name, json!(field.text().await.unwrap_or_default()));
+        }
+    }
+    let body = Value::Object(fields);
+    let bytes = Bytes::from(body.to_string());
+    record(&shared, "/v1/audio/transcriptions", &headers, &bytes);
+    if let Some(response) = misbehave(&shared).await {
+        return response;
+    }
+    let samples = body["file_bytes"].as_u64().unwrap_or(44).saturating_sub(44) / 2;
+    let rate = body["file_sample_rate"].as_u64().unwrap_or(16_000).max(1);
+    let duration = samples as f64 / rate as f64;
+    axum::Json(json!({"task": "transcribe", "language": "english", "duration": duration,
+        "text": TRANSCRIPT,
+        "segments": [{"id": 0, "start": 0.0, "end": duration / 2.0, "text": " Ever tried."},
+                     {"id": 1, "start": duration / 2.0, "end": duration, "text": " Ever failed."}]}))
     .into_response()
 }

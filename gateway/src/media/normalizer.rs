@@ -204,6 +204,39 @@ impl Normalizer {
         }
     }
 
+    /// Decodes an uploaded audio file (transcription endpoints) to the model's audio contract.
+    /// `filename`'s extension is a format hint only; the bytes decide.
+    pub async fn upload(
+        &self,
+        bytes: bytes::Bytes,
+        filename: Option<String>,
+        model: &ModelEntry,
+        param: &str,
+    ) -> Result<omnigate_backend::Audio, ApiError> {
+        if bytes.len() > self.config.max_item_bytes {
+            return Err(media(
+                MediaProblem::TooLarge,
+                param,
+                "media_too_large",
+                format!(
+                    "{param}: larger than the limit of {} bytes",
+                    self.config.max_item_bytes
+                ),
+            ));
+        }
+        let hint = filename
+            .as_deref()
+            .and_then(|name| name.rsplit_once('.'))
+            .map(|(_, ext)| ext.to_ascii_lowercase());
+        let policy = model.media.audio.clone();
+        let (audio, _report) = self
+            .decode(param, move || {
+                omnigate_media::normalize_audio(&bytes, hint.as_deref(), &policy)
+            })
+            .await?;
+        Ok(audio)
+    }
+
     async fn audio(
         &self,
         bytes: bytes::Bytes,

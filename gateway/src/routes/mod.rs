@@ -2,6 +2,7 @@
 //! (utoipa-axum), so the published spec cannot list a route that does not exist or miss one
 //! that does.
 
+pub mod audio;
 pub mod chat;
 pub mod embeddings;
 pub mod models;
@@ -26,6 +27,8 @@ pub fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(models::list_models))
         .routes(routes!(models::get_model))
         .routes(routes!(normalize::normalize))
+        .routes(routes!(audio::transcriptions))
+        .routes(routes!(audio::translations))
 }
 
 /// Probes: never authenticated, never shed.

@@ -10,6 +10,7 @@
 
 mod common;
 
+mod audio;
 mod chat;
 mod embeddings_models;
 mod errors;

@@ -36,10 +36,23 @@ pub fn run_python(script: &str, args: &[&str], env: &[(&str, String)]) -> String
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_openai_sdk_parses_every_answer() {
     let upstream = FakeUpstream::start().await;
-    let gateway = Gateway::start_with(&upstream, r#"api_keys = ["sk-test"]"#).await;
+    let config = crate::common::config_for(&upstream.base_url(), r#"api_keys = ["sk-test"]"#)
+        + &format!(
+            "[models.asr]\ntasks = [\"transcription\"]\nmodalities = [\"audio\"]\n\
+             [[models.asr.deployments]]\nkind = \"openai\"\nbase_url = \"{}\"\n",
+            upstream.base_url()
+        );
+    let gateway = Gateway::from_toml(&config).await;
+    let wav = std::env::temp_dir().join(format!("omnigate-sdk-{}.wav", std::process::id()));
+    std::fs::write(&wav, crate::audio::wav(22_050, 2)).unwrap();
     let env = [
         ("OMNIGATE_BASE_URL", format!("http://{}", gateway.addr)),
         ("OMNIGATE_EXPECTED_ANSWER", answer_text("upstream-chat")),
+        ("OMNIGATE_WAV", wav.display().to_string()),
+        (
+            "OMNIGATE_TRANSCRIPT",
+            omnigate_testkit::TRANSCRIPT.to_owned(),
+        ),
     ];
     let stdout = tokio::task::spawn_blocking(move || run_python("openai_sdk_client.py", &[], &env))
         .await

@@ -48,8 +48,20 @@ assert len(floats.data[0].embedding) == 4
 
 # Models.
 ids = [m.id for m in client.models.list()]
-assert ids == ["chat", "embed"], ids
+assert ids == ["asr", "chat", "embed"], ids
 assert client.models.retrieve("chat").id == "chat"
+
+# Speech to text: the SDK's multipart upload, parsed in two response formats.
+wav = os.environ["OMNIGATE_WAV"]
+with open(wav, "rb") as f:
+    transcript = client.audio.transcriptions.create(model="asr", file=f)
+assert transcript.text == os.environ["OMNIGATE_TRANSCRIPT"], transcript
+with open(wav, "rb") as f:
+    verbose = client.audio.transcriptions.create(model="asr", file=f, response_format="verbose_json")
+assert len(verbose.segments) == 2 and verbose.duration > 0.9, verbose
+with open(wav, "rb") as f:
+    srt = client.audio.translations.create(model="asr", file=f, response_format="srt")
+assert srt.startswith("1\n00:00:00,000 --> "), srt
 
 # Errors surface as the SDK's typed exceptions, with the message parsed from the envelope.
 try:

@@ -1,0 +1,167 @@
+//! `POST /v1/audio/transcriptions` and `POST /v1/audio/translations` (multipart, OpenAI's
+//! fields). The uploaded file is decoded and resampled to the model's audio contract by the
+//! media pipeline before the backend sees it.
+
+use crate::error::{ApiError, MediaProblem};
+use crate::layers::overhead::time_upstream;
+use crate::routes::PostErrors;
+use crate::state::AppState;
+use crate::transcript::{self, ResponseFormat};
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::response::Response;
+use bytes::Bytes;
+use omnigate_backend::{Task, TranscriptionRequest};
+use omnigate_openapi::{TranscriptionForm, TranscriptionJson};
+
+/// Transcribe audio.
+///
+/// Send the file as multipart form data with the model's name. The answer's shape follows
+/// `response_format`: `json` (`{"text"}`), `text`, `srt`, `vtt` or `verbose_json` (with
+/// language, duration and timed segments).
+#[utoipa::path(
+    post,
+    path = "/v1/audio/transcriptions",
+    tag = "audio",
+    operation_id = "createTranscription",
+    request_body(content = TranscriptionForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The transcript, shaped by `response_format`.", body = TranscriptionJson),
+        PostErrors,
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn transcriptions(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    transcribe(state, request, false).await
+}
+
+/// Translate audio into English.
+///
+/// Like transcriptions, but the text is English whatever the spoken language (for an
+/// English-only model, the same as a transcription).
+#[utoipa::path(
+    post,
+    path = "/v1/audio/translations",
+    tag = "audio",
+    operation_id = "createTranslation",
+    request_body(content = TranscriptionForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The English transcript, shaped by `response_format`.", body = TranscriptionJson),
+        PostErrors,
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn translations(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    transcribe(state, request, true).await
+}
+
+async fn transcribe(
+    state: AppState,
+    request: Request,
+    translate: bool,
+) -> Result<Response, ApiError> {
+    let form = read_form(request, &state).await?;
+    let model_name = form
+        .model
+        .ok_or_else(|| ApiError::invalid("`model` is required.", Some("model")))?;
+    let model = state.registry().get(&model_name)?.clone();
+    model.require(Task::Transcription)?;
+    let format = ResponseFormat::parse(form.response_format.as_deref())?;
+    let file = form
+        .file
+        .ok_or_else(|| ApiError::invalid("`file` is required.", Some("file")))?;
+    let audio = state
+        .normalizer()
+        .upload(file, form.filename, &model, "file")
+        .await?;
+    let deployment = model.pick()?;
+    let request = TranscriptionRequest {
+        model: deployment.upstream_model.clone(),
+        audio,
+        language: if translate { None } else { form.language },
+        prompt: form.prompt,
+        temperature: form.temperature,
+        translate,
+    };
+    let result = time_upstream(deployment.backend.transcribe(request)).await?;
+    Ok(transcript::respond(result, format, translate))
+}
+
+#[derive(Default)]
+struct Form {
+    file: Option<Bytes>,
+    filename: Option<String>,
+    model: Option<String>,
+    language: Option<String>,
+    prompt: Option<String>,
+    response_format: Option<String>,
+    temperature: Option<f64>,
+}
+
+async fn read_form(request: Request, state: &AppState) -> Result<Form, ApiError> {
+    let limit = state.settings().max_body_bytes;
+    let mut multipart = Multipart::from_request(request, state)
+        .await
+        .map_err(|rejection| match rejection {
+            MultipartRejection::InvalidBoundary(_) => ApiError::UnsupportedMediaType(
+                "Expected a `multipart/form-data` body with a boundary.".to_owned(),
+            ),
+            other => ApiError::invalid(other.body_text(), None),
+        })?;
+    let mut form = Form::default();
+    let body_error = |err: axum::extract::multipart::MultipartError| {
+        if err.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::invalid(
+                format!("Malformed multipart body: {}", err.body_text()),
+                None,
+            )
+        }
+    };
+    while let Some(field) = multipart.next_field().await.map_err(body_error)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            form.filename = field.file_name().map(str::to_owned);
+            form.file = Some(field.bytes().await.map_err(body_error)?);
+            continue;
+        }
+        let value = field.text().await.map_err(body_error)?;
+        match name.as_str() {
+            "model" => form.model = Some(value),
+            "language" => form.language = Some(value),
+            "prompt" => form.prompt = Some(value),
+            "response_format" => form.response_format = Some(value),
+            "temperature" => {
+                let parsed = value
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|t| (0.0..=1.0).contains(t));
+                form.temperature = Some(parsed.ok_or_else(|| {
+                    ApiError::invalid(
+                        "`temperature` must be a number from 0 to 1.",
+                        Some("temperature"),
+                    )
+                })?);
+            }
+            // timestamp_granularities[], stream, chunking_strategy...: accepted, not used here.
+            _ => {}
+        }
+    }
+    if form.file.as_ref().is_some_and(Bytes::is_empty) {
+        return Err(ApiError::Media {
+            problem: MediaProblem::Invalid,
+            message: "file: the uploaded file is empty".to_owned(),
+            param: "file".to_owned(),
+            code: "empty_media",
+        });
+    }
+    Ok(form)
+}

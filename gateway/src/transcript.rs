@@ -1,0 +1,191 @@
+//! A transcript rendered in each of OpenAI's `response_format`s: `json`, `text`, `srt`, `vtt`,
+//! `verbose_json`.
+
+use crate::error::ApiError;
+use axum::Json;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use omnigate_backend::{TranscriptionResponse, TranscriptionSegment};
+use omnigate_openapi::{TranscriptionJson, TranscriptionSegmentJson, TranscriptionVerbose};
+use std::fmt::Write;
+
+/// The requested answer shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseFormat {
+    /// `{"text": ...}`.
+    Json,
+    /// Plain text.
+    Text,
+    /// SubRip subtitles.
+    Srt,
+    /// WebVTT subtitles.
+    Vtt,
+    /// Text, language, duration and segments.
+    VerboseJson,
+}
+
+impl ResponseFormat {
+    /// Parses the form field (absent = `json`).
+    pub fn parse(value: Option<&str>) -> Result<Self, ApiError> {
+        match value.map(str::trim) {
+            None | Some("" | "json") => Ok(Self::Json),
+            Some("text") => Ok(Self::Text),
+            Some("srt") => Ok(Self::Srt),
+            Some("vtt") => Ok(Self::Vtt),
+            Some("verbose_json") => Ok(Self::VerboseJson),
+            Some(other) => Err(ApiError::invalid(
+                format!(
+                    "`response_format` `{other}` is not one of json, text, srt, vtt, verbose_json."
+                ),
+                Some("response_format"),
+            )),
+        }
+    }
+}
+
+/// The HTTP answer for `transcript` in `format`.
+pub fn respond(
+    transcript: TranscriptionResponse,
+    format: ResponseFormat,
+    translate: bool,
+) -> Response {
+    let segments = timed_segments(&transcript);
+    match format {
+        ResponseFormat::Json => Json(TranscriptionJson {
+            text: transcript.text,
+        })
+        .into_response(),
+        ResponseFormat::Text => plain(transcript.text + "\n", "text/plain; charset=utf-8"),
+        ResponseFormat::Srt => plain(srt(&segments), "application/x-subrip"),
+        ResponseFormat::Vtt => plain(vtt(&segments), "text/vtt; charset=utf-8"),
+        ResponseFormat::VerboseJson => Json(TranscriptionVerbose {
+            task: if translate { "translate" } else { "transcribe" }.to_owned(),
+            language: transcript.language.clone().unwrap_or_else(|| {
+                if translate {
+                    "english".to_owned()
+                } else {
+                    String::new()
+                }
+            }),
+            duration: transcript.duration_secs,
+            text: transcript.text.clone(),
+            segments: segments
+                .iter()
+                .enumerate()
+                .map(|(id, s)| TranscriptionSegmentJson {
+                    id: id as u32,
+                    start: s.start_secs,
+                    end: s.end_secs,
+                    text: s.text.clone(),
+                })
+                .collect(),
+        })
+        .into_response(),
+    }
+}
+
+/// The backend's segments, or one segment spanning the whole audio when it gave none.
+fn timed_segments(transcript: &TranscriptionResponse) -> Vec<TranscriptionSegment> {
+    if !transcript.segments.is_empty() {
+        return transcript.segments.clone();
+    }
+    if transcript.text.trim().is_empty() {
+        return Vec::new();
+    }
+    vec![TranscriptionSegment {
+        start_secs: 0.0,
+        end_secs: transcript.duration_secs,
+        text: transcript.text.clone(),
+    }]
+}
+
+fn plain(body: String, content_type: &'static str) -> Response {
+    let mut response = body.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// `HH:MM:SS{sep}mmm`.
+fn timestamp(seconds: f64, separator: char) -> String {
+    let millis = (seconds.max(0.0) * 1000.0).round() as u64;
+    format!(
+        "{:02}:{:02}:{:02}{separator}{:03}",
+        millis / 3_600_000,
+        millis / 60_000 % 60,
+        millis / 1000 % 60,
+        millis % 1000
+    )
+}
+
+fn srt(segments: &[TranscriptionSegment]) -> String {
+    let mut out = String::new();
+    for (i, s) in segments.iter().enumerate() {
+        let _ = write!(
+            out,
+            "{}\n{} --> {}\n{}\n\n",
+            i + 1,
+            timestamp(s.start_secs, ','),
+            timestamp(s.end_secs, ','),
+            s.text.trim()
+        );
+    }
+    out
+}
+
+fn vtt(segments: &[TranscriptionSegment]) -> String {
+    let mut out = String::from("WEBVTT\n\n");
+    for s in segments {
+        let _ = write!(
+            out,
+            "{} --> {}\n{}\n\n",
+            timestamp(s.start_secs, '.'),
+            timestamp(s.end_secs, '.'),
+            s.text.trim()
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segments() -> Vec<TranscriptionSegment> {
+        vec![
+            TranscriptionSegment {
+                start_secs: 0.0,
+                end_secs: 2.5,
+                text: " Hello there.".into(),
+            },
+            TranscriptionSegment {
+                start_secs: 3661.25,
+                end_secs: 3662.0,
+                text: "Bye.".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn srt_and_vtt_timestamps() {
+        assert_eq!(
+            srt(&segments()),
+            "1\n00:00:00,000 --> 00:00:02,500\nHello there.\n\n2\n01:01:01,250 --> 01:01:02,000\nBye.\n\n"
+        );
+        assert!(
+            vtt(&segments()).starts_with("WEBVTT\n\n00:00:00.000 --> 00:00:02.500\nHello there.\n")
+        );
+    }
+
+    #[test]
+    fn formats_parse_and_unknown_is_named() {
+        assert_eq!(ResponseFormat::parse(None).unwrap(), ResponseFormat::Json);
+        assert_eq!(
+            ResponseFormat::parse(Some("srt")).unwrap(),
+            ResponseFormat::Srt
+        );
+        let err = ResponseFormat::parse(Some("xml")).unwrap_err();
+        assert_eq!(err.body().error.param.as_deref(), Some("response_format"));
+    }
+}

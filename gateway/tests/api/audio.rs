@@ -1,0 +1,199 @@
+//! Speech-to-text endpoints through the real server: multipart in, the upload decoded and
+//! resampled before the upstream sees it, every response_format out.
+
+use crate::common::{Gateway, expect_error};
+use omnigate_testkit::{FakeUpstream, TRANSCRIPT};
+use reqwest::multipart::{Form, Part};
+use serde_json::Value;
+
+fn asr_config(upstream: &str) -> String {
+    format!(
+        r#"
+[server]
+bind = "127.0.0.1:0"
+[models.asr]
+tasks = ["transcription"]
+modalities = ["audio"]
+[[models.asr.deployments]]
+kind = "openai"
+base_url = "{upstream}"
+model = "whisper-1"
+[models.chat]
+[[models.chat.deployments]]
+kind = "openai"
+base_url = "{upstream}"
+"#
+    )
+}
+
+/// One second of 440 Hz, 16-bit, at `rate` with `channels`.
+pub fn wav(rate: u32, channels: u16) -> Vec<u8> {
+    let frames = rate;
+    let data_len = frames * u32::from(channels) * 2;
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&channels.to_le_bytes());
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * u32::from(channels) * 2).to_le_bytes());
+    out.extend_from_slice(&(channels * 2).to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for i in 0..frames {
+        let v = (f64::from(i) / f64::from(rate) * 440.0 * std::f64::consts::TAU).sin() * 0.5;
+        for _ in 0..channels {
+            out.extend_from_slice(&((v * 32767.0) as i16).to_le_bytes());
+        }
+    }
+    out
+}
+
+fn form(model: &str, format: Option<&str>, file: Vec<u8>) -> Form {
+    let mut form = Form::new()
+        .part("file", Part::bytes(file).file_name("clip.wav"))
+        .text("model", model.to_owned());
+    if let Some(format) = format {
+        form = form.text("response_format", format.to_owned());
+    }
+    form
+}
+
+async fn post(gateway: &Gateway, path: &str, form: Form) -> reqwest::Response {
+    gateway
+        .client
+        .post(gateway.url(path))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn transcription_in_every_response_format() {
+    let upstream = FakeUpstream::start().await;
+    let gateway = Gateway::from_toml(&asr_config(&upstream.base_url())).await;
+    let path = "/v1/audio/transcriptions";
+
+    let json: Value = post(&gateway, path, form("asr", None, wav(44_100, 2)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(json["text"], TRANSCRIPT);
+    let sent = upstream.last_request().body;
+    assert_eq!(sent["model"], "whisper-1");
+    assert_eq!(
+        sent["file_sample_rate"], 16_000,
+        "resampled before the upstream"
+    );
+    assert_eq!(sent["file_channels"], 1, "downmixed before the upstream");
+
+    let text = post(&gateway, path, form("asr", Some("text"), wav(16_000, 1))).await;
+    assert!(
+        text.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert_eq!(text.text().await.unwrap(), format!("{TRANSCRIPT}\n"));
+
+    let srt = post(&gateway, path, form("asr", Some("srt"), wav(16_000, 1)))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        srt.starts_with("1\n00:00:00,000 --> 00:00:00,500\nEver tried.\n\n2\n"),
+        "{srt}"
+    );
+    let vtt = post(&gateway, path, form("asr", Some("vtt"), wav(16_000, 1)))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        vtt.starts_with("WEBVTT\n\n00:00:00.000 --> 00:00:00.500\nEver tried.\n"),
+        "{vtt}"
+    );
+
+    let verbose: Value = post(
+        &gateway,
+        path,
+        form("asr", Some("verbose_json"), wav(8_000, 1)),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(verbose["task"], "transcribe");
+    assert!((verbose["duration"].as_f64().unwrap() - 1.0).abs() < 0.01);
+    assert_eq!(verbose["segments"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn translation_goes_to_the_translation_route() {
+    let upstream = FakeUpstream::start().await;
+    let gateway = Gateway::from_toml(&asr_config(&upstream.base_url())).await;
+    let form = form("asr", Some("verbose_json"), wav(16_000, 1)).text("language", "de");
+    let verbose: Value = post(&gateway, "/v1/audio/translations", form)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verbose["task"], "translate");
+    assert_eq!(
+        upstream.last_request().body.get("language"),
+        None,
+        "no source language on translations"
+    );
+}
+
+#[tokio::test]
+async fn transcription_errors() {
+    let upstream = FakeUpstream::start().await;
+    let gateway = Gateway::from_toml(&asr_config(&upstream.base_url())).await;
+    let path = "/v1/audio/transcriptions";
+    let error = expect_error(
+        post(&gateway, path, form("chat", None, wav(16_000, 1))).await,
+        422,
+    )
+    .await;
+    assert_eq!(error["param"], "model");
+    expect_error(
+        post(&gateway, path, form("nope", None, wav(16_000, 1))).await,
+        404,
+    )
+    .await;
+    let no_file = Form::new().text("model", "asr");
+    let error = expect_error(post(&gateway, path, no_file).await, 400).await;
+    assert_eq!(error["param"], "file");
+    let error = expect_error(
+        post(&gateway, path, form("asr", Some("xml"), wav(16_000, 1))).await,
+        400,
+    )
+    .await;
+    assert_eq!(error["param"], "response_format");
+    let error = expect_error(
+        post(
+            &gateway,
+            path,
+            form("asr", None, b"not audio at all".to_vec()),
+        )
+        .await,
+        415,
+    )
+    .await;
+    assert_eq!(error["param"], "file");
+    let json = gateway
+        .client
+        .post(gateway.url(path))
+        .json(&serde_json::json!({"model": "asr"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(json, 415).await;
+    assert!(upstream.requests().is_empty());
+}

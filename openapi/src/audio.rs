@@ -1,0 +1,59 @@
+//! `POST /v1/audio/transcriptions` and `/v1/audio/translations`: the multipart form and the
+//! answers for each `response_format`.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The multipart form (OpenAI's fields).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct TranscriptionForm {
+    /// The audio file: wav, mp3, flac, ogg, m4a, webm, or a video (mp4/mov) whose audio track is
+    /// used.
+    #[schema(value_type = String, format = Binary)]
+    pub file: String,
+    /// The model to use.
+    pub model: String,
+    /// ISO-639-1 language of the audio (transcriptions only).
+    pub language: Option<String>,
+    /// Text to guide the model's style or continue a previous segment.
+    pub prompt: Option<String>,
+    /// `json` (default), `text`, `srt`, `vtt` or `verbose_json`.
+    pub response_format: Option<String>,
+    /// Sampling temperature, 0 to 1.
+    pub temperature: Option<f64>,
+}
+
+/// `response_format: json`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TranscriptionJson {
+    /// The transcript.
+    pub text: String,
+}
+
+/// `response_format: verbose_json`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TranscriptionVerbose {
+    /// `transcribe` or `translate`.
+    pub task: String,
+    /// The language of the audio (or of the output, for translations).
+    pub language: String,
+    /// Length of the audio in seconds.
+    pub duration: f64,
+    /// The transcript.
+    pub text: String,
+    /// Timed segments.
+    pub segments: Vec<TranscriptionSegmentJson>,
+}
+
+/// One timed segment.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TranscriptionSegmentJson {
+    /// Position.
+    pub id: u32,
+    /// Start, seconds.
+    pub start: f64,
+    /// End, seconds.
+    pub end: f64,
+    /// The words.
+    pub text: String,
+}
