@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Gateway overhead: the same requests sent straight to a microsecond mock upstream and through
+# omnigate in front of it, alternating, on one machine in one run. Reports req/s, gw/direct, the
+# latency omnigate adds (p50/p90/p99), omnigate's CPU time per request, and its RSS.
+#
+#   gateway/bench/overhead.sh                  # chat, stream, embed, image at c = 1 16 64
+#   DURATION=15 REPEATS=3 CONCURRENCY="1 64" WORKLOADS="chat image" gateway/bench/overhead.sh
+#   SOAK=600 gateway/bench/overhead.sh         # then chat at c=64 for 600 s, RSS sampled every 10 s
+#
+# Pinning (2+ cores): omnigate on GATEWAY_CPU (0), the mock and wrk on LOAD_CPU (1); omnigate
+# runs one worker thread. Needs wrk (apt-get install wrk). Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+DURATION="${DURATION:-10}"; REPEATS="${REPEATS:-2}"; WARMUP="${WARMUP:-2}"
+CONCURRENCY="${CONCURRENCY:-1 16 64}"; WORKLOADS="${WORKLOADS:-chat stream embed image}"
+GATEWAY_CPU="${GATEWAY_CPU:-0}"; LOAD_CPU="${LOAD_CPU:-1}"
+MOCK_PORT="${MOCK_PORT:-18000}"; GW_PORT="${GW_PORT:-18080}"; SOAK="${SOAK:-0}"
+OUT="${OUT:-$(mktemp -d /tmp/omnigate-bench.XXXXXX)}"
+LUA="$PWD/gateway/bench/wrk-post.lua"
+
+command -v wrk >/dev/null || { echo "needs wrk: apt-get install -y wrk" >&2; exit 1; }
+echo "building (release)..." >&2
+cargo build --release --quiet -p omnigate -p omnigate-testkit --bin omnigate --bin omnigate-mock-upstream
+BIN="$PWD/target/release"
+
+cat >"$OUT/omnigate.toml" <<TOML
+[server]
+bind = "127.0.0.1:$GW_PORT"
+api_keys = ["sk-bench"]
+worker_threads = 1
+[models.mock]
+tasks = ["chat", "embeddings"]
+[[models.mock.deployments]]
+kind = "openai"
+base_url = "http://127.0.0.1:$MOCK_PORT/v1"
+[models.mock-vision]
+modalities = ["text", "image"]
+[models.mock-vision.image]
+max_side = 448
+fit = "pad"
+[[models.mock-vision.deployments]]
+kind = "openai"
+base_url = "http://127.0.0.1:$MOCK_PORT/v1"
+model = "mock"
+TOML
+
+msg="Please summarize in one sentence: the quick brown fox jumps over the lazy dog near the riverbank, while the morning fog slowly lifts over the quiet village and the bakers start warming their ovens. Ok"
+printf '{"model":"mock","messages":[{"role":"user","content":"%s"}]}' "$msg" >"$OUT/chat.json"
+printf '{"model":"mock","stream":true,"messages":[{"role":"user","content":"%s"}]}' "$msg" >"$OUT/stream.json"
+printf '{"model":"mock","input":"%s"}' "$msg" >"$OUT/embed.json"
+"$BIN/omnigate-mock-upstream" jpeg 1280 960 >"$OUT/picture.jpg"
+printf '{"model":"mock-vision","messages":[{"role":"user","content":[{"type":"text","text":"Describe this."},{"type":"image_url","image_url":{"url":"data:image/jpeg;base64,%s"}}]}]}' \
+  "$(base64 -w0 "$OUT/picture.jpg")" >"$OUT/image.json"
+
+taskset -c "$LOAD_CPU" "$BIN/omnigate-mock-upstream" serve --port "$MOCK_PORT" --threads 1 >"$OUT/mock.log" 2>&1 &
+MOCK_PID=$!
+RUST_LOG=error taskset -c "$GATEWAY_CPU" "$BIN/omnigate" serve --config "$OUT/omnigate.toml" >"$OUT/omnigate.log" 2>&1 &
+GW_PID=$!
+trap 'kill $MOCK_PID $GW_PID 2>/dev/null || true' EXIT
+for _ in $(seq 50); do
+  curl -sf "http://127.0.0.1:$GW_PORT/health" >/dev/null && curl -sf "http://127.0.0.1:$MOCK_PORT/health" >/dev/null && break
+  sleep 0.1
+done
+sleep 0.5
+IDLE_RSS=$(awk '/VmRSS/ {print $2}' "/proc/$GW_PID/status")
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$GW_PID/stat"; }
+TICK=$(getconf CLK_TCK)
+
+# run TARGET WORKLOAD CONC SECONDS -> prints the RESULT json (+ cpu_ms for the gateway)
+run() {
+  local base path="/v1/chat/completions" key=""
+  [[ $2 == embed ]] && path="/v1/embeddings"
+  if [[ $1 == gateway ]]; then base="http://127.0.0.1:$GW_PORT"; key="sk-bench"; else base="http://127.0.0.1:$MOCK_PORT"; fi
+  local before; before=$(cpu_ticks)
+  local line
+  line=$(BODY="$OUT/$2.json" KEY="$key" taskset -c "$LOAD_CPU" wrk -t1 -c"$3" -d"$4"s -s "$LUA" "$base$path" | grep '^RESULT' | cut -d' ' -f2-)
+  local after; after=$(cpu_ticks)
+  python3 -c 'import json, sys; r = json.loads(sys.argv[1]); r["cpu_ms"] = float(sys.argv[2]); print(json.dumps(r))' \
+    "$line" "$(( (after - before) * 1000 / TICK ))"
+}
+
+: >"$OUT/results.jsonl"
+for workload in $WORKLOADS; do
+  for c in $CONCURRENCY; do
+    run direct "$workload" "$c" "$WARMUP" >/dev/null; run gateway "$workload" "$c" "$WARMUP" >/dev/null
+    for rep in $(seq "$REPEATS"); do
+      for target in direct gateway; do
+        r=$(run "$target" "$workload" "$c" "$DURATION")
+        echo "{\"workload\":\"$workload\",\"c\":$c,\"rep\":$rep,\"target\":\"$target\",\"r\":$r}" >>"$OUT/results.jsonl"
+        echo "$workload c=$c rep=$rep $target $r" >&2
+      done
+    done
+  done
+done
+PEAK_RSS=$(awk '/VmHWM/ {print $2}' "/proc/$GW_PID/status")
+
+SOAK_LOG=""
+if [[ $SOAK -gt 0 ]]; then
+  SOAK_LOG="$OUT/soak.txt"; : >"$SOAK_LOG"
+  BODY="$OUT/chat.json" KEY=sk-bench taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"${SOAK}"s -s "$LUA" "http://127.0.0.1:$GW_PORT/v1/chat/completions" >"$OUT/soak-wrk.txt" &
+  WRK=$!
+  while kill -0 $WRK 2>/dev/null; do awk '/VmRSS/ {print $2}' "/proc/$GW_PID/status" >>"$SOAK_LOG"; sleep 10; done
+fi
+
+python3 - "$OUT/results.jsonl" "$IDLE_RSS" "$PEAK_RSS" "$SOAK_LOG" <<'PY'
+import json, sys, statistics as st
+rows = [json.loads(l) for l in open(sys.argv[1])]
+idle, peak, soak = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+print("| workload | c | direct req/s | omnigate req/s | gw/direct | added p50 / p90 / p99 ms | omnigate CPU µs/req | errors |")
+print("|---|--:|--:|--:|--:|--:|--:|--:|")
+keys = []
+for r in rows:
+    k = (r["workload"], r["c"])
+    if k not in keys: keys.append(k)
+for w, c in keys:
+    d = [r["r"] for r in rows if (r["workload"], r["c"], r["target"]) == (w, c, "direct")]
+    g = [r["r"] for r in rows if (r["workload"], r["c"], r["target"]) == (w, c, "gateway")]
+    rps = lambda xs: st.mean(x["requests"] / x["seconds"] for x in xs)
+    lat = lambda xs, p: st.mean(x[p] for x in xs)
+    add = " / ".join(f"{lat(g, p) - lat(d, p):.3f}" for p in ("p50", "p90", "p99"))
+    cpu = st.mean(x["cpu_ms"] * 1000 / max(x["requests"], 1) for x in g)
+    errs = sum(x["errors"] + x["non2xx"] for x in g + d)
+    print(f"| {w} | {c} | {rps(d):,.0f} | {rps(g):,.0f} | {rps(g) / rps(d):.2f} | {add} | {cpu:.0f} | {errs} |")
+print(f"\nomnigate RSS: idle {idle / 1024:.1f} MB, peak {peak / 1024:.1f} MB")
+if soak:
+    vals = [int(v) for v in open(soak) if v.strip()]
+    if vals:
+        print(f"soak (chat c=64): RSS first {vals[0]/1024:.1f} MB, min {min(vals)/1024:.1f}, max {max(vals)/1024:.1f}, last {vals[-1]/1024:.1f} MB over {len(vals)} samples")
+PY
+echo "raw results: $OUT" >&2
