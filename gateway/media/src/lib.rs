@@ -24,5 +24,5 @@ pub use audio::{AudioPolicy, AudioReport, ChannelMode, normalize_audio};
 pub use error::{MediaError, MediaKind};
 pub use image::{
     Detail, FitMode, ImageOutput, ImagePolicy, ImageReport, SourceImageFormat, detect_image_format,
-    normalize_image,
+    normalize_image, normalize_rgb,
 };

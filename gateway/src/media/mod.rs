@@ -6,6 +6,7 @@ mod contract;
 mod errors;
 mod normalizer;
 mod report;
+mod video;
 
 pub use contract::{MediaContract, VideoSampling};
 pub use normalizer::{Normalized, Normalizer};

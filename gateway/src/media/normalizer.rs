@@ -2,18 +2,19 @@
 //! pool behind a semaphore with a deadline, and the accounting reported as `usage.media`.
 
 use super::errors::{from_fetch, from_media, media};
-use super::report::{audio_item, image_item};
+use super::report::{audio_item, image_item, output_name};
+use super::video;
 use crate::error::{ApiError, MediaProblem};
 use crate::registry::ModelEntry;
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use omnigate_backend::{ContentPart, ImagePart, Message, MessageContent, Modality, Role};
+use omnigate_backend::{ContentPart, ImagePart, Message, MessageContent, Modality, Role, Video};
 use omnigate_config::MediaConfig;
 use omnigate_fetch::{FetchPolicy, Fetcher, Source};
 use omnigate_media::{Detail, MediaError};
 use omnigate_openapi::{
-    ChatMessage, ChatRole, ContentPart as ApiPart, MediaUsage, MessageContent as ApiContent,
-    NormalizedItem,
+    ChatMessage, ChatRole, ContentPart as ApiPart, ImageItem, MediaUsage,
+    MessageContent as ApiContent, NormalizedItem, VideoItem,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,10 +98,8 @@ impl Normalizer {
                     let mut converted = Vec::with_capacity(parts.len());
                     for (j, part) in parts.into_iter().enumerate() {
                         let param = format!("messages[{i}].content[{j}]");
-                        converted.push(
-                            self.part(part, model, &param, &mut budget, &mut out)
-                                .await?,
-                        );
+                        self.part(part, model, &param, &mut budget, &mut out, &mut converted)
+                            .await?;
                     }
                     Some(MessageContent::Parts(converted))
                 }
@@ -121,14 +120,18 @@ impl Normalizer {
         param: &str,
         budget: &mut Budget,
         out: &mut Normalized,
-    ) -> Result<ContentPart, ApiError> {
+        parts: &mut Vec<ContentPart>,
+    ) -> Result<(), ApiError> {
         let modality = match &part {
             ApiPart::Text { .. } => Modality::Text,
             ApiPart::ImageUrl { .. } => Modality::Image,
             ApiPart::InputAudio { .. } | ApiPart::AudioUrl { .. } => Modality::Audio,
             ApiPart::VideoUrl { .. } => Modality::Video,
         };
-        if !model.modalities.contains(&modality) {
+        // A video is also welcome where pictures are: it arrives as its frames.
+        let accepted = model.modalities.contains(&modality)
+            || (modality == Modality::Video && model.modalities.contains(&Modality::Image));
+        if !accepted {
             return Err(ApiError::invalid(
                 format!(
                     "The model `{}` does not accept {} input (part type `{}`).",
@@ -140,7 +143,7 @@ impl Normalizer {
             ));
         }
         match part {
-            ApiPart::Text { text } => Ok(ContentPart::Text(text)),
+            ApiPart::Text { text } => parts.push(ContentPart::Text(text)),
             ApiPart::ImageUrl { image_url } => {
                 take(&mut budget.images, param, "image")?;
                 let detail = match image_url.detail.as_deref() {
@@ -174,34 +177,117 @@ impl Normalizer {
                     audio: None,
                     video: None,
                 });
-                Ok(ContentPart::Image(ImagePart {
+                parts.push(ContentPart::Image(ImagePart {
                     image,
                     detail: image_url.detail,
-                }))
+                }));
             }
             ApiPart::InputAudio { input_audio } => {
                 take(&mut budget.audio, param, "audio")?;
                 let bytes = self.inline_base64(&input_audio.data, param, budget)?;
                 let hint = Some(input_audio.format);
-                self.audio(bytes, hint, "inline".to_owned(), model, param, out)
-                    .await
+                let audio = self.audio(bytes, hint, "inline".to_owned(), model, param, out);
+                parts.push(audio.await?);
             }
             ApiPart::AudioUrl { audio_url } => {
                 take(&mut budget.audio, param, "audio")?;
                 let timeout = self.config.fetch.audio_timeout_secs;
                 let (bytes, source) = self.fetch(&audio_url.url, timeout, param, budget).await?;
-                self.audio(bytes, None, source, model, param, out).await
+                parts.push(self.audio(bytes, None, source, model, param, out).await?);
             }
-            ApiPart::VideoUrl { .. } => {
+            ApiPart::VideoUrl { video_url } => {
                 take(&mut budget.videos, param, "video")?;
-                Err(media(
-                    MediaProblem::Unsupported,
-                    param,
-                    "unsupported_media",
-                    format!("{param}: video input is not decoded by this gateway build yet"),
-                ))
+                let timeout = self.config.fetch.video_timeout_secs;
+                let (bytes, source) = self.fetch(&video_url.url, timeout, param, budget).await?;
+                self.video(bytes, source, model, param, out, parts).await?;
             }
         }
+        Ok(())
+    }
+
+    /// Samples a video and adds it as a video part, or as its frames (and audio track) for a
+    /// model that takes pictures but not video.
+    async fn video(
+        &self,
+        bytes: bytes::Bytes,
+        source: String,
+        model: &ModelEntry,
+        param: &str,
+        out: &mut Normalized,
+        parts: &mut Vec<ContentPart>,
+    ) -> Result<(), ApiError> {
+        let as_video = model.modalities.contains(&Modality::Video);
+        let with_audio =
+            model.media.video.extract_audio && model.modalities.contains(&Modality::Audio);
+        let contract = model.media.clone();
+        let input_bytes = bytes.len() as u64;
+        let sampled = self
+            .decode_with(
+                param,
+                move || video::sample(&bytes, &contract, with_audio),
+                video::failure,
+            )
+            .await?;
+        let info = &sampled.report.info;
+        out.usage.video_frames += sampled.frames.len() as u32;
+        out.usage.image_pixels += sampled.pixels;
+        let audio_item = sampled.audio.as_ref().map(|(_, report)| {
+            out.usage.audio_seconds += report.output_seconds;
+            audio_item(report)
+        });
+        let frame = sampled.frame_size.map(|(w, h)| ImageItem {
+            source_format: "h264".to_owned(),
+            original_width: info.width,
+            original_height: info.height,
+            exif_orientation: 1,
+            orientation_applied: false,
+            alpha_composited: false,
+            output: output_name(&model.media.image.output).to_owned(),
+            output_width: w,
+            output_height: h,
+            output_bytes: None,
+        });
+        out.items.push(NormalizedItem {
+            param: param.to_owned(),
+            kind: "video".to_owned(),
+            source,
+            input_bytes,
+            image: None,
+            audio: audio_item,
+            video: Some(VideoItem {
+                container: info.container.clone(),
+                codec: info.codec.clone(),
+                width: info.width,
+                height: info.height,
+                duration_secs: info.duration_secs,
+                decoded_frames: sampled.report.decoded_frames,
+                frame_timestamps: sampled.report.sampled.clone(),
+                frame,
+                has_audio: info.has_audio,
+                delivered_as: if as_video { "video" } else { "images" }.to_owned(),
+            }),
+        });
+        let audio = sampled.audio.map(|(audio, _)| audio);
+        if as_video {
+            parts.push(ContentPart::Video(Video {
+                frames: sampled.frames,
+                audio,
+            }));
+        } else {
+            // Each frame is labelled with its time so the model can tell the order and pace.
+            for frame in sampled.frames {
+                parts.push(ContentPart::Text(format!(
+                    "[video frame at {:.2} s]",
+                    frame.timestamp_secs
+                )));
+                parts.push(ContentPart::Image(ImagePart {
+                    image: frame.image,
+                    detail: None,
+                }));
+            }
+            parts.extend(audio.map(ContentPart::Audio));
+        }
+        Ok(())
     }
 
     /// Decodes an uploaded audio file (transcription endpoints) to the model's audio contract.
@@ -332,6 +418,21 @@ impl Normalizer {
         T: Send + 'static,
         F: FnOnce() -> Result<T, MediaError> + Send + 'static,
     {
+        self.decode_with(param, work, from_media).await
+    }
+
+    /// [`Self::decode`] for work with its own error type, mapped by `to_api`.
+    async fn decode_with<T, E, F>(
+        &self,
+        param: &str,
+        work: F,
+        to_api: fn(E, &str) -> ApiError,
+    ) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Result<T, E> + Send + 'static,
+    {
         let limit = Duration::from_secs_f64(self.config.decode_timeout_secs);
         let deadline = Instant::now() + limit;
         let permit = tokio::time::timeout_at(deadline, self.decode_slots.clone().acquire_owned())
@@ -356,7 +457,7 @@ impl Normalizer {
                 ),
             )),
             Ok(Err(join)) => Err(ApiError::Internal(format!("media decoder crashed: {join}"))),
-            Ok(Ok(result)) => result.map_err(|e| from_media(e, param)),
+            Ok(Ok(result)) => result.map_err(|e| to_api(e, param)),
         }
     }
 }

@@ -43,3 +43,12 @@ pub(crate) fn audio_item(report: &AudioReport) -> AudioItem {
         output_seconds: report.output_seconds,
     }
 }
+
+/// The API name of a picture output form.
+pub(crate) fn output_name(output: &omnigate_media::ImageOutput) -> &'static str {
+    match output {
+        omnigate_media::ImageOutput::Jpeg { .. } => "jpeg",
+        omnigate_media::ImageOutput::Png => "png",
+        omnigate_media::ImageOutput::Tensor { .. } => "tensor",
+    }
+}

@@ -20,3 +20,4 @@ mod openapi_spec;
 mod ops;
 mod python_sdk;
 mod streaming;
+mod video;

@@ -59,6 +59,29 @@ pub fn normalize_image(
     Ok((data, report))
 }
 
+/// Shapes already-decoded RGB8 pixels (a video frame) as `policy` says: the same resize and
+/// output steps as [`normalize_image`], without decoding, orientation or compositing.
+/// Returns the output and its `(width, height)`.
+pub fn normalize_rgb(
+    width: u32,
+    height: u32,
+    rgb: Vec<u8>,
+    policy: &ImagePolicy,
+    detail: Option<Detail>,
+) -> Result<(ImageData, (u32, u32)), MediaError> {
+    validate(policy)?;
+    let picture = image::RgbImage::from_raw(width, height, rgb).ok_or_else(|| {
+        MediaError::Internal(format!(
+            "a {width}x{height} frame has the wrong number of bytes"
+        ))
+    })?;
+    let target = geometry::target_for(policy, detail.unwrap_or_default(), width, height);
+    let layout = geometry::layout(width, height, target);
+    let shaped = resize::apply_layout(picture, &layout, policy.background)?;
+    let data = output::produce(&shaped, &policy.output)?;
+    Ok((data, (shaped.width(), shaped.height())))
+}
+
 fn validate(policy: &ImagePolicy) -> Result<(), MediaError> {
     let bad = |what: &str| Err(MediaError::InvalidPolicy(what.to_owned()));
     if policy.max_side == 0 || policy.low_detail_side == 0 || policy.max_pixels == 0 {

@@ -1,0 +1,216 @@
+//! Runs a sampling plan through OpenH264 and converts the kept pictures to
+//! RGB, labelling each with its sample's presentation time.
+//!
+//! OpenH264 returns pictures in presentation order (with a reorder delay
+//! for B-frames) and does not carry our timestamps through, so each picture
+//! is matched to the earliest-presented sample fed and not yet returned: a
+//! decoder only emits a picture once every earlier one has been emitted.
+//! A picture that never arrives is an error rather than a silent shift.
+
+use crate::Frame;
+use crate::avc::{self, AvcConfig};
+use crate::demux::Sample;
+use crate::error::VideoError;
+use crate::sample::{Plan, Run};
+use openh264::OpenH264API;
+use openh264::decoder::{DecodedYUV, Decoder, DecoderConfig, Flush};
+use openh264::formats::YUVSource;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+
+/// Bounds applied while decoding.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DecodeLimits {
+    /// Widest picture accepted (SPS checks and decoded pictures).
+    pub max_width: u32,
+    /// Tallest picture accepted.
+    pub max_height: u32,
+    /// Most samples fed to the decoder, over all runs.
+    pub max_decoded_frames: u32,
+}
+
+/// Decodes the plan's runs; returns the wanted frames in presentation order
+/// and the number of samples decoded.
+pub(crate) fn decode(
+    bytes: &[u8],
+    samples: &[Sample],
+    avc: &AvcConfig,
+    plan: &Plan,
+    limits: &DecodeLimits,
+) -> Result<(Vec<Frame>, u32), VideoError> {
+    let mut kept = BTreeMap::new();
+    let mut decoded = 0u32;
+    for run in &plan.runs {
+        decode_run(
+            bytes,
+            samples,
+            avc,
+            plan,
+            *run,
+            limits,
+            &mut decoded,
+            &mut kept,
+        )?;
+    }
+    if let Some(missing) = plan.wanted.iter().find(|i| !kept.contains_key(*i)) {
+        let at = samples.get(*missing).map_or(0.0, |s| s.pts);
+        return Err(VideoError::corrupt(format!(
+            "the frame at {at:.3} s could not be decoded"
+        )));
+    }
+    let mut frames: Vec<Frame> = kept.into_values().collect();
+    frames.sort_by(|a, b| a.timestamp_secs.total_cmp(&b.timestamp_secs));
+    Ok((frames, decoded))
+}
+
+/// One decoder session over `run`, with a fresh decoder so that no state
+/// (or reordering) leaks between runs.
+#[allow(clippy::too_many_arguments)] // private plumbing, called once
+fn decode_run(
+    bytes: &[u8],
+    samples: &[Sample],
+    avc: &AvcConfig,
+    plan: &Plan,
+    run: Run,
+    limits: &DecodeLimits,
+    decoded: &mut u32,
+    kept: &mut BTreeMap<usize, Frame>,
+) -> Result<(), VideoError> {
+    // NoFlush: OpenH264's default flushes after every packet, which emits
+    // B-frame streams out of order and loses pictures; we flush once at
+    // the end of the run instead.
+    let config = DecoderConfig::new().flush_after_decode(Flush::NoFlush);
+    let mut decoder =
+        Decoder::with_api_config(OpenH264API::from_source(), config).map_err(|e| {
+            VideoError::Decoder {
+                reason: e.to_string(),
+            }
+        })?;
+    let mut vet_sps = |nal: &[u8]| -> Result<(), VideoError> {
+        let sps = avc::parse_sps(nal)?;
+        check_picture(sps.width, sps.height, limits)
+    };
+    // Samples fed but not yet returned, earliest presentation first.
+    let mut pending = BinaryHeap::new();
+    let mut packet = Vec::new();
+    let mut matcher = Matcher {
+        samples,
+        plan,
+        limits,
+        kept,
+    };
+    for index in run.start..=run.end {
+        *decoded += 1;
+        if *decoded > limits.max_decoded_frames {
+            return Err(VideoError::TooManyFrames {
+                needed: u64::from(*decoded),
+                limit: limits.max_decoded_frames,
+            });
+        }
+        let sample = samples
+            .get(index)
+            .ok_or_else(|| VideoError::corrupt("sample index out of range"))?;
+        packet.clear();
+        if index == run.start {
+            // The decoder needs the parameter sets before the first slice.
+            for sps in &avc.sps {
+                avc::append_parameter_set(sps, &mut packet);
+            }
+            for pps in &avc.pps {
+                avc::append_parameter_set(pps, &mut packet);
+            }
+        }
+        let data = bytes
+            .get(sample.range.clone())
+            .ok_or(VideoError::Truncated)?;
+        avc::append_annex_b(data, avc.length_size, &mut packet, &mut vet_sps)?;
+        pending.push(Reverse((sample.pts_ticks, index)));
+        let picture = decoder.decode(&packet).map_err(|e| {
+            VideoError::corrupt(format!("H.264 decoding failed at {:.3} s: {e}", sample.pts))
+        })?;
+        if let Some(picture) = picture {
+            matcher.take(&mut pending, &picture)?;
+        }
+    }
+    let rest = decoder
+        .flush_remaining()
+        .map_err(|e| VideoError::corrupt(format!("H.264 decoding failed at the end: {e}")))?;
+    for picture in &rest {
+        matcher.take(&mut pending, picture)?;
+    }
+    // Every coded frame yields one picture; if one went missing, the later
+    // pictures of this run may have been paired with the wrong timestamps.
+    if !pending.is_empty() {
+        return Err(VideoError::corrupt(format!(
+            "{} of {} frames produced no picture",
+            pending.len(),
+            run.end - run.start + 1
+        )));
+    }
+    Ok(())
+}
+
+/// Pairs decoded pictures with samples and keeps the wanted ones.
+struct Matcher<'a> {
+    samples: &'a [Sample],
+    plan: &'a Plan,
+    limits: &'a DecodeLimits,
+    kept: &'a mut BTreeMap<usize, Frame>,
+}
+
+impl Matcher<'_> {
+    fn take(
+        &mut self,
+        pending: &mut BinaryHeap<Reverse<(i64, usize)>>,
+        picture: &DecodedYUV<'_>,
+    ) -> Result<(), VideoError> {
+        let Some(Reverse((_, index))) = pending.pop() else {
+            return Err(VideoError::corrupt(
+                "the decoder returned more pictures than frames",
+            ));
+        };
+        if !self.plan.wanted.contains(&index) {
+            return Ok(());
+        }
+        let (width, height) = picture.dimensions();
+        let too_big = |_| VideoError::corrupt("decoded picture size overflows");
+        let (w32, h32) = (
+            u32::try_from(width).map_err(too_big)?,
+            u32::try_from(height).map_err(too_big)?,
+        );
+        check_picture(w32, h32, self.limits)?;
+        // Both sides are at most 16384 here, so this cannot overflow.
+        let mut rgb = vec![0u8; width * height * 3];
+        picture.write_rgb8(&mut rgb);
+        let timestamp_secs = self.samples.get(index).map_or(0.0, |s| s.pts);
+        self.kept.insert(
+            index,
+            Frame {
+                timestamp_secs,
+                width: w32,
+                height: h32,
+                rgb,
+            },
+        );
+        Ok(())
+    }
+}
+
+/// Refuses a picture size (from an in-band SPS or a decoded picture) the
+/// header checks did not cover.
+fn check_picture(width: u32, height: u32, limits: &DecodeLimits) -> Result<(), VideoError> {
+    let max_width = limits.max_width.min(avc::ABSOLUTE_MAX_SIDE);
+    let max_height = limits.max_height.min(avc::ABSOLUTE_MAX_SIDE);
+    if width == 0 || height == 0 {
+        return Err(VideoError::corrupt("a picture has no pixels"));
+    }
+    if width > max_width || height > max_height {
+        return Err(VideoError::TooLarge {
+            width,
+            height,
+            max_width,
+            max_height,
+        });
+    }
+    Ok(())
+}
