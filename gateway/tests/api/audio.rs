@@ -28,27 +28,7 @@ base_url = "{upstream}"
 
 /// One second of 440 Hz, 16-bit, at `rate` with `channels`.
 pub fn wav(rate: u32, channels: u16) -> Vec<u8> {
-    let frames = rate;
-    let data_len = frames * u32::from(channels) * 2;
-    let mut out = b"RIFF".to_vec();
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&channels.to_le_bytes());
-    out.extend_from_slice(&rate.to_le_bytes());
-    out.extend_from_slice(&(rate * u32::from(channels) * 2).to_le_bytes());
-    out.extend_from_slice(&(channels * 2).to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
-    for i in 0..frames {
-        let v = (f64::from(i) / f64::from(rate) * 440.0 * std::f64::consts::TAU).sin() * 0.5;
-        for _ in 0..channels {
-            out.extend_from_slice(&((v * 32767.0) as i16).to_le_bytes());
-        }
-    }
-    out
+    crate::common::wav(rate, channels, 1.0, None)
 }
 
 fn form(model: &str, format: Option<&str>, file: Vec<u8>) -> Form {

@@ -2,7 +2,7 @@
 //! the upstream sees them, reported in usage and by /v1/normalize, and hostile inputs refused
 //! with a 4xx in bounded time.
 
-use crate::common::{Gateway, expect_error};
+use crate::common::{Gateway, expect_error, wav};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use omnigate_testkit::FakeUpstream;
@@ -74,31 +74,6 @@ fn crc32(bytes: &[u8]) -> u32 {
         }
     }
     !crc
-}
-
-/// 16-bit PCM WAV: `seconds` of a 440 Hz tone, or a header that declares `declared_frames`.
-fn wav(rate: u32, channels: u16, seconds: f64, declared_frames: Option<u32>) -> Vec<u8> {
-    let frames = (f64::from(rate) * seconds) as u32;
-    let data_len = declared_frames.unwrap_or(frames) * u32::from(channels) * 2;
-    let mut out = b"RIFF".to_vec();
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&channels.to_le_bytes());
-    out.extend_from_slice(&rate.to_le_bytes());
-    out.extend_from_slice(&(rate * u32::from(channels) * 2).to_le_bytes());
-    out.extend_from_slice(&(channels * 2).to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
-    for i in 0..frames {
-        let v = (f64::from(i) / f64::from(rate) * 440.0 * std::f64::consts::TAU).sin() * 0.5;
-        for _ in 0..channels {
-            out.extend_from_slice(&((v * 32767.0) as i16).to_le_bytes());
-        }
-    }
-    out
 }
 
 fn image_request(url: &str) -> Value {
