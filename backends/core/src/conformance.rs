@@ -3,8 +3,8 @@
 //! and checks that undeclared tasks answer [`BackendError::Unsupported`].
 
 use crate::{
-    Audio, Backend, BackendError, ChatRequest, EmbeddingInput, EmbeddingVector, EmbeddingsRequest,
-    Message, Role, Task, TranscriptionRequest,
+    Audio, Backend, BackendError, ChatRequest, EmbeddingInput, EmbeddingsRequest, Message, Role,
+    Task, TranscriptionRequest,
 };
 use futures::StreamExt;
 use serde_json::{Map, json};
@@ -235,7 +235,7 @@ async fn check_embeddings(backend: &dyn Backend, model: &str) -> Result<(), Fail
             "embeddings: item {i} has index {}",
             item.index
         );
-        let EmbeddingVector::Float(values) = &item.embedding else {
+        let Some(values) = item.embedding.floats() else {
             return Err("embeddings: float vectors expected when none was asked".to_owned());
         };
         ensure!(!values.is_empty(), "embeddings: empty vector");
