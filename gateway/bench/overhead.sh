@@ -17,6 +17,7 @@ CONCURRENCY="${CONCURRENCY:-1 16 64}"; WORKLOADS="${WORKLOADS:-chat stream embed
 GATEWAY_CPU="${GATEWAY_CPU:-0}"; LOAD_CPU="${LOAD_CPU:-1}"
 MOCK_PORT="${MOCK_PORT:-18000}"; GW_PORT="${GW_PORT:-18080}"; SOAK="${SOAK:-0}"
 OUT="${OUT:-$(mktemp -d /tmp/omnigate-bench.XXXXXX)}"
+mkdir -p "$OUT"
 LUA="$PWD/gateway/bench/wrk-post.lua"
 
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install -y wrk" >&2; exit 1; }
