@@ -87,7 +87,7 @@ fn decode_run(
             }
         })?;
     let mut vet_sps = |nal: &[u8]| -> Result<(), VideoError> {
-        let sps = avc::parse_sps(nal)?;
+        let sps = crate::sps::parse_sps(nal)?;
         check_picture(sps.width, sps.height, limits)
     };
     // Samples fed but not yet returned, earliest presentation first.

@@ -6,9 +6,10 @@
 //! mp4parse then parses only the moov box, so mdat is never walked.
 
 use crate::VideoInfo;
-use crate::avc::{self, ABSOLUTE_MAX_SIDE, AvcConfig, SpsInfo};
+use crate::avc::{self, ABSOLUTE_MAX_SIDE, AvcConfig};
 use crate::boxes;
 use crate::error::VideoError;
+use crate::sps::{self, SpsInfo};
 use mp4parse::unstable::{CheckedInteger, create_sample_table};
 use mp4parse::{CodecType, SampleEntry, Track, TrackType, VideoCodecSpecific};
 use std::io::Cursor;
@@ -37,7 +38,8 @@ pub(crate) struct Sample {
     pub pts_ticks: i64,
     /// Presentation time in seconds (negative: cut by the edit list).
     pub pts: f64,
-    /// Sync sample (key frame) per stss; decoding may start here.
+    /// A sync sample per stss that also holds an IDR picture: decoding may
+    /// start here.
     pub sync: bool,
 }
 
@@ -102,8 +104,8 @@ pub(crate) fn open(bytes: &[u8], limits: &HeaderLimits) -> Result<Demuxed, Video
     let (entry_width, entry_height, avc) = sample_entry(&track)?;
     check_size(entry_width, entry_height, limits)?;
     let mut sps_info = None;
-    for sps in &avc.sps {
-        let info = avc::parse_sps(sps)?;
+    for set in &avc.sps {
+        let info = sps::parse_sps(set)?;
         check_size(info.width, info.height, limits)?;
         sps_info.get_or_insert(info);
     }

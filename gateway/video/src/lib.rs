@@ -23,6 +23,7 @@ mod decode;
 mod demux;
 mod error;
 mod sample;
+mod sps;
 
 pub use error::VideoError;
 
