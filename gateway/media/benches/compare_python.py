@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""The Python reference for omnigate-media's pipelines, timed per item.
+
+Runs what a Python model server would do for the same inputs as `examples/media_timings.rs`
+and prints `RESULT python <workload> <median ms> <min ms> <runs>` lines in the same format.
+Run it through `compare.sh`, which pins both sides to one core and one thread.
+
+    compare_python.py DIR [--only PREFIX]...
+
+Workloads (DIR holds the inputs the Rust side wrote):
+  jpeg_tensor_448        Pillow decode, BICUBIC centre-crop resize to 448x448 (one resize with
+                         a box, the cheapest correct way), numpy to a normalized f32 CHW array.
+  jpeg_tensor_448_draft  The same with Image.draft() first (libjpeg DCT-domain downscale), a
+                         trick most model servers do not use; shown for honesty.
+  jpeg_reencode_448      The same resize, re-encoded as JPEG quality 90.
+  mp3_60s_16k_mono       librosa.load(sr=16000, mono=True) (libsndfile/mpg123 decode, soxr_hq).
+  video_60s_720p_1fps    PyAV, one decoding thread: decode every frame in order and keep the one
+                         on screen at each whole second, as rgb24 numpy arrays (what Hugging
+                         Face's read_video_pyav does).
+"""
+
+import io
+import os
+import statistics
+import sys
+import time
+
+import av
+import librosa
+import numpy as np
+from PIL import Image
+
+PHOTO = "photo_1280x960_q90.jpg"
+MP3 = "speechlike_60s_mono_44k_32k.mp3"
+VIDEO = "video_60s_720p30_h264.mp4"
+SIZE = 448
+MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+def timed(name, warmup, runs, fn):
+    for _ in range(warmup):
+        fn()
+    ms = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        ms.append((time.perf_counter() - start) * 1e3)
+    print(f"RESULT python {name} {statistics.median(ms):.3f} {min(ms):.3f} {runs}", flush=True)
+
+
+def centre_box(width, height):
+    """The centred square crop box, as the Rust side's FitMode::Crop computes it."""
+    side = min(width, height)
+    left = (width - side) / 2
+    top = (height - side) / 2
+    return (left, top, left + side, top + side)
+
+
+def resized(data, draft):
+    im = Image.open(io.BytesIO(data))
+    if draft:
+        # Lets libjpeg decode at 1/2, 1/4 or 1/8 scale while staying >= the requested size.
+        im.draft("RGB", (SIZE * im.width // min(im.size), SIZE * im.height // min(im.size)))
+    im = im.convert("RGB")
+    return im.resize((SIZE, SIZE), Image.BICUBIC, box=centre_box(*im.size))
+
+
+def to_tensor(data, draft=False):
+    x = np.asarray(resized(data, draft), dtype=np.float32)
+    x = (x * (1.0 / 255.0) - MEAN) / STD
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+def reencode(data):
+    out = io.BytesIO()
+    resized(data, False).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def load_mp3(data):
+    samples, rate = librosa.load(io.BytesIO(data), sr=16000, mono=True)
+    assert rate == 16000 and samples.dtype == np.float32
+    return samples
+
+
+def sample_video(data, fps=1.0):
+    frames = []
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "NONE"
+        stream.codec_context.thread_count = 1
+        next_t = 0.0
+        previous = None
+        for frame in container.decode(stream):
+            t = float(frame.pts * stream.time_base)
+            # The picture on screen at next_t is the last one that started at or before it.
+            while previous is not None and t > next_t + 1e-9:
+                frames.append(previous.to_ndarray(format="rgb24"))
+                next_t += 1.0 / fps
+            previous = frame
+        duration = float(stream.duration * stream.time_base) if stream.duration else t
+        while previous is not None and next_t < duration:
+            frames.append(previous.to_ndarray(format="rgb24"))
+            next_t += 1.0 / fps
+    return frames
+
+
+def main():
+    args = sys.argv[1:]
+    if not args:
+        sys.exit(__doc__)
+    folder, only = args[0], []
+    rest = args[1:]
+    while rest:
+        if rest[0] == "--only" and len(rest) > 1:
+            only.append(rest[1])
+            rest = rest[2:]
+        else:
+            sys.exit(f"unknown argument {rest[0]!r}")
+
+    def wanted(name):
+        return not only or any(name.startswith(o) for o in only)
+
+    def read(name):
+        with open(os.path.join(folder, name), "rb") as f:
+            return f.read()
+
+    if wanted("jpeg"):
+        photo = read(PHOTO)
+        tensor = to_tensor(photo)
+        assert tensor.shape == (3, SIZE, SIZE) and tensor.dtype == np.float32
+    if wanted("jpeg_tensor_448"):
+        timed("jpeg_tensor_448", 5, 40, lambda: to_tensor(photo))
+        timed("jpeg_tensor_448_draft", 5, 40, lambda: to_tensor(photo, draft=True))
+    if wanted("jpeg_reencode_448"):
+        timed("jpeg_reencode_448", 5, 40, lambda: reencode(photo))
+    if wanted("mp3_60s_16k_mono"):
+        mp3 = read(MP3)
+        timed("mp3_60s_16k_mono", 2, 15, lambda: load_mp3(mp3))
+    if wanted("video_60s_720p_1fps"):
+        path = os.path.join(folder, VIDEO)
+        if not os.path.exists(path):
+            print(f"skipping video_60s_720p_1fps: {path} is missing", file=sys.stderr)
+        else:
+            video = read(VIDEO)
+            count = len(sample_video(video))
+            print(f"python video: {count} frames", file=sys.stderr)
+            timed("video_60s_720p_1fps", 1, 5, lambda: sample_video(video))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+//! Per-item timings of the media pipelines, printed in the same format as
+//! `benches/compare_python.py` so `benches/compare.sh` can put the two side by side.
+//!
+//! ```sh
+//! cargo run --release -p omnigate-media --example media_timings -- [--dir DIR] [--only NAME]...
+//! ```
+//!
+//! Reads (and first writes, if missing) the shared inputs in `DIR` (default
+//! `target/media-bench/`), runs each workload a few times untimed, then times each run and prints
+//! `RESULT rust <workload> <median ms> <min ms> <runs>`. The video workload is skipped with a
+//! message when its input is absent and ffmpeg cannot make it.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark tool should stop loudly on a broken input"
+)]
+
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use omnigate_media::{normalize_audio, normalize_image};
+use omnigate_video::sample_frames;
+
+/// Times `run` (after `warmup` untimed calls) `runs` times and prints the RESULT line.
+fn time(name: &str, warmup: usize, runs: usize, mut run: impl FnMut()) {
+    for _ in 0..warmup {
+        run();
+    }
+    let mut ms: Vec<f64> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            run();
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "RESULT rust {name} {:.3} {:.3} {runs}",
+        ms[ms.len() / 2],
+        ms[0]
+    );
+}
+
+fn main() {
+    let mut dir = common::shared_dir();
+    let mut only: Vec<String> = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--dir" => dir = PathBuf::from(args.next().expect("--dir needs a folder")),
+            "--only" => only.push(args.next().expect("--only needs a workload prefix")),
+            other => {
+                eprintln!("usage: media_timings [--dir DIR] [--only PREFIX]...; got {other:?}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| name.starts_with(o.as_str()));
+
+    let photo = common::ensure_photo(&dir).expect("writing the bench photo");
+    if wanted("jpeg_tensor_448") {
+        let policy = common::tensor_policy();
+        time("jpeg_tensor_448", 5, 40, || {
+            black_box(normalize_image(black_box(&photo), &policy, None).unwrap());
+        });
+    }
+    if wanted("jpeg_reencode_448") {
+        let policy = common::jpeg_policy();
+        time("jpeg_reencode_448", 5, 40, || {
+            black_box(normalize_image(black_box(&photo), &policy, None).unwrap());
+        });
+    }
+    if wanted("mp3_60s_16k_mono") {
+        let mp3 = std::fs::read(common::mp3_path()).expect("the committed 60 s MP3");
+        // Python reads the same file from the shared folder.
+        std::fs::write(dir.join(common::MP3_FILE), &mp3).expect("copying the MP3");
+        let policy = common::audio_policy();
+        time("mp3_60s_16k_mono", 2, 15, || {
+            black_box(normalize_audio(black_box(&mp3), Some("mp3"), &policy).unwrap());
+        });
+    }
+    if wanted("video_60s_720p_1fps") {
+        match common::ensure_video(&dir) {
+            Ok(path) => {
+                let bytes = std::fs::read(path).expect("reading the bench video");
+                let policy = common::video_policy();
+                time("video_60s_720p_1fps", 1, 5, || {
+                    black_box(sample_frames(black_box(&bytes), &policy).unwrap());
+                });
+            }
+            Err(why) => eprintln!("skipping video_60s_720p_1fps: {why}"),
+        }
+    }
+}
