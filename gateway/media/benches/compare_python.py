@@ -12,7 +12,9 @@ Workloads (DIR holds the inputs the Rust side wrote):
                          a box, the cheapest correct way), numpy to a normalized f32 CHW array.
   jpeg_tensor_448_draft  The same with Image.draft() first (libjpeg DCT-domain downscale), a
                          trick most model servers do not use; shown for honesty.
-  jpeg_reencode_448      The same resize, re-encoded as JPEG quality 90.
+  jpeg420_tensor_448     jpeg_tensor_448 on the same photo saved with 4:2:0 chroma (typical of
+                         camera and phone JPEGs; the first photo is 4:4:4).
+  jpeg_reencode_448      The same resize, re-encoded as JPEG quality 90, 4:4:4 (as Rust does).
   mp3_60s_16k_mono       librosa.load(sr=16000, mono=True) (libsndfile/mpg123 decode, soxr_hq).
   video_60s_720p_1fps    PyAV, one decoding thread: decode every frame in order and keep the one
                          on screen at each whole second, as rgb24 numpy arrays (what Hugging
@@ -31,6 +33,7 @@ import numpy as np
 from PIL import Image
 
 PHOTO = "photo_1280x960_q90.jpg"
+PHOTO_420 = "photo_1280x960_q90_420.jpg"
 MP3 = "speechlike_60s_mono_44k_32k.mp3"
 VIDEO = "video_60s_720p30_h264.mp4"
 SIZE = 448
@@ -74,7 +77,8 @@ def to_tensor(data, draft=False):
 
 def reencode(data):
     out = io.BytesIO()
-    resized(data, False).save(out, "JPEG", quality=90)
+    # 4:4:4 like the Rust side's re-encoder (Pillow's default would be 4:2:0).
+    resized(data, False).save(out, "JPEG", quality=90, subsampling=0)
     return out.getvalue()
 
 
@@ -126,13 +130,16 @@ def main():
         with open(os.path.join(folder, name), "rb") as f:
             return f.read()
 
-    if wanted("jpeg"):
+    if wanted("jpeg_tensor_448") or wanted("jpeg_reencode_448"):
         photo = read(PHOTO)
         tensor = to_tensor(photo)
         assert tensor.shape == (3, SIZE, SIZE) and tensor.dtype == np.float32
     if wanted("jpeg_tensor_448"):
         timed("jpeg_tensor_448", 5, 40, lambda: to_tensor(photo))
         timed("jpeg_tensor_448_draft", 5, 40, lambda: to_tensor(photo, draft=True))
+    if wanted("jpeg420_tensor_448"):
+        photo_420 = read(PHOTO_420)
+        timed("jpeg420_tensor_448", 5, 40, lambda: to_tensor(photo_420))
     if wanted("jpeg_reencode_448"):
         timed("jpeg_reencode_448", 5, 40, lambda: reencode(photo))
     if wanted("mp3_60s_16k_mono"):

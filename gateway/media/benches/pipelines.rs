@@ -1,5 +1,5 @@
 //! Criterion benchmarks of the media pipelines on realistic inputs: a 1280×960 photo JPEG to a
-//! 448² tensor and to a 448² JPEG, a 60 s MP3 to 16 kHz mono, and a 60 s 720p H.264 video to
+//! 448² tensor (4:4:4 and 4:2:0 chroma) and to a 448² JPEG, a 60 s MP3 to 16 kHz mono, and a 60 s 720p H.264 video to
 //! one frame per second (skipped, with a message, when ffmpeg is not there to make the video).
 //!
 //! `cargo bench -p omnigate-media --bench pipelines` (add `-- image` etc. to filter).
@@ -21,11 +21,15 @@ use omnigate_video::sample_frames;
 
 fn image(c: &mut Criterion) {
     let jpeg = common::photo_jpeg();
+    let jpeg_420 = common::photo_jpeg_420();
     let tensor = common::tensor_policy();
     let reencode = common::jpeg_policy();
     let mut group = c.benchmark_group("image");
     group.bench_function("jpeg_1280x960_to_tensor_448", |b| {
         b.iter(|| normalize_image(black_box(&jpeg), &tensor, None).unwrap());
+    });
+    group.bench_function("jpeg420_1280x960_to_tensor_448", |b| {
+        b.iter(|| normalize_image(black_box(&jpeg_420), &tensor, None).unwrap());
     });
     group.bench_function("jpeg_1280x960_to_jpeg_448", |b| {
         b.iter(|| normalize_image(black_box(&jpeg), &reencode, None).unwrap());

@@ -2,13 +2,15 @@
 //! `benches/compare_python.py` so `benches/compare.sh` can put the two side by side.
 //!
 //! ```sh
-//! cargo run --release -p omnigate-media --example media_timings -- [--dir DIR] [--only NAME]...
+//! cargo run --release -p omnigate-media --example media_timings -- [--dir DIR] [--only PREFIX]...
+//! cargo run --release -p omnigate-media --example media_timings -- [--dir DIR] --prepare
 //! ```
 //!
 //! Reads (and first writes, if missing) the shared inputs in `DIR` (default
 //! `target/media-bench/`), runs each workload a few times untimed, then times each run and prints
 //! `RESULT rust <workload> <median ms> <min ms> <runs>`. The video workload is skipped with a
-//! message when its input is absent and ffmpeg cannot make it.
+//! message when its input is absent and ffmpeg cannot make it. `--prepare` only writes the
+//! inputs (the video too, when ffmpeg is there) for the Python side, and times nothing.
 
 #![allow(
     clippy::unwrap_used,
@@ -49,24 +51,46 @@ fn time(name: &str, warmup: usize, runs: usize, mut run: impl FnMut()) {
 fn main() {
     let mut dir = common::shared_dir();
     let mut only: Vec<String> = Vec::new();
+    let mut prepare = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--dir" => dir = PathBuf::from(args.next().expect("--dir needs a folder")),
             "--only" => only.push(args.next().expect("--only needs a workload prefix")),
+            "--prepare" => prepare = true,
             other => {
-                eprintln!("usage: media_timings [--dir DIR] [--only PREFIX]...; got {other:?}");
+                eprintln!(
+                    "usage: media_timings [--dir DIR] [--only PREFIX]... [--prepare]; got {other:?}"
+                );
                 std::process::exit(2);
             }
         }
     }
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| name.starts_with(o.as_str()));
 
-    let photo = common::ensure_photo(&dir).expect("writing the bench photo");
+    let photo = common::ensure_photo(&dir, common::PHOTO_FILE, common::photo_jpeg)
+        .expect("writing the bench photo");
+    let photo_420 = common::ensure_photo(&dir, common::PHOTO_420_FILE, common::photo_jpeg_420)
+        .expect("writing the 4:2:0 bench photo");
+    let mp3 = std::fs::read(common::mp3_path()).expect("the committed 60 s MP3");
+    // Python reads the same file from the shared folder.
+    std::fs::write(dir.join(common::MP3_FILE), &mp3).expect("copying the MP3");
+    if prepare {
+        if let Err(why) = common::ensure_video(&dir) {
+            eprintln!("no video input: {why}");
+        }
+        return;
+    }
     if wanted("jpeg_tensor_448") {
         let policy = common::tensor_policy();
         time("jpeg_tensor_448", 5, 40, || {
             black_box(normalize_image(black_box(&photo), &policy, None).unwrap());
+        });
+    }
+    if wanted("jpeg420_tensor_448") {
+        let policy = common::tensor_policy();
+        time("jpeg420_tensor_448", 5, 40, || {
+            black_box(normalize_image(black_box(&photo_420), &policy, None).unwrap());
         });
     }
     if wanted("jpeg_reencode_448") {
@@ -76,9 +100,6 @@ fn main() {
         });
     }
     if wanted("mp3_60s_16k_mono") {
-        let mp3 = std::fs::read(common::mp3_path()).expect("the committed 60 s MP3");
-        // Python reads the same file from the shared folder.
-        std::fs::write(dir.join(common::MP3_FILE), &mp3).expect("copying the MP3");
         let policy = common::audio_policy();
         time("mp3_60s_16k_mono", 2, 15, || {
             black_box(normalize_audio(black_box(&mp3), Some("mp3"), &policy).unwrap());
@@ -89,6 +110,12 @@ fn main() {
             Ok(path) => {
                 let bytes = std::fs::read(path).expect("reading the bench video");
                 let policy = common::video_policy();
+                let (frames, report) = sample_frames(&bytes, &policy).unwrap();
+                eprintln!(
+                    "rust video: {} frames, {} decoded",
+                    frames.len(),
+                    report.decoded_frames
+                );
                 time("video_60s_720p_1fps", 1, 5, || {
                     black_box(sample_frames(black_box(&bytes), &policy).unwrap());
                 });

@@ -13,8 +13,10 @@ use omnigate_video::{Sampling, VideoPolicy};
 
 /// The photo-like input: 1280×960, baseline JPEG, quality 90.
 pub const PHOTO_SIZE: (u32, u32) = (1280, 960);
-/// File name of the photo in the shared input folder.
+/// File name of the photo in the shared input folder (4:4:4, as the `image` crate encodes).
 pub const PHOTO_FILE: &str = "photo_1280x960_q90.jpg";
+/// The same photo with 4:2:0 chroma, as cameras, phones and libjpeg's defaults write JPEGs.
+pub const PHOTO_420_FILE: &str = "photo_1280x960_q90_420.jpg";
 /// File name of the 60 s MP3 (committed to testdata; copied to the shared folder for Python).
 pub const MP3_FILE: &str = "speechlike_60s_mono_44k_32k.mp3";
 /// File name of the 60 s 720p H.264 video in the shared folder (made with ffmpeg on demand).
@@ -91,6 +93,24 @@ pub fn photo_jpeg() -> Vec<u8> {
     out
 }
 
+/// [`photo_rgb`] as a quality-90 JPEG with 4:2:0 chroma subsampling (the `image` crate's
+/// encoder only writes 4:4:4, which has twice the entropy-coded data of a typical photo).
+pub fn photo_jpeg_420() -> Vec<u8> {
+    let (w, h) = PHOTO_SIZE;
+    let mut out = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, 90);
+    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+    encoder
+        .encode(
+            &photo_rgb(),
+            w as u16,
+            h as u16,
+            jpeg_encoder::ColorType::Rgb,
+        )
+        .expect("encoding the 4:2:0 bench photo");
+    out
+}
+
 /// JPEG → 448×448 f32 CHW tensor, ImageNet-normalized, centre crop (CLIP-style).
 pub fn tensor_policy() -> ImagePolicy {
     ImagePolicy {
@@ -132,14 +152,14 @@ pub fn video_policy() -> VideoPolicy {
     }
 }
 
-/// Writes the photo into `dir` (if absent) and returns its bytes.
-pub fn ensure_photo(dir: &Path) -> std::io::Result<Vec<u8>> {
-    let path = dir.join(PHOTO_FILE);
+/// Writes the photo `name` into `dir` (made by `make`, if absent) and returns its bytes.
+pub fn ensure_photo(dir: &Path, name: &str, make: fn() -> Vec<u8>) -> std::io::Result<Vec<u8>> {
+    let path = dir.join(name);
     if let Ok(bytes) = std::fs::read(&path) {
         return Ok(bytes);
     }
     std::fs::create_dir_all(dir)?;
-    let bytes = photo_jpeg();
+    let bytes = make();
     std::fs::write(&path, &bytes)?;
     Ok(bytes)
 }

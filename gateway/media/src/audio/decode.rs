@@ -71,6 +71,8 @@ struct SymphoniaTrack {
     decoder: Box<dyn AudioDecoder>,
     /// Whether the decoder applies packet trims itself (gapless mode).
     own_trims: bool,
+    /// Reused for each packet's interleaved f32 samples.
+    interleaved: Vec<f32>,
 }
 
 fn packet_trim(packet: &Packet) -> Trim {
@@ -102,8 +104,9 @@ fn decode_packet(
             let spec = buffer.spec();
             let (rate, channels) = (spec.rate(), spec.channels().count());
             check_rate(rate)?;
-            let mut samples = Vec::with_capacity(buffer.samples_interleaved());
-            buffer.copy_to_vec_interleaved::<f32>(&mut samples);
+            // One buffer for the whole stream: a fresh Vec per packet was an allocation and a
+            // page-faulting first touch for every 1152 MP3 frames.
+            buffer.copy_to_vec_interleaved::<f32>(&mut d.interleaved);
             // Decoders built without gapless mode leave the demuxer's trims to the sink, which
             // can tell real padding from a length the header got wrong.
             let trim = if d.own_trims {
@@ -111,7 +114,7 @@ fn decode_packet(
             } else {
                 packet_trim(packet)
             };
-            sink.push(&samples, channels, rate, trim)
+            sink.push(&d.interleaved, channels, rate, trim)
         }
         #[cfg(feature = "opus")]
         TrackDecoder::Opus(d) => {
@@ -158,7 +161,11 @@ fn make_decoder(
         Gapless::NONE
     };
     Ok((
-        TrackDecoder::Symphonia(SymphoniaTrack { decoder, own_trims }),
+        TrackDecoder::Symphonia(SymphoniaTrack {
+            decoder,
+            own_trims,
+            interleaved: Vec::new(),
+        }),
         gapless,
     ))
 }

@@ -3,7 +3,7 @@
 //! Samples stay f32 and are never clamped; a band-limited signal near full scale may overshoot
 //! ±1.0 slightly after resampling, and models are better served by that than by clipping.
 
-use rubato::audioadapter_buffers::direct::InterleavedSlice;
+use rubato::audioadapter_buffers::direct::{InterleavedSlice, SequentialSlice};
 use rubato::{Fft, FixedSync, Resampler};
 
 use crate::error::MediaError;
@@ -31,11 +31,16 @@ pub(crate) fn resample(
         FixedSync::Both,
     )
     .map_err(|e| internal(&e))?;
-    let input = InterleavedSlice::new(&samples, channels, frames).map_err(|e| internal(&e))?;
-    let output = resampler
-        .process_all(&input, frames, None)
-        .map_err(|e| internal(&e))?;
-    Ok(output.take_data())
+    let output = if channels == 1 {
+        // One channel is both interleaved and sequential; the sequential adapter hands rubato
+        // its chunks with a memcpy instead of a per-sample strided read.
+        let input = SequentialSlice::new(&samples, 1, frames).map_err(|e| internal(&e))?;
+        resampler.process_all(&input, frames, None)
+    } else {
+        let input = InterleavedSlice::new(&samples, channels, frames).map_err(|e| internal(&e))?;
+        resampler.process_all(&input, frames, None)
+    };
+    Ok(output.map_err(|e| internal(&e))?.take_data())
 }
 
 #[cfg(test)]

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# omnigate-media against the Python stack a model server would otherwise run (Pillow + numpy,
+# librosa, PyAV), on the same input files, one core and one thread each, in alternating rounds.
+#
+#   gateway/media/benches/compare.sh                        # all workloads, 3 rounds
+#   ROUNDS=5 ONLY="jpeg mp3" gateway/media/benches/compare.sh
+#   CPU=1 gateway/media/benches/compare.sh                  # pin both sides to core 1
+#
+# Inputs go to target/media-bench/: the photo is written by the Rust example, the MP3 is the
+# committed testdata clip, the video is made by ffmpeg (apt-get install -y ffmpeg; the video
+# workload is skipped without it). The Python side lives in a venv under
+# ~/.cache/omnigate/bench-venv with pinned packages from PyPI.
+#
+# Each round runs the Rust example, then the Python script; each prints, per workload, the
+# median and minimum ms per item over its runs. The table shows, per workload, the median over
+# rounds of each side's per-round medians, and python/rust (higher means Rust is faster).
+# Alternating rounds spread a shared machine's noise over both sides.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+
+ROUNDS="${ROUNDS:-3}"
+CPU="${CPU:-0}"
+ONLY="${ONLY:-}"
+VENV="${VENV:-$HOME/.cache/omnigate/bench-venv}"
+DIR="${DIR:-$PWD/target/media-bench}"
+PY_PACKAGES=(pillow==13.0.0 numpy==2.4.6 librosa==0.11.0 soundfile==0.14.0 soxr==1.1.0 av==18.1.0)
+
+command -v taskset >/dev/null || { echo "needs taskset (util-linux)" >&2; exit 1; }
+mkdir -p "$DIR"
+
+if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import PIL, numpy, librosa, soundfile, soxr, av' 2>/dev/null; then
+    echo "creating $VENV ..." >&2
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --upgrade pip
+    "$VENV/bin/pip" install --quiet "${PY_PACKAGES[@]}"
+fi
+
+echo "building (release) ..." >&2
+cargo build --release --quiet -p omnigate-media --example media_timings
+BIN="$PWD/target/release/examples/media_timings"
+
+ONLY_ARGS=()
+for o in $ONLY; do ONLY_ARGS+=(--only "$o"); done
+
+# One thread everywhere: BLAS/OpenMP pools, numba, soxr, FFmpeg's decoder threads (set in the
+# script) and Rust (single-threaded already).
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMEXPR_NUM_THREADS=1 \
+    VECLIB_MAXIMUM_THREADS=1 NUMBA_NUM_THREADS=1
+
+RESULTS="$(mktemp)"
+trap 'rm -f "$RESULTS"' EXIT
+# Writes the photo, copies the MP3 and (once, with ffmpeg) makes the video before any timing.
+"$BIN" --dir "$DIR" --prepare
+for round in $(seq 1 "$ROUNDS"); do
+    echo "round $round/$ROUNDS ..." >&2
+    taskset -c "$CPU" "$BIN" --dir "$DIR" "${ONLY_ARGS[@]}" | grep '^RESULT' >>"$RESULTS"
+    taskset -c "$CPU" "$VENV/bin/python" gateway/media/benches/compare_python.py "$DIR" "${ONLY_ARGS[@]}" \
+        | grep '^RESULT' >>"$RESULTS"
+done
+
+echo
+echo "omnigate-media vs Python, ms per item (median of $ROUNDS rounds' medians; one core: taskset -c $CPU)"
+python3 - "$RESULTS" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    _, side, name, median, _minimum, _runs = line.split()
+    rows.setdefault(name, {}).setdefault(side, []).append(float(median))
+# The Pillow draft() variant is compared with the same Rust workload.
+pairs = [
+    ("jpeg_tensor_448", "jpeg_tensor_448"),
+    ("jpeg_tensor_448", "jpeg_tensor_448_draft"),
+    ("jpeg420_tensor_448", "jpeg420_tensor_448"),
+    ("jpeg_reencode_448", "jpeg_reencode_448"),
+    ("mp3_60s_16k_mono", "mp3_60s_16k_mono"),
+    ("video_60s_720p_1fps", "video_60s_720p_1fps"),
+]
+print(f"{'workload':<24}{'python':>12}{'rust':>12}{'python/rust':>14}")
+for rust_name, py_name in pairs:
+    rust = rows.get(rust_name, {}).get("rust")
+    py = rows.get(py_name, {}).get("python")
+    if not rust or not py:
+        continue
+    r, p = statistics.median(rust), statistics.median(py)
+    print(f"{py_name:<24}{p:>12.2f}{r:>12.2f}{p / r:>13.2f}x")
+PY
