@@ -15,6 +15,7 @@
 //! api_key = "env::OPENAI_API_KEY"
 //! ```
 
+mod embedded;
 mod error;
 mod load;
 mod media;
@@ -23,6 +24,7 @@ mod secret;
 mod server;
 mod validate;
 
+pub use embedded::{EMBEDDED_DEFAULTS, EmbeddedArchitecture, EmbeddedDeployment, WeightsConfig};
 pub use error::ConfigError;
 pub use load::{ENV_PREFIX, load, load_str};
 pub use media::{
@@ -49,6 +51,34 @@ pub struct Config {
     /// Models by the public name clients put in `"model"`.
     #[serde(default)]
     pub models: BTreeMap<String, ModelConfig>,
+    /// Where embedded models' weights are fetched from and cached.
+    #[serde(default)]
+    pub weights: WeightsConfig,
+}
+
+impl Config {
+    /// Adds the embedded default models ([`EMBEDDED_DEFAULTS`]) when the configuration names
+    /// none, so a bare `omnigate serve` answers real requests. Returns whether it did.
+    pub fn use_embedded_defaults_if_empty(&mut self) -> Result<bool, ConfigError> {
+        if !self.models.is_empty() {
+            return Ok(false);
+        }
+        #[derive(Deserialize)]
+        struct Models {
+            models: BTreeMap<String, ModelConfig>,
+        }
+        let defaults: Models = toml_defaults()?;
+        self.models = defaults.models;
+        self.validate()?;
+        Ok(true)
+    }
+}
+
+fn toml_defaults<T: serde::de::DeserializeOwned>() -> Result<T, ConfigError> {
+    use figment::providers::{Format, Toml};
+    figment::Figment::from(Toml::string(EMBEDDED_DEFAULTS))
+        .extract()
+        .map_err(|e| ConfigError::Parse(format!("embedded defaults: {e}")))
 }
 
 #[cfg(test)]
@@ -58,5 +88,22 @@ mod tests {
         let example = include_str!("../omnigate.toml");
         let config = crate::load_str(example, "config/omnigate.toml").unwrap();
         assert!(config.models.contains_key("local-llm"));
+    }
+
+    #[test]
+    fn an_empty_config_gets_the_embedded_models_and_a_full_one_keeps_its_own() {
+        let mut config = crate::load_str("", "test").unwrap();
+        assert!(config.use_embedded_defaults_if_empty().unwrap());
+        let names: Vec<&str> = config.models.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "all-minilm-l6-v2",
+                "pp-ocrv4",
+                "silero-vad",
+                "whisper-tiny.en"
+            ]
+        );
+        assert!(!config.use_embedded_defaults_if_empty().unwrap());
     }
 }

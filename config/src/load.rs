@@ -108,10 +108,44 @@ mod tests {
         let chat = &config.models["chat-model"];
         assert_eq!(chat.tasks, vec![Task::Chat]);
         assert_eq!(chat.modalities, vec![Modality::Text, Modality::Image]);
-        let DeploymentConfig::Openai(dep) = &chat.deployments[0];
+        let DeploymentConfig::Openai(dep) = &chat.deployments[0] else {
+            panic!("an openai deployment")
+        };
         assert_eq!(dep.model.as_deref(), Some("upstream-name"));
         assert!((dep.timeout_secs - 2.5).abs() < f64::EPSILON);
         assert_eq!(config.models["embedder"].tasks, vec![Task::Embeddings]);
+    }
+
+    #[test]
+    fn embedded_sources_are_checked_and_named() {
+        let base = "[models.m]\ntasks = [\"embeddings\"]\n[[models.m.deployments]]\nkind = \"embedded\"\narchitecture = \"minilm\"\n";
+        assert!(load_isolated(base, &[]).is_ok());
+        for (extra, key) in [
+            ("path = \"/m\"\nhf = \"a/b\"", "models.m.deployments[0]"),
+            ("pypi = \"x==1\"", "models.m.deployments[0].sha256"),
+            ("sha256 = \"ab\"", "models.m.deployments[0].pypi"),
+            ("revision = \"main\"", "models.m.deployments[0].hf"),
+            (
+                "queue_capacity = 0",
+                "models.m.deployments[0].queue_capacity",
+            ),
+            (
+                "max_queue_delay_ms = -1.0",
+                "models.m.deployments[0].max_queue_delay_ms",
+            ),
+        ] {
+            let err = load_isolated(&format!("{base}{extra}\n"), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{extra}: {err}");
+        }
+        let err = load_isolated(&base.replace("minilm", "gpt5"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("models.m.deployments") && err.contains("silero_vad"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The `[models.NAME]` sections: what each public model name accepts and where it is served.
 
-use crate::{AudioContract, ImageContract, SecretRef, VideoContract};
+use crate::{AudioContract, EmbeddedDeployment, ImageContract, SecretRef, VideoContract};
 use serde::Deserialize;
 use url::Url;
 
@@ -67,6 +67,8 @@ pub enum Modality {
 pub enum DeploymentConfig {
     /// Any server that speaks the OpenAI HTTP API (vLLM, llama.cpp, Ollama, TGI, hosted APIs).
     Openai(OpenAiDeployment),
+    /// A model running inside the gateway on burn.
+    Embedded(EmbeddedDeployment),
 }
 
 /// A remote OpenAI-compatible server.

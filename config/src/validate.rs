@@ -96,6 +96,7 @@ fn validate_model(name: &str, model: &ModelConfig) -> Result<(), ConfigError> {
                     api_key.resolve(&format!("{key}.api_key"))?;
                 }
             }
+            DeploymentConfig::Embedded(embedded) => embedded.validate(&key)?,
         }
     }
     Ok(())

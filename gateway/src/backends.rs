@@ -4,6 +4,9 @@
 use omnigate_backend::{Backend, Capabilities, Modality, Task};
 use omnigate_backend_openai::{OpenAiBackend, OpenAiSettings};
 use omnigate_config::{DeploymentConfig, ModelConfig};
+use omnigate_weights::Fetcher;
+
+use crate::media::MediaContract;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,14 +28,34 @@ pub fn declared_capabilities(model: &ModelConfig) -> Capabilities {
     }
 }
 
+/// What building deployments needs besides their own config.
+pub struct BuildContext<'a> {
+    /// The model's resolved media contract (embedded models check it fits them).
+    pub contract: &'a MediaContract,
+    /// Fetches embedded models' weights.
+    pub fetcher: &'a Fetcher,
+}
+
 /// Builds the backend for one deployment. `key` names it in errors.
-pub fn build(
+pub async fn build(
     key: &str,
     public_name: &str,
     model: &ModelConfig,
     deployment: &DeploymentConfig,
+    context: &BuildContext<'_>,
 ) -> Result<(Arc<dyn Backend>, String), BuildError> {
     match deployment {
+        DeploymentConfig::Embedded(embedded) => {
+            let backend = crate::embedded::build(
+                key,
+                public_name,
+                context.contract,
+                embedded,
+                context.fetcher,
+            )
+            .await?;
+            Ok((backend, public_name.to_owned()))
+        }
         DeploymentConfig::Openai(openai) => {
             let api_key = match &openai.api_key {
                 Some(secret) => Some(

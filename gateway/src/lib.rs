@@ -11,6 +11,7 @@
 pub mod app;
 pub mod backends;
 pub mod cli;
+pub mod embedded;
 pub mod error;
 pub mod extract;
 pub mod layers;

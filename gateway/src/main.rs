@@ -29,21 +29,68 @@ fn main() -> ExitCode {
             }
         },
         Command::Openapi { output } => print_openapi(output),
+        Command::Fetch { config } => fetch(config),
+    }
+}
+
+/// Loads the config (the embedded defaults when it names no models).
+fn load_config(path: Option<&std::path::Path>) -> Result<omnigate_config::Config, ExitCode> {
+    let loaded = omnigate_config::load(path).and_then(|mut config| {
+        config.use_embedded_defaults_if_empty()?;
+        Ok(config)
+    });
+    loaded.map_err(|err| {
+        eprintln!("error: {err}");
+        ExitCode::FAILURE
+    })
+}
+
+/// Downloads every embedded model's weights into the cache, then exits.
+fn fetch(config: Option<std::path::PathBuf>) -> ExitCode {
+    let config = match load_config(config.as_deref()) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    telemetry::init(config.server.log_format);
+    let runtime = match build_runtime(1) {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(omnigate::embedded::fetch_all(&config)) {
+        Ok(dirs) => {
+            for (name, dir) in dirs {
+                println!("{name}: {}", dir.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 
 fn serve(config: Option<std::path::PathBuf>, bind: Option<std::net::SocketAddr>) -> ExitCode {
-    let mut config = match omnigate_config::load(config.as_deref()) {
+    let mut config = match load_config(config.as_deref()) {
         Ok(config) => config,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     if let Some(bind) = bind {
         config.server.bind = bind;
     }
     telemetry::init(config.server.log_format);
+    if config.models.values().all(|m| {
+        m.deployments
+            .iter()
+            .all(|d| matches!(d, omnigate_config::DeploymentConfig::Embedded(_)))
+    }) {
+        tracing::info!(
+            "serving embedded models (weights are fetched into the cache on first start)"
+        );
+    }
     let runtime = match build_runtime(config.server.worker_threads) {
         Ok(runtime) => runtime,
         Err(err) => {

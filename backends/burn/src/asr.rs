@@ -1,0 +1,236 @@
+//! Speech recognition with Whisper: sound is cut into windows of at most 30 s at the silences
+//! Silero VAD finds, and windows (from this and concurrent requests) are decoded in batches.
+//! Stretches with no speech are never decoded, so silence transcribes as nothing instead of a
+//! hallucinated sentence.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use burn::tensor::Device;
+use omnigate_backend::{
+    BackendError, ChatRequest, TranscriptionRequest, TranscriptionResponse, TranscriptionSegment,
+};
+use omnigate_silero::SpeechSegment;
+use omnigate_whisper::{Whisper, WindowTranscript};
+
+use crate::batcher::{BatchModel, Batcher};
+use crate::inputs::SAMPLE_RATE;
+
+/// The longest window Whisper takes.
+const WINDOW_SAMPLES: usize = 30 * SAMPLE_RATE as usize;
+/// Sound kept on each side of a speech segment, so words are not clipped at the cut.
+const PAD_SAMPLES: usize = SAMPLE_RATE as usize / 5;
+
+/// Whisper on its worker thread.
+pub(crate) struct AsrModel {
+    model: Whisper,
+}
+
+impl AsrModel {
+    pub(crate) fn load(dir: &Path, device: &Device) -> Result<Self, BackendError> {
+        let model =
+            Whisper::load(dir, device).map_err(|e| BackendError::Unavailable(e.to_string()))?;
+        Ok(Self { model })
+    }
+}
+
+impl BatchModel for AsrModel {
+    type Input = Arc<[f32]>;
+    type Output = WindowTranscript;
+
+    /// Every window costs a full 30 s encoder pass, whatever its length.
+    fn cost(_: &Arc<[f32]>) -> usize {
+        1
+    }
+
+    fn run(&mut self, inputs: Vec<Arc<[f32]>>) -> Vec<Result<WindowTranscript, BackendError>> {
+        let windows: Vec<&[f32]> = inputs.iter().map(|w| &w[..]).collect();
+        match self.model.transcribe_windows(&windows) {
+            Ok(transcripts) => transcripts.into_iter().map(Ok).collect(),
+            Err(e) => {
+                let message = format!("speech recognition: {e}");
+                inputs
+                    .iter()
+                    .map(|_| Err(BackendError::Internal(message.clone())))
+                    .collect()
+            }
+        }
+    }
+}
+
+/// The two models a transcription uses.
+pub(crate) struct Asr {
+    pub(crate) vad: Batcher<Arc<[f32]>, Vec<SpeechSegment>>,
+    pub(crate) whisper: Batcher<Arc<[f32]>, WindowTranscript>,
+}
+
+/// A window to decode: where it starts in the clip, and its samples.
+struct Window {
+    offset: usize,
+    samples: Arc<[f32]>,
+}
+
+impl Asr {
+    /// Transcribes 16 kHz mono `samples`.
+    async fn transcribe_samples(
+        &self,
+        samples: Arc<[f32]>,
+    ) -> Result<TranscriptionResponse, BackendError> {
+        let duration_secs = samples.len() as f64 / f64::from(SAMPLE_RATE);
+        let speech = self
+            .vad
+            .call(
+                samples.clone(),
+                samples.len().div_ceil(SAMPLE_RATE as usize),
+            )
+            .await?;
+        let windows = windows(&samples, &speech);
+        let calls = windows
+            .iter()
+            .map(|w| self.whisper.call(w.samples.clone(), 1));
+        let transcripts = futures::future::try_join_all(calls).await?;
+        let mut segments = Vec::new();
+        for (window, transcript) in windows.iter().zip(&transcripts) {
+            let offset = window.offset as f64 / f64::from(SAMPLE_RATE);
+            segments.extend(
+                transcript
+                    .segments
+                    .iter()
+                    .filter(|s| !s.text.is_empty())
+                    .map(|s| TranscriptionSegment {
+                        start_secs: offset + f64::from(s.start),
+                        end_secs: (offset + f64::from(s.end)).min(duration_secs),
+                        text: s.text.clone(),
+                    }),
+            );
+        }
+        let text = transcripts
+            .iter()
+            .map(|t| t.text.trim())
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok(TranscriptionResponse {
+            text,
+            language: Some("en".into()),
+            duration_secs,
+            segments,
+        })
+    }
+
+    /// `/v1/audio/transcriptions` and `/translations` (an English-only model: the same).
+    pub(crate) async fn transcribe(
+        &self,
+        request: TranscriptionRequest,
+    ) -> Result<TranscriptionResponse, BackendError> {
+        if let Some(language) = request.language.as_deref()
+            && !language.eq_ignore_ascii_case("en")
+        {
+            return Err(crate::embed::rejected(
+                &format!(
+                    "this is an English-only model; `language` = {language:?} cannot be served"
+                ),
+                "language",
+            ));
+        }
+        let samples = crate::inputs::mono_16k(&request.audio)?;
+        self.transcribe_samples(samples).await
+    }
+
+    /// A chat request's sound clips (a video's audio track included), transcribed, one clip
+    /// per line.
+    pub(crate) async fn answer(&self, request: &ChatRequest) -> Result<String, BackendError> {
+        let clips = crate::inputs::audio_clips(request)?;
+        let transcripts =
+            futures::future::try_join_all(clips.into_iter().map(|c| self.transcribe_samples(c)))
+                .await?;
+        Ok(transcripts
+            .into_iter()
+            .map(|t| t.text)
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+}
+
+/// Cuts `samples` into windows of at most 30 s holding the speech segments: consecutive
+/// segments share a window while they fit, cuts fall in the silence between them, and a
+/// single segment longer than a window is split at window length. No speech, no windows.
+fn windows(samples: &Arc<[f32]>, speech: &[SpeechSegment]) -> Vec<Window> {
+    let at = |seconds: f32| ((seconds.max(0.0) * SAMPLE_RATE as f32) as usize).min(samples.len());
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    for segment in speech {
+        let start = at(segment.start).saturating_sub(PAD_SAMPLES);
+        let end = (at(segment.end) + PAD_SAMPLES).min(samples.len());
+        if start >= end {
+            continue;
+        }
+        match spans.last_mut() {
+            Some(last) if end.saturating_sub(last.0) <= WINDOW_SAMPLES => last.1 = last.1.max(end),
+            _ => spans.push((start.max(spans.last().map_or(0, |l| l.1)), end)),
+        }
+    }
+    spans
+        .into_iter()
+        .flat_map(|(start, end)| {
+            (start..end)
+                .step_by(WINDOW_SAMPLES)
+                .map(move |s| (s, (s + WINDOW_SAMPLES).min(end)))
+        })
+        .map(|(start, end)| Window {
+            offset: start,
+            samples: Arc::from(&samples[start..end]),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(start: f32, end: f32) -> SpeechSegment {
+        SpeechSegment { start, end }
+    }
+
+    fn spans(seconds: f32, speech: &[SpeechSegment]) -> Vec<(f32, f32)> {
+        let samples: Arc<[f32]> = vec![0.0; (seconds * 16_000.0) as usize].into();
+        windows(&samples, speech)
+            .iter()
+            .map(|w| {
+                let start = w.offset as f32 / 16_000.0;
+                (start, start + w.samples.len() as f32 / 16_000.0)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn no_speech_means_no_windows() {
+        assert!(spans(60.0, &[]).is_empty());
+    }
+
+    #[test]
+    fn nearby_segments_share_a_window_and_far_ones_do_not() {
+        let got = spans(100.0, &[seg(1.0, 5.0), seg(6.0, 20.0), seg(40.0, 45.0)]);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            (got[0].0 - 0.8).abs() < 1e-3 && (got[0].1 - 20.2).abs() < 1e-3,
+            "{got:?}"
+        );
+        assert!((got[1].0 - 39.8).abs() < 1e-3, "{got:?}");
+    }
+
+    #[test]
+    fn every_window_fits_and_long_speech_is_split() {
+        let got = spans(100.0, &[seg(0.0, 75.0)]);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(got.iter().all(|(s, e)| e - s <= 30.0 + 1e-3), "{got:?}");
+        assert!((got[2].1 - 75.2).abs() < 1e-3, "{got:?}");
+    }
+
+    #[test]
+    fn windows_never_overlap() {
+        let got = spans(100.0, &[seg(0.0, 29.9), seg(30.0, 31.0), seg(31.1, 50.0)]);
+        for pair in got.windows(2) {
+            assert!(pair[0].1 <= pair[1].0 + 1e-3, "{got:?}");
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Dynamic batching: requests for one model queue up and a dedicated worker thread runs them
+//! together, up to a batch size, a token budget or a queueing delay.
+//!
+//! The model lives on its own OS thread (loaded there, never moved): burn's CPU kernels are
+//! blocking and long, and running them on the async executor would stall every other request.
+//! The queue is bounded; a full queue answers [`BackendError::Overloaded`] (HTTP 429) at once,
+//! so a burst costs callers a retry instead of unbounded memory and latency.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
+
+use omnigate_backend::BackendError;
+use tokio::sync::oneshot;
+
+/// When a batch closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// Most requests in one batch.
+    pub max_batch_size: usize,
+    /// Most cost units (tokens, audio windows...) in one batch; a single larger request still
+    /// runs, alone.
+    pub max_batch_tokens: usize,
+    /// Longest a request waits for company once the worker is free.
+    pub max_queue_delay: Duration,
+    /// Requests waiting beyond this many are refused.
+    pub queue_capacity: usize,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        Self {
+            max_batch_size: 32,
+            max_batch_tokens: 16_384,
+            max_queue_delay: Duration::from_millis(2),
+            queue_capacity: 256,
+        }
+    }
+}
+
+/// A model that runs batches on the worker thread.
+pub trait BatchModel: 'static {
+    /// One request's input.
+    type Input: Send + 'static;
+    /// One request's answer.
+    type Output: Send + 'static;
+    /// What an input costs against [`BatchLimits::max_batch_tokens`].
+    fn cost(input: &Self::Input) -> usize;
+    /// Runs a batch; one result per input, in order.
+    fn run(&mut self, inputs: Vec<Self::Input>) -> Vec<Result<Self::Output, BackendError>>;
+}
+
+struct Job<I, O> {
+    input: I,
+    cost: usize,
+    enqueued: Instant,
+    reply: oneshot::Sender<Result<O, BackendError>>,
+}
+
+/// The handle requests go through; dropping every clone stops the worker after its batch.
+pub struct Batcher<I, O> {
+    name: String,
+    capacity: usize,
+    queue: SyncSender<Job<I, O>>,
+}
+
+impl<I, O> Clone for Batcher<I, O> {
+    fn clone(&self) -> Self {
+        Self {
+            name: self.name.clone(),
+            capacity: self.capacity,
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
+    /// Starts the worker thread, which first runs `load` (so the model is built on the thread
+    /// that owns it), and returns once loading finished, with its error if it failed.
+    pub async fn start<M, L>(name: &str, limits: BatchLimits, load: L) -> Result<Self, BackendError>
+    where
+        M: BatchModel<Input = I, Output = O>,
+        L: FnOnce() -> Result<M, BackendError> + Send + 'static,
+    {
+        let (queue, jobs) = mpsc::sync_channel(limits.queue_capacity.max(1));
+        let (loaded_tx, loaded) = oneshot::channel();
+        let thread_name = format!("omnigate-{name}");
+        let model_name = name.to_owned();
+        std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || {
+                let model = match catch_unwind(AssertUnwindSafe(load)) {
+                    Ok(Ok(model)) => model,
+                    Ok(Err(e)) => return drop(loaded_tx.send(Err(e))),
+                    Err(_) => {
+                        let e = BackendError::Internal("loading the model panicked".into());
+                        return drop(loaded_tx.send(Err(e)));
+                    }
+                };
+                let _ = loaded_tx.send(Ok(()));
+                work(&model_name, model, &jobs, limits);
+            })
+            .map_err(|e| BackendError::Internal(format!("starting the worker thread: {e}")))?;
+        loaded
+            .await
+            .map_err(|_| BackendError::Internal("the worker thread died while loading".into()))??;
+        Ok(Self {
+            name: name.to_owned(),
+            capacity: limits.queue_capacity,
+            queue,
+        })
+    }
+
+    /// Queues `input` and waits for its answer. Dropping the future withdraws the request: the
+    /// worker skips inputs whose caller is gone.
+    pub async fn call(&self, input: I, cost: usize) -> Result<O, BackendError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            input,
+            cost,
+            enqueued: Instant::now(),
+            reply,
+        };
+        self.queue.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => {
+                metrics::counter!("omnigate_embedded_rejected_total", "model" => self.name.clone())
+                    .increment(1);
+                BackendError::Overloaded(format!(
+                    "model `{}` has {} requests queued; retry shortly",
+                    self.name, self.capacity
+                ))
+            }
+            TrySendError::Disconnected(_) => {
+                BackendError::Unavailable(format!("model `{}` worker has stopped", self.name))
+            }
+        })?;
+        answer.await.map_err(|_| {
+            BackendError::Internal(format!("model `{}` dropped a request", self.name))
+        })?
+    }
+}
+
+/// The worker loop: take a batch, run it, answer, until every handle is dropped.
+fn work<M: BatchModel>(
+    name: &str,
+    mut model: M,
+    jobs: &Receiver<Job<M::Input, M::Output>>,
+    limits: BatchLimits,
+) {
+    let mut carried: Option<Job<M::Input, M::Output>> = None;
+    loop {
+        let first = match carried.take() {
+            Some(job) => job,
+            None => match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
+        let (batch, next) = gather(first, jobs, limits);
+        carried = next;
+        run_batch(name, &mut model, batch);
+    }
+}
+
+/// Collects company for `first`: whatever is queued, and what arrives before its delay runs
+/// out, within the size and token limits. A job that would overflow the token budget is
+/// handed back to start the next batch.
+#[allow(clippy::type_complexity)]
+fn gather<I, O>(
+    first: Job<I, O>,
+    jobs: &Receiver<Job<I, O>>,
+    limits: BatchLimits,
+) -> (Vec<Job<I, O>>, Option<Job<I, O>>) {
+    // Measured from the first request's arrival: under load it has already waited for the
+    // previous batch, and then only what is queued right now joins it.
+    let deadline = first.enqueued + limits.max_queue_delay;
+    let mut tokens = first.cost;
+    let mut batch = vec![first];
+    while batch.len() < limits.max_batch_size {
+        let now = Instant::now();
+        let next = if now >= deadline {
+            match jobs.try_recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            }
+        } else {
+            match jobs.recv_timeout(deadline - now) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+            }
+        };
+        if tokens + next.cost > limits.max_batch_tokens {
+            return (batch, Some(next));
+        }
+        tokens += next.cost;
+        batch.push(next);
+    }
+    (batch, None)
+}
+
+fn run_batch<M: BatchModel>(name: &str, model: &mut M, batch: Vec<Job<M::Input, M::Output>>) {
+    let started = Instant::now();
+    // Callers that went away (client disconnected, deadline passed) cost nothing.
+    let (inputs, replies): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .filter(|job| !job.reply.is_closed())
+        .map(|job| {
+            let waited = started.saturating_duration_since(job.enqueued);
+            metrics::histogram!("omnigate_embedded_queue_seconds", "model" => name.to_owned())
+                .record(waited.as_secs_f64());
+            (job.input, job.reply)
+        })
+        .unzip();
+    if inputs.is_empty() {
+        return;
+    }
+    let size = inputs.len();
+    let outputs = catch_unwind(AssertUnwindSafe(|| model.run(inputs)));
+    let elapsed = started.elapsed();
+    metrics::histogram!("omnigate_embedded_batch_size", "model" => name.to_owned())
+        .record(size as f64);
+    metrics::histogram!("omnigate_embedded_batch_seconds", "model" => name.to_owned())
+        .record(elapsed.as_secs_f64());
+    tracing::debug!(
+        model = name,
+        batch_size = size,
+        elapsed_ms = elapsed.as_secs_f64() * 1e3,
+        "batch done"
+    );
+    match outputs {
+        Ok(outputs) if outputs.len() == size => {
+            for (reply, output) in replies.into_iter().zip(outputs) {
+                let _ = reply.send(output);
+            }
+        }
+        Ok(outputs) => {
+            let message = format!("model returned {} results for {size} inputs", outputs.len());
+            for reply in replies {
+                let _ = reply.send(Err(BackendError::Internal(message.clone())));
+            }
+        }
+        Err(_) => {
+            tracing::error!(model = name, batch_size = size, "model panicked on a batch");
+            for reply in replies {
+                let _ = reply.send(Err(BackendError::Internal(
+                    "the model failed on this batch".into(),
+                )));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "batcher_tests.rs"]
+mod tests;

