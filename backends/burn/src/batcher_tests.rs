@@ -91,14 +91,17 @@ async fn an_oversized_request_still_runs_alone() {
 
 #[tokio::test]
 async fn a_full_queue_is_refused_at_once() {
-    let (batcher, _) = start(limits(1, 1000, 0, 2), Duration::from_millis(300)).await;
-    let mut pending = Vec::new();
-    for i in 0..3 {
+    let (batcher, _) = start(limits(1, 1000, 0, 2), Duration::from_millis(400)).await;
+    let send = |i: u32| {
         let b = batcher.clone();
-        pending.push(tokio::spawn(async move { b.call(i, 1).await }));
-    }
-    // One running, two queued (capacity 2): the next is refused without waiting.
+        tokio::spawn(async move { b.call(i, 1).await })
+    };
+    // One running (the worker has taken it before the others are sent), two queued.
+    let mut pending = vec![send(0)];
     tokio::time::sleep(Duration::from_millis(100)).await;
+    pending.extend([send(1), send(2)]);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Capacity 2 is full: the next is refused without waiting.
     let refused = tokio::time::timeout(Duration::from_millis(50), batcher.call(7, 1))
         .await
         .expect("refusal must not wait");

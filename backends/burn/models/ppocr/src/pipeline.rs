@@ -77,43 +77,38 @@ impl PpOcr {
 
     /// Lines of `image` in reading order.
     pub fn recognize(&self, image: &RgbImage) -> Result<Vec<TextLine>, OcrError> {
-        Ok(self
-            .recognize_batch(&[image])?
-            .into_iter()
-            .next()
-            .unwrap_or_default())
-    }
-
-    /// Lines of each image, in reading order. Detection runs per image; the crops of all
-    /// images share the classification and recognition batches.
-    pub fn recognize_batch(&self, images: &[&RgbImage]) -> Result<Vec<Vec<TextLine>>, OcrError> {
+        let prepared = prepare(image)?;
+        let boxes = self.detector.detect(&prepared.image)?;
         let mut crops = Vec::new();
-        // (image index, box in the original image) of each crop.
-        let mut owners: Vec<(usize, [Point; 4])> = Vec::new();
-        for (image_index, image) in images.iter().enumerate() {
-            let prepared = prepare(image)?;
-            let boxes = self.detector.detect(&prepared.image)?;
-            for index in reading_order(&boxes) {
-                let Some(crop) = crop_text_box(&prepared.image, &boxes[index]) else {
-                    continue;
-                };
-                crops.push(crop);
-                owners.push((image_index, prepared.to_original(boxes[index])));
-            }
+        let mut corners = Vec::new();
+        for index in reading_order(&boxes) {
+            let Some(crop) = crop_text_box(&prepared.image, &boxes[index]) else {
+                continue;
+            };
+            crops.push(crop);
+            corners.push(prepared.to_original(boxes[index]));
         }
         self.classifier.straighten(&mut crops)?;
         let texts = self.recognizer.recognize(&crops)?;
-        let mut lines = vec![Vec::new(); images.len()];
-        for ((image_index, bbox), recognized) in owners.into_iter().zip(texts) {
-            if recognized.confidence >= MIN_TEXT_SCORE {
-                lines[image_index].push(TextLine {
-                    text: recognized.text,
-                    confidence: recognized.confidence,
-                    bbox,
-                });
-            }
-        }
-        Ok(lines)
+        Ok(corners
+            .into_iter()
+            .zip(texts)
+            .filter(|(_, recognized)| recognized.confidence >= MIN_TEXT_SCORE)
+            .map(|(bbox, recognized)| TextLine {
+                text: recognized.text,
+                confidence: recognized.confidence,
+                bbox,
+            })
+            .collect())
+    }
+
+    /// Lines of each image, in reading order.
+    ///
+    /// Each image's crops are classified and recognized in batches of their own: the recognizer
+    /// pads a batch to its widest crop, and mixing other images' crops into it changes what it
+    /// reads (a line was lost that way), so an image must read the same alone or in company.
+    pub fn recognize_batch(&self, images: &[&RgbImage]) -> Result<Vec<Vec<TextLine>>, OcrError> {
+        images.iter().map(|image| self.recognize(image)).collect()
     }
 }
 
