@@ -24,6 +24,7 @@ pub mod sse;
 pub mod state;
 pub mod telemetry;
 pub mod transcript;
+pub mod transcript_sse;
 
 pub use app::app;
 pub use error::ApiError;

@@ -21,6 +21,10 @@ pub struct TranscriptionForm {
     pub response_format: Option<String>,
     /// Sampling temperature, 0 to 1.
     pub temperature: Option<f64>,
+    /// Transcriptions only: answer as server-sent events while the audio is recognized,
+    /// `{"type":"transcript.text.delta","delta"}` then `{"type":"transcript.text.done","text"}`
+    /// (with `response_format` json or text).
+    pub stream: Option<bool>,
 }
 
 /// `response_format: json`.

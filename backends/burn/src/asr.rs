@@ -7,8 +7,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use burn::tensor::Device;
+use futures::StreamExt;
 use omnigate_backend::{
-    BackendError, ChatRequest, TranscriptionRequest, TranscriptionResponse, TranscriptionSegment,
+    BackendError, ChatRequest, TranscriptionEvent, TranscriptionRequest, TranscriptionResponse,
+    TranscriptionSegment, TranscriptionStream,
 };
 use omnigate_silero::SpeechSegment;
 use omnigate_whisper::{Whisper, WindowTranscript};
@@ -118,6 +120,67 @@ impl Asr {
         })
     }
 
+    /// The same, window by window: each window's text is sent as soon as it and the windows
+    /// before it are recognized (all windows still run concurrently, so they batch).
+    pub(crate) async fn transcribe_stream(
+        &self,
+        request: TranscriptionRequest,
+    ) -> Result<TranscriptionStream, BackendError> {
+        check_language(&request)?;
+        let samples = crate::inputs::mono_16k(&request.audio)?;
+        let duration_secs = samples.len() as f64 / f64::from(SAMPLE_RATE);
+        let speech = self
+            .vad
+            .call(
+                samples.clone(),
+                samples.len().div_ceil(SAMPLE_RATE as usize),
+            )
+            .await?;
+        let whisper = self.whisper.clone();
+        let recognized = futures::stream::iter(windows(&samples, &speech))
+            .map(move |window| {
+                let whisper = whisper.clone();
+                async move {
+                    whisper
+                        .call(window.samples.clone(), 1)
+                        .await
+                        .map(|t| (window.offset, t))
+                }
+            })
+            .buffered(usize::MAX);
+        let mut done = TranscriptionResponse {
+            text: String::new(),
+            language: Some("en".into()),
+            duration_secs,
+            segments: Vec::new(),
+        };
+        let events = recognized
+            .map(Some)
+            .chain(futures::stream::once(async { None }))
+            .filter_map(move |item| {
+                let event = match item {
+                    Some(Ok((offset, transcript))) => {
+                        let text = transcript.text.trim();
+                        let delta = match (text.is_empty(), done.text.is_empty()) {
+                            (true, _) => None,
+                            (false, true) => Some(text.to_owned()),
+                            (false, false) => Some(format!(" {text}")),
+                        };
+                        if let Some(delta) = &delta {
+                            done.text.push_str(delta);
+                        }
+                        done.segments
+                            .extend(timed(offset, &transcript, duration_secs));
+                        delta.map(|d| Ok(TranscriptionEvent::Delta(d)))
+                    }
+                    Some(Err(e)) => Some(Err(e)),
+                    None => Some(Ok(TranscriptionEvent::Done(std::mem::take(&mut done)))),
+                };
+                futures::future::ready(event)
+            });
+        Ok(Box::pin(events))
+    }
+
     /// `/v1/audio/transcriptions` and `/translations` (an English-only model: the same).
     pub(crate) async fn transcribe(
         &self,
@@ -149,6 +212,35 @@ impl Asr {
             .map(|t| t.text)
             .collect::<Vec<_>>()
             .join("\n"))
+    }
+}
+
+/// A window's segments, timed from the clip's start.
+fn timed(
+    offset: usize,
+    transcript: &WindowTranscript,
+    duration_secs: f64,
+) -> impl Iterator<Item = TranscriptionSegment> + '_ {
+    let offset = offset as f64 / f64::from(SAMPLE_RATE);
+    transcript
+        .segments
+        .iter()
+        .filter(|s| !s.text.is_empty())
+        .map(move |s| TranscriptionSegment {
+            start_secs: offset + f64::from(s.start),
+            end_secs: (offset + f64::from(s.end)).min(duration_secs),
+            text: s.text.clone(),
+        })
+}
+
+/// An English-only model refuses other languages rather than answer in the wrong one.
+fn check_language(request: &TranscriptionRequest) -> Result<(), BackendError> {
+    match request.language.as_deref() {
+        Some(language) if !language.eq_ignore_ascii_case("en") => Err(crate::embed::rejected(
+            &format!("this is an English-only model; `language` = {language:?} cannot be served"),
+            "language",
+        )),
+        _ => Ok(()),
     }
 }
 

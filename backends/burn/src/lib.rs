@@ -22,7 +22,7 @@ use burn::tensor::Device;
 use image::RgbImage;
 use omnigate_backend::{
     Backend, BackendError, Capabilities, ChatRequest, ChatResponse, ChatStream, EmbeddingsRequest,
-    EmbeddingsResponse, Task, TranscriptionRequest, TranscriptionResponse,
+    EmbeddingsResponse, Task, TranscriptionRequest, TranscriptionResponse, TranscriptionStream,
 };
 use omnigate_ppocr::TextLine;
 use omnigate_silero::SpeechSegment;
@@ -165,6 +165,16 @@ impl Backend for EmbeddedBackend {
     ) -> Result<TranscriptionResponse, BackendError> {
         match &self.runner {
             Runner::Asr(asr) => asr.transcribe(request).await,
+            _ => Err(BackendError::Unsupported(Task::Transcription)),
+        }
+    }
+
+    async fn transcribe_stream(
+        &self,
+        request: TranscriptionRequest,
+    ) -> Result<TranscriptionStream, BackendError> {
+        match &self.runner {
+            Runner::Asr(asr) => asr.transcribe_stream(request).await,
             _ => Err(BackendError::Unsupported(Task::Transcription)),
         }
     }

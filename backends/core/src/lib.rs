@@ -125,4 +125,31 @@ pub trait Backend: Send + Sync + 'static {
         let _ = request;
         Err(BackendError::Unsupported(Task::Transcription))
     }
+
+    /// Speech to text as it is recognized: text deltas, then the whole transcript. The default
+    /// runs [`Backend::transcribe`] and sends its text as one delta; backends that recognize
+    /// piece by piece (window after window) override it.
+    async fn transcribe_stream(
+        &self,
+        request: TranscriptionRequest,
+    ) -> Result<TranscriptionStream, BackendError> {
+        let done = self.transcribe(request).await?;
+        let events = [
+            TranscriptionEvent::Delta(done.text.clone()),
+            TranscriptionEvent::Done(done),
+        ];
+        Ok(Box::pin(futures::stream::iter(events.into_iter().map(Ok))))
+    }
+}
+
+/// A stream of transcription events; dropping it cancels the recognition.
+pub type TranscriptionStream = BoxStream<'static, Result<TranscriptionEvent, BackendError>>;
+
+/// One event of a streamed transcription.
+#[derive(Debug, Clone)]
+pub enum TranscriptionEvent {
+    /// More text, in order (pieces are joined as they come, spaces included).
+    Delta(String),
+    /// The end: the whole transcript.
+    Done(TranscriptionResponse),
 }

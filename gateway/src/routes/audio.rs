@@ -18,7 +18,8 @@ use omnigate_openapi::{TranscriptionForm, TranscriptionJson};
 ///
 /// Send the file as multipart form data with the model's name. The answer's shape follows
 /// `response_format`: `json` (`{"text"}`), `text`, `srt`, `vtt` or `verbose_json` (with
-/// language, duration and timed segments).
+/// language, duration and timed segments). With `stream=true` the text arrives as server-sent
+/// events while it is recognized (`transcript.text.delta`, then `transcript.text.done`).
 #[utoipa::path(
     post,
     path = "/v1/audio/transcriptions",
@@ -89,6 +90,16 @@ async fn transcribe(
         temperature: form.temperature,
         translate,
     };
+    if form.stream {
+        if !matches!(format, ResponseFormat::Json | ResponseFormat::Text) {
+            return Err(ApiError::invalid(
+                "`stream` works with `response_format` json or text.",
+                Some("stream"),
+            ));
+        }
+        let stream = time_upstream(deployment.backend.transcribe_stream(request)).await?;
+        return Ok(crate::transcript_sse::respond(stream));
+    }
     let result = time_upstream(deployment.backend.transcribe(request)).await?;
     Ok(transcript::respond(result, format, translate))
 }
@@ -102,6 +113,7 @@ struct Form {
     prompt: Option<String>,
     response_format: Option<String>,
     temperature: Option<f64>,
+    stream: bool,
 }
 
 async fn read_form(request: Request, state: &AppState) -> Result<Form, ApiError> {
@@ -151,7 +163,19 @@ async fn read_form(request: Request, state: &AppState) -> Result<Form, ApiError>
                     )
                 })?);
             }
-            // timestamp_granularities[], stream, chunking_strategy...: accepted, not used here.
+            "stream" => {
+                form.stream = match value.trim() {
+                    "true" | "True" | "1" => true,
+                    "false" | "False" | "0" | "" => false,
+                    _ => {
+                        return Err(ApiError::invalid(
+                            "`stream` must be true or false.",
+                            Some("stream"),
+                        ));
+                    }
+                };
+            }
+            // timestamp_granularities[], chunking_strategy...: accepted, not used here.
             _ => {}
         }
     }

@@ -87,3 +87,37 @@ async fn chat_with_audio_answers_the_transcript() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(words(content(&answer)), words(REFERENCE), "{answer}");
 }
+
+#[tokio::test]
+async fn a_streamed_transcription_sends_deltas_then_the_whole_text() {
+    let form = reqwest::multipart::Form::new()
+        .text("model", "whisper-tiny.en")
+        .text("stream", "true")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(crate::vad::beckett()).file_name("clip.wav"),
+        );
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/v1/audio/transcriptions", gateway()))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let body = response.text().await.unwrap();
+    let events: Vec<Value> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let deltas: String = events
+        .iter()
+        .filter(|e| e["type"] == "transcript.text.delta")
+        .map(|e| e["delta"].as_str().unwrap())
+        .collect();
+    let done = events.last().unwrap();
+    assert_eq!(done["type"], "transcript.text.done", "{body}");
+    assert_eq!(done["text"], deltas.as_str(), "{body}");
+    assert_eq!(words(&deltas), words(REFERENCE), "{body}");
+}
