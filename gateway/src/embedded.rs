@@ -75,29 +75,11 @@ pub async fn build(
     };
     let arch = architecture(deployment.architecture);
     check_contract(arch, contract).map_err(&fail)?;
-    let source = source(deployment).map_err(&fail)?;
-    let model_dir = fetcher
-        .ensure(&source, arch.files())
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    // A companion model (Whisper's VAD) always comes from its own pinned default.
-    let companion_dir = match arch.companion() {
-        Some(companion) => {
-            let source = companion
-                .default_source()
-                .map_err(|e| fail(e.to_string()))?;
-            let dir = fetcher
-                .ensure(&source, companion.files())
-                .await
-                .map_err(|e| fail(format!("its {companion} companion: {e}")))?;
-            Some(dir)
-        }
-        None => None,
-    };
+    let files = fetch(deployment, fetcher).await.map_err(&fail)?;
     let settings = EmbeddedSettings {
         architecture: arch,
-        model_dir,
-        companion_dir,
+        model_dir: files.model_dir,
+        companion_dir: files.companion_dir,
         limits: BatchLimits {
             max_batch_size: deployment.max_batch_size,
             max_batch_tokens: deployment.max_batch_tokens,
@@ -107,7 +89,7 @@ pub async fn build(
     };
     let backend = EmbeddedBackend::start(public_name, settings)
         .await
-        .map_err(|e| fail(format!("loading {source}: {e}")))?;
+        .map_err(|e| fail(format!("loading {}: {e}", files.source)))?;
     Ok(Arc::new(backend))
 }
 
@@ -127,28 +109,59 @@ fn check_contract(arch: Architecture, contract: &MediaContract) -> Result<(), St
     }
 }
 
-/// Fetches the files of every embedded deployment in `config`; returns each model's folder.
+/// Where one deployment's files are on disk.
+struct ModelFiles {
+    /// Where they came from (for messages).
+    source: ModelSource,
+    /// The model's folder.
+    model_dir: PathBuf,
+    /// The companion model's folder (Whisper's VAD), if the architecture has one.
+    companion_dir: Option<PathBuf>,
+}
+
+/// Fetches (first time only) a deployment's files and its companion's. A companion always
+/// comes from its own pinned default.
+async fn fetch(deployment: &EmbeddedDeployment, fetcher: &Fetcher) -> Result<ModelFiles, String> {
+    let arch = architecture(deployment.architecture);
+    let source = source(deployment)?;
+    let model_dir = fetcher
+        .ensure(&source, arch.files())
+        .await
+        .map_err(|e| e.to_string())?;
+    let companion_dir = match arch.companion() {
+        Some(companion) => {
+            let companion_source = companion.default_source().map_err(|e| e.to_string())?;
+            let dir = fetcher
+                .ensure(&companion_source, companion.files())
+                .await
+                .map_err(|e| format!("its {companion} companion: {e}"))?;
+            Some(dir)
+        }
+        None => None,
+    };
+    Ok(ModelFiles {
+        source,
+        model_dir,
+        companion_dir,
+    })
+}
+
+/// Fetches the files of every embedded deployment in `config`; returns each model's folders.
 pub async fn fetch_all(config: &omnigate_config::Config) -> Result<Vec<(String, PathBuf)>, String> {
     let fetcher = fetcher(&config.weights)?;
     let mut out = Vec::new();
     for (name, model) in &config.models {
         for deployment in &model.deployments {
             if let omnigate_config::DeploymentConfig::Embedded(embedded) = deployment {
-                let arch = architecture(embedded.architecture);
-                let source = source(embedded).map_err(|e| format!("model `{name}`: {e}"))?;
-                let dir = fetcher
-                    .ensure(&source, arch.files())
+                let files = fetch(embedded, &fetcher)
                     .await
                     .map_err(|e| format!("model `{name}`: {e}"))?;
-                out.push((name.clone(), dir));
-                if let Some(companion) = arch.companion() {
-                    let source = companion.default_source().map_err(|e| e.to_string())?;
-                    let dir = fetcher
-                        .ensure(&source, companion.files())
-                        .await
-                        .map_err(|e| format!("model `{name}` ({companion}): {e}"))?;
-                    out.push((format!("{name} ({companion})"), dir));
-                }
+                out.push((name.clone(), files.model_dir));
+                out.extend(
+                    files
+                        .companion_dir
+                        .map(|dir| (format!("{name} (companion)"), dir)),
+                );
             }
         }
     }

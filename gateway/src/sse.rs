@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use omnigate_backend::ChatStream;
 use omnigate_openapi::MediaUsage;
 use std::convert::Infallible;
@@ -17,29 +17,34 @@ const DONE: &[u8] = b"data: [DONE]\n\n";
 
 /// The SSE response for `stream`, with each chunk's `model` set to the public name.
 pub fn respond(stream: ChatStream, public_model: Arc<str>, media: MediaUsage) -> Response {
-    let events = stream
-        .map(move |item| {
-            let event = match item {
-                Ok(mut chunk) => {
-                    if *chunk.model != *public_model {
-                        chunk.model = public_model.to_string();
-                    }
-                    if let Some(usage) = chunk.usage.as_mut() {
-                        crate::routes::chat::add_media_usage(usage, &media);
-                    }
-                    serde_json::to_vec(&chunk).map_err(|e| {
-                        ApiError::Internal(format!("cannot encode a stream chunk: {e}"))
-                    })
-                }
-                Err(err) => Err(ApiError::from(err)),
-            };
-            match event {
-                Ok(json) => (frame(&json), false),
-                Err(err) => {
-                    tracing::warn!(error = %err, "stream failed mid-way");
-                    let json = serde_json::to_vec(&err.body()).unwrap_or_default();
-                    (frame(&json), true)
-                }
+    let events = stream.map(move |item| {
+        let mut chunk = item.map_err(ApiError::from)?;
+        if *chunk.model != *public_model {
+            chunk.model = public_model.to_string();
+        }
+        if let Some(usage) = chunk.usage.as_mut() {
+            crate::routes::chat::add_media_usage(usage, &media);
+        }
+        serde_json::to_vec(&chunk)
+            .map_err(|e| ApiError::Internal(format!("cannot encode a stream chunk: {e}")))
+    });
+    event_stream(events, true)
+}
+
+/// Any stream of JSON events as server-sent events: `data: {event}\n\n` each; a failure
+/// becomes one `data: {"error": ...}` event that ends the stream (the status line is long
+/// gone by then); `data: [DONE]` closes it when `done_marker` (chat's convention).
+pub fn event_stream(
+    events: impl Stream<Item = Result<Vec<u8>, ApiError>> + Send + 'static,
+    done_marker: bool,
+) -> Response {
+    let frames = events
+        .map(|event| match event {
+            Ok(json) => (frame(&json), false),
+            Err(err) => {
+                tracing::warn!(error = %err, "stream failed mid-way");
+                let json = serde_json::to_vec(&err.body()).unwrap_or_default();
+                (frame(&json), true)
             }
         })
         // Stop after an error event: nothing sensible can follow it.
@@ -50,9 +55,11 @@ pub fn respond(stream: ChatStream, public_model: Arc<str>, media: MediaUsage) ->
             *failed = is_error;
             futures::future::ready(Some(bytes))
         })
-        .chain(futures::stream::once(async { Bytes::from_static(DONE) }))
+        .chain(futures::stream::iter(
+            done_marker.then_some(Bytes::from_static(DONE)),
+        ))
         .map(Ok::<_, Infallible>);
-    let mut response = Body::from_stream(events).into_response();
+    let mut response = Body::from_stream(frames).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

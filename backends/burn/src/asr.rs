@@ -73,78 +73,23 @@ struct Window {
 }
 
 impl Asr {
-    /// Transcribes 16 kHz mono `samples`.
-    async fn transcribe_samples(
+    /// Transcribes 16 kHz mono `samples` window by window: a delta for each window's text as
+    /// soon as it and the windows before it are recognized (all windows run concurrently, so
+    /// they batch), then the whole transcript. The plain answer is that stream's last event.
+    async fn stream_samples(
         &self,
         samples: Arc<[f32]>,
-    ) -> Result<TranscriptionResponse, BackendError> {
-        let duration_secs = samples.len() as f64 / f64::from(SAMPLE_RATE);
-        let speech = self
-            .vad
-            .call(
-                samples.clone(),
-                samples.len().div_ceil(SAMPLE_RATE as usize),
-            )
-            .await?;
-        let windows = windows(&samples, &speech);
-        let calls = windows
-            .iter()
-            .map(|w| self.whisper.call(w.samples.clone(), 1));
-        let transcripts = futures::future::try_join_all(calls).await?;
-        let mut segments = Vec::new();
-        for (window, transcript) in windows.iter().zip(&transcripts) {
-            let offset = window.offset as f64 / f64::from(SAMPLE_RATE);
-            segments.extend(
-                transcript
-                    .segments
-                    .iter()
-                    .filter(|s| !s.text.is_empty())
-                    .map(|s| TranscriptionSegment {
-                        start_secs: offset + f64::from(s.start),
-                        end_secs: (offset + f64::from(s.end)).min(duration_secs),
-                        text: s.text.clone(),
-                    }),
-            );
-        }
-        let text = transcripts
-            .iter()
-            .map(|t| t.text.trim())
-            .filter(|t| !t.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
-        Ok(TranscriptionResponse {
-            text,
-            language: Some("en".into()),
-            duration_secs,
-            segments,
-        })
-    }
-
-    /// The same, window by window: each window's text is sent as soon as it and the windows
-    /// before it are recognized (all windows still run concurrently, so they batch).
-    pub(crate) async fn transcribe_stream(
-        &self,
-        request: TranscriptionRequest,
     ) -> Result<TranscriptionStream, BackendError> {
-        check_language(&request)?;
-        let samples = crate::inputs::mono_16k(&request.audio)?;
         let duration_secs = samples.len() as f64 / f64::from(SAMPLE_RATE);
-        let speech = self
-            .vad
-            .call(
-                samples.clone(),
-                samples.len().div_ceil(SAMPLE_RATE as usize),
-            )
-            .await?;
+        let seconds = samples.len().div_ceil(SAMPLE_RATE as usize);
+        let speech = self.vad.call(samples.clone(), seconds).await?;
         let whisper = self.whisper.clone();
         let recognized = futures::stream::iter(windows(&samples, &speech))
             .map(move |window| {
                 let whisper = whisper.clone();
                 async move {
-                    whisper
-                        .call(window.samples.clone(), 1)
-                        .await
-                        .map(|t| (window.offset, t))
+                    let transcript = whisper.call(window.samples.clone(), 1).await?;
+                    Ok::<_, BackendError>((window.offset, transcript))
                 }
             })
             .buffered(usize::MAX);
@@ -181,23 +126,40 @@ impl Asr {
         Ok(Box::pin(events))
     }
 
+    /// The whole transcript of `samples`.
+    async fn transcribe_samples(
+        &self,
+        samples: Arc<[f32]>,
+    ) -> Result<TranscriptionResponse, BackendError> {
+        let mut events = self.stream_samples(samples).await?;
+        while let Some(event) = events.next().await {
+            if let TranscriptionEvent::Done(done) = event? {
+                return Ok(done);
+            }
+        }
+        Err(BackendError::Internal(
+            "the transcription ended without its result".into(),
+        ))
+    }
+
+    /// `stream=true` on `/v1/audio/transcriptions`.
+    pub(crate) async fn transcribe_stream(
+        &self,
+        request: TranscriptionRequest,
+    ) -> Result<TranscriptionStream, BackendError> {
+        check_language(&request)?;
+        self.stream_samples(crate::inputs::mono_16k(&request.audio)?)
+            .await
+    }
+
     /// `/v1/audio/transcriptions` and `/translations` (an English-only model: the same).
     pub(crate) async fn transcribe(
         &self,
         request: TranscriptionRequest,
     ) -> Result<TranscriptionResponse, BackendError> {
-        if let Some(language) = request.language.as_deref()
-            && !language.eq_ignore_ascii_case("en")
-        {
-            return Err(crate::embed::rejected(
-                &format!(
-                    "this is an English-only model; `language` = {language:?} cannot be served"
-                ),
-                "language",
-            ));
-        }
-        let samples = crate::inputs::mono_16k(&request.audio)?;
-        self.transcribe_samples(samples).await
+        check_language(&request)?;
+        self.transcribe_samples(crate::inputs::mono_16k(&request.audio)?)
+            .await
     }
 
     /// A chat request's sound clips (a video's audio track included), transcribed, one clip
@@ -236,7 +198,7 @@ fn timed(
 /// An English-only model refuses other languages rather than answer in the wrong one.
 fn check_language(request: &TranscriptionRequest) -> Result<(), BackendError> {
     match request.language.as_deref() {
-        Some(language) if !language.eq_ignore_ascii_case("en") => Err(crate::embed::rejected(
+        Some(language) if !language.eq_ignore_ascii_case("en") => Err(crate::rejected(
             &format!("this is an English-only model; `language` = {language:?} cannot be served"),
             "language",
         )),

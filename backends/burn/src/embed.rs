@@ -101,7 +101,7 @@ pub(crate) async fn embeddings(
     let texts = match request.input {
         EmbeddingInput::Text(texts) => texts,
         EmbeddingInput::Tokens(_) => {
-            return Err(rejected(
+            return Err(crate::rejected(
                 "this model takes text input; token arrays belong to another tokenizer",
                 "input",
             ));
@@ -110,7 +110,7 @@ pub(crate) async fn embeddings(
     if let Some(asked) = request.dimensions
         && asked as usize != dimensions
     {
-        return Err(rejected(
+        return Err(crate::rejected(
             &format!(
                 "this model's embeddings have {dimensions} dimensions; `dimensions` = {asked} cannot be served"
             ),
@@ -160,14 +160,6 @@ pub(crate) async fn embeddings(
 fn encode_base64(vector: &[f32]) -> String {
     let bytes: Vec<u8> = vector.iter().flat_map(|v| v.to_le_bytes()).collect();
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-pub(crate) fn rejected(message: &str, param: &str) -> BackendError {
-    BackendError::Rejected {
-        status: 400,
-        message: message.to_owned(),
-        param: Some(param.to_owned()),
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use omnigate_backend::{
     Audio, BackendError, ChatRequest, ContentPart, ImageData, MessageContent, Role,
 };
 
-use crate::embed::rejected;
+use crate::rejected;
 
 /// The sample rate Silero VAD and Whisper run at.
 pub(crate) const SAMPLE_RATE: u32 = 16_000;

@@ -179,3 +179,12 @@ impl Backend for EmbeddedBackend {
         }
     }
 }
+
+/// A 400 for the client: what was wrong and which parameter.
+pub(crate) fn rejected(message: &str, param: &str) -> BackendError {
+    BackendError::Rejected {
+        status: 400,
+        message: message.to_owned(),
+        param: Some(param.to_owned()),
+    }
+}

@@ -1,5 +1,5 @@
 // @generated from ch_PP-OCRv4_det_infer.onnx by the codegen feature; do not edit.
-// Regenerate: cargo run -p omnigate-ppocr --features codegen --example generate_models
+// Regenerate: cargo run -p omnigate-ppocr --features codegen --example generate_models && cargo fmt -p omnigate-ppocr
 /// Module path of each weight, the ONNX tensor holding it and its shape in the module.
 pub const WEIGHTS: &[crate::models::WeightSource] = &[
     (
