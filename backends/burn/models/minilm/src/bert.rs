@@ -6,10 +6,10 @@
 
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::gelu;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Int, Tensor};
+use omnigate_cpu_ops::{HostReadError, gelu, linear_rows};
 
 use crate::config::BertConfig;
 
@@ -38,9 +38,13 @@ impl BertModel {
     ///
     /// `padding_mask` is `[batch, 1, seq, seq]`, `true` where the key is padding; `None`
     /// when no item of the batch is padded.
-    pub fn forward(&self, ids: Tensor<2, Int>, padding_mask: Option<Tensor<4, Bool>>) -> Tensor<3> {
+    pub fn forward(
+        &self,
+        ids: Tensor<2, Int>,
+        padding_mask: Option<Tensor<4, Bool>>,
+    ) -> Result<Tensor<3>, HostReadError> {
         let hidden = self.embeddings.forward(ids);
-        self.encoder.layer.iter().fold(hidden, |hidden, layer| {
+        self.encoder.layer.iter().try_fold(hidden, |hidden, layer| {
             layer.forward(hidden, padding_mask.clone())
         })
     }
@@ -115,14 +119,18 @@ impl Layer {
         }
     }
 
-    fn forward(&self, hidden: Tensor<3>, padding_mask: Option<Tensor<4, Bool>>) -> Tensor<3> {
+    fn forward(
+        &self,
+        hidden: Tensor<3>,
+        padding_mask: Option<Tensor<4, Bool>>,
+    ) -> Result<Tensor<3>, HostReadError> {
         let context = self
             .attention
             .self_attention
             .forward(hidden.clone(), padding_mask);
         let attended = self.attention.output.forward(context, hidden);
-        let inner = gelu(self.intermediate.dense.forward(attended.clone()));
-        self.output.forward(inner, attended)
+        let inner = gelu(linear_rows(&self.intermediate.dense, attended.clone()))?;
+        Ok(self.output.forward(inner, attended))
     }
 }
 
@@ -161,9 +169,9 @@ impl SelfAttention {
                 .reshape([batch, seq, self.heads, self.head_dim])
                 .swap_dims(1, 2)
         };
-        let query = split_heads(self.query.forward(hidden.clone()));
-        let key = split_heads(self.key.forward(hidden.clone()));
-        let value = split_heads(self.value.forward(hidden));
+        let query = split_heads(linear_rows(&self.query, hidden.clone()));
+        let key = split_heads(linear_rows(&self.key, hidden.clone()));
+        let value = split_heads(linear_rows(&self.value, hidden));
         // The fused kernel scales by 1/sqrt(head_dim) and sends masked keys to -inf, so
         // padding gets exactly zero weight (BERT adds a large negative number instead,
         // which underflows to the same zero).
@@ -202,7 +210,7 @@ impl SublayerOutput {
 
     fn forward(&self, input: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
         self.layer_norm
-            .forward(self.dense.forward(input) + residual)
+            .forward(linear_rows(&self.dense, input) + residual)
     }
 }
 

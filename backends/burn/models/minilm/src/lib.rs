@@ -97,7 +97,10 @@ impl MiniLm {
             return Ok(Vec::new());
         }
         let padded = PaddedBatch::new(batch, &self.limits, &self.device)?;
-        let hidden = self.encoder.forward(padded.ids, padded.padding_mask);
+        let hidden = self
+            .encoder
+            .forward(padded.ids, padded.padding_mask)
+            .map_err(|e| MiniLmError::Backend(e.to_string()))?;
         let vectors = pooling::l2_normalize(pooling::mean_pool(hidden, padded.token_mask));
         let flat: Vec<f32> = vectors
             .try_into_data()

@@ -54,7 +54,7 @@ pub(crate) fn greedy_decode(
     while !running.is_empty() {
         let is_first_step = state.position() == 0;
         let mut logits = decoder
-            .step(&inputs, &mut state)
+            .step(&inputs, &mut state)?
             .try_into_data()
             .map_err(|e| WhisperError::TensorRead(e.to_string()))?
             .try_into_vec::<f32>()

@@ -146,7 +146,11 @@ impl TextDecoder {
 
     /// Feeds one token per batch row and returns the next-token logits `[batch, vocab]`.
     /// `position()` must stay below `max_positions()`.
-    pub fn step(&self, tokens: &[u32], state: &mut DecoderState) -> Tensor<2> {
+    pub fn step(
+        &self,
+        tokens: &[u32],
+        state: &mut DecoderState,
+    ) -> Result<Tensor<2>, WhisperError> {
         let device = self.positions.device();
         let batch = tokens.len();
         let ids = index_tensor(tokens.iter().map(|&t| i64::from(t)), &device).reshape([batch, 1]);
@@ -162,12 +166,12 @@ impl TextDecoder {
                 + block
                     .cross_attention
                     .attend(block.cross_attention_norm.forward(x), cross);
-            x = x.clone() + block.mlp.forward(block.mlp_norm.forward(x));
+            x = x.clone() + block.mlp.forward(block.mlp_norm.forward(x))?;
         }
         state.position += 1;
         let [_, _, d_model] = x.dims();
         let hidden = self.final_norm.forward(x).reshape([batch, d_model]);
-        hidden.matmul(self.token_embedding.weight.val().transpose())
+        Ok(hidden.matmul(self.token_embedding.weight.val().transpose()))
     }
 }
 

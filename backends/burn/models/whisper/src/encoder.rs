@@ -4,7 +4,7 @@ use burn::module::Module;
 use burn::nn::LayerNorm;
 use burn::nn::conv::Conv1d;
 use burn::tensor::Tensor;
-use burn::tensor::activation::gelu;
+use omnigate_cpu_ops::gelu;
 
 use crate::WhisperError;
 use crate::attention::MultiHeadAttention;
@@ -42,9 +42,12 @@ impl EncoderBlock {
         })
     }
 
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let x = x.clone() + self.attention.forward_self(self.attention_norm.forward(x));
-        x.clone() + self.mlp.forward(self.mlp_norm.forward(x))
+    fn forward(&self, x: Tensor<3>) -> Result<Tensor<3>, WhisperError> {
+        let x = x.clone()
+            + self
+                .attention
+                .forward_self(self.attention_norm.forward(x))?;
+        Ok(x.clone() + self.mlp.forward(self.mlp_norm.forward(x))?)
     }
 }
 
@@ -86,14 +89,14 @@ impl AudioEncoder {
     }
 
     /// Encodes a batch of log-mel windows.
-    pub fn forward(&self, mel: Tensor<3>) -> Tensor<3> {
-        let x = gelu(self.conv1.forward(mel));
-        let x = gelu(self.conv2.forward(x)).swap_dims(1, 2);
+    pub fn forward(&self, mel: Tensor<3>) -> Result<Tensor<3>, WhisperError> {
+        let x = gelu(self.conv1.forward(mel))?;
+        let x = gelu(self.conv2.forward(x))?.swap_dims(1, 2);
         let [_, frames, _] = x.dims();
         let mut x = x + self.positions.clone().narrow(0, 0, frames).unsqueeze::<3>();
         for block in &self.blocks {
-            x = block.forward(x);
+            x = block.forward(x)?;
         }
-        self.final_norm.forward(x)
+        Ok(self.final_norm.forward(x))
     }
 }

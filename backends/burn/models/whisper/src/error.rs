@@ -52,3 +52,9 @@ pub enum WhisperError {
     #[error("reading a tensor from the device failed: {0}")]
     TensorRead(String),
 }
+
+impl From<omnigate_cpu_ops::HostReadError> for WhisperError {
+    fn from(error: omnigate_cpu_ops::HostReadError) -> Self {
+        Self::TensorRead(error.to_string())
+    }
+}

@@ -3,7 +3,7 @@
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::Tensor;
-use burn::tensor::activation::gelu;
+use omnigate_cpu_ops::{gelu, linear_rows};
 
 use crate::WhisperError;
 use crate::weights::WeightLoader;
@@ -31,7 +31,10 @@ impl Mlp {
     }
 
     /// `[.., d_model]` → `[.., d_model]`.
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.contract.forward(gelu(self.expand.forward(x)))
+    pub fn forward(&self, x: Tensor<3>) -> Result<Tensor<3>, WhisperError> {
+        Ok(linear_rows(
+            &self.contract,
+            gelu(linear_rows(&self.expand, x))?,
+        ))
     }
 }

@@ -138,7 +138,7 @@ impl Whisper {
             TensorData::new(mel, [audible.len(), N_MELS, N_FRAMES]),
             &self.device,
         );
-        let audio = self.encoder.forward(mel);
+        let audio = self.encoder.forward(mel)?;
         let decoded = greedy_decode(&self.decoder, &self.special, audio)?;
         for (&i, decoded) in audible.iter().zip(decoded) {
             let seconds = windows[i].len() as f32 / SAMPLE_RATE as f32;
