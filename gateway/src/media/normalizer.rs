@@ -456,7 +456,18 @@ impl Normalizer {
                     limit.as_secs_f64()
                 ),
             )),
-            Ok(Err(join)) => Err(ApiError::Internal(format!("media decoder crashed: {join}"))),
+            // A decoder that panics did so on this file's bytes (fuzzing found such inputs in
+            // third-party codecs): the file is at fault, and the worker thread survives.
+            Ok(Err(join)) if join.is_panic() => {
+                tracing::warn!(%param, "media decoder panicked on this input");
+                Err(media(
+                    MediaProblem::Undecodable,
+                    param,
+                    "media_decoder_failed",
+                    format!("{param}: the file could not be decoded (the decoder failed on it)"),
+                ))
+            }
+            Ok(Err(join)) => Err(ApiError::Internal(format!("media decoder stopped: {join}"))),
             Ok(Ok(result)) => result.map_err(|e| to_api(e, param)),
         }
     }
@@ -492,5 +503,43 @@ fn modality_noun(modality: Modality) -> &'static str {
         Modality::Image => "image",
         Modality::Audio => "audio",
         Modality::Video => "video",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+
+    fn normalizer() -> Normalizer {
+        Normalizer::new(&MediaConfig::default()).unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    fn to_api(message: String, param: &str) -> ApiError {
+        ApiError::invalid(message, Some(param))
+    }
+
+    #[tokio::test]
+    async fn a_decoder_that_panics_on_a_file_is_a_422_naming_the_part() {
+        let work = || -> Result<(), String> { std::panic::panic_any("codec bug") };
+        let err = normalizer()
+            .decode_with("messages[0].content[1]", work, to_api)
+            .await
+            .err()
+            .unwrap_or_else(|| unreachable!("the panic was not reported"));
+        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body = format!("{err:?}");
+        assert!(body.contains("media_decoder_failed"), "{body}");
+        assert!(body.contains("messages[0].content[1]"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn decoder_errors_go_through_the_callers_mapping() {
+        let err = normalizer()
+            .decode_with("p", || Err::<(), _>("bad bytes".to_owned()), to_api)
+            .await
+            .err()
+            .unwrap_or_else(|| unreachable!("the error was not reported"));
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
     }
 }
