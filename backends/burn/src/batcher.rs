@@ -92,8 +92,13 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
                 let model = match catch_unwind(AssertUnwindSafe(load)) {
                     Ok(Ok(model)) => model,
                     Ok(Err(e)) => return drop(loaded_tx.send(Err(e))),
-                    Err(_) => {
-                        let e = BackendError::Internal("loading the model panicked".into());
+                    // burn panics where a GPU device cannot be opened (no driver, no
+                    // adapter): its message is the one that tells the operator why.
+                    Err(payload) => {
+                        let e = BackendError::Unavailable(format!(
+                            "loading the model panicked: {}",
+                            panic_message(payload.as_ref())
+                        ));
                         return drop(loaded_tx.send(Err(e)));
                     }
                 };
@@ -253,3 +258,12 @@ fn run_batch<M: BatchModel>(name: &str, model: &mut M, batch: Vec<Job<M::Input, 
 #[cfg(test)]
 #[path = "batcher_tests.rs"]
 mod tests;
+
+/// The text a panic was raised with, where it was a string.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}

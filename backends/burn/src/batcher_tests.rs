@@ -151,3 +151,18 @@ async fn a_failed_load_is_the_start_error() {
         other => panic!("{:?}", other.err()),
     }
 }
+
+#[tokio::test]
+async fn a_panicking_load_is_a_start_error_that_says_why() {
+    let result =
+        Batcher::<u32, u32>::start("test", BatchLimits::default(), || -> Result<Recorder, _> {
+            panic!("no CUDA driver found")
+        })
+        .await;
+    match result {
+        Err(BackendError::Unavailable(message)) => {
+            assert!(message.contains("no CUDA driver found"), "{message}")
+        }
+        other => panic!("{:?}", other.err()),
+    }
+}

@@ -9,6 +9,7 @@ mod answer;
 mod architecture;
 mod asr;
 mod batcher;
+mod device;
 mod embed;
 mod inputs;
 mod ocr;
@@ -18,7 +19,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use burn::tensor::Device;
 use image::RgbImage;
 use omnigate_backend::{
     Backend, BackendError, Capabilities, ChatRequest, ChatResponse, ChatStream, EmbeddingsRequest,
@@ -29,6 +29,7 @@ use omnigate_silero::SpeechSegment;
 
 pub use architecture::Architecture;
 pub use batcher::{BatchLimits, BatchModel, Batcher};
+pub use device::ComputeDevice;
 
 /// How to start one embedded model.
 #[derive(Debug, Clone)]
@@ -41,6 +42,8 @@ pub struct EmbeddedSettings {
     pub limits: BatchLimits,
     /// The folder of [`Architecture::companion`]'s files, for architectures that have one.
     pub companion_dir: Option<PathBuf>,
+    /// Where the model runs (a companion model runs there too).
+    pub device: ComputeDevice,
 }
 
 enum Runner {
@@ -65,9 +68,9 @@ impl EmbeddedBackend {
             model_dir: dir,
             limits,
             companion_dir,
+            device,
         } = settings;
-        // burn's pure-Rust CPU backend; GPU devices are a cargo feature away in burn itself.
-        let device = Device::flex();
+        let device = device.open()?;
         let runner = match architecture {
             Architecture::MiniLm => {
                 // The width is the loaded model's; it is read on the worker thread that owns it.

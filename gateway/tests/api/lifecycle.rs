@@ -72,3 +72,35 @@ async fn shutdown_finishes_in_flight_requests() {
         "no new connections after shutdown"
     );
 }
+
+/// A GPU device this build has no backend for is refused at startup (and by `omnigate check`),
+/// naming the key and the cargo feature, before any weights are fetched.
+#[tokio::test]
+async fn an_embedded_model_on_a_gpu_missing_from_the_build_is_refused_at_startup() {
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    let toml = r#"
+[weights]
+cache_dir = "/nonexistent/omnigate-cache"
+[models.embedder]
+tasks = ["embeddings"]
+[[models.embedder.deployments]]
+kind = "embedded"
+architecture = "minilm"
+device = "cuda:1"
+"#;
+    let config = omnigate_config::load_str(toml, "test config").unwrap();
+    let checked = omnigate::embedded::check_devices(&config).unwrap_err();
+    let started = omnigate::server::Server::bind(&config).await;
+    let Err(error) = started else {
+        panic!("the gateway started on a device it cannot drive")
+    };
+    for message in [checked, error.to_string()] {
+        assert!(
+            message.contains("models.embedder.deployments[0].device"),
+            "{message}"
+        );
+        assert!(message.contains("--features cuda"), "{message}");
+    }
+}

@@ -7,7 +7,7 @@
 //! through `pulp`. Their errors (`exp` ≤ 3 ulp, `erf` ≤ 1.5e-7 absolute) are far below what the
 //! models' weights (float16 for Whisper) resolve.
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData, activation};
 use rayon::prelude::*;
 
 use crate::HostReadError;
@@ -18,16 +18,29 @@ const ROWS_PER_TASK: usize = 16;
 /// narrower SIMD).
 const LANES: usize = 16;
 
-/// Softmax over the last dimension of `x`, computed on the host. Rows must hold a finite value
-/// (a row masked entirely to −∞ comes out uniform, not NaN).
+/// Softmax over the last dimension of `x`: on the host for the CPU backend, burn's own kernel
+/// on a GPU. Rows must hold a finite value (a row masked entirely to −∞ comes out uniform on
+/// the host, not NaN).
 pub fn softmax_last_dim<const D: usize>(x: Tensor<D>) -> Result<Tensor<D>, HostReadError> {
+    if !runs_on_host(&x.device()) {
+        return Ok(activation::softmax(x, D - 1));
+    }
     let row_len = x.dims()[D - 1];
     map_on_host(x, |values| softmax_rows_in_place(values, row_len))
 }
 
-/// GELU of every element of `x`, computed on the host.
+/// GELU of every element of `x`: on the host for the CPU backend, burn's own kernel on a GPU.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Result<Tensor<D>, HostReadError> {
+    if !runs_on_host(&x.device()) {
+        return Ok(activation::gelu(x));
+    }
     map_on_host(x, gelu_in_place)
+}
+
+/// Whether `device` is burn's CPU backend, whose memory is the host's: there a round trip
+/// through these kernels is cheap, while on a GPU it would copy every tensor over the bus.
+pub fn runs_on_host(device: &Device) -> bool {
+    *device == Device::flex()
 }
 
 /// Reads `x` back, applies `f` to its values in place and makes a tensor of them again.

@@ -11,13 +11,13 @@
 //!   `batch` separate small matrix products, packing the weight again for each; [`linear_rows`]
 //!   flattens the rows into one product.
 //!
-//! These read tensors back to the host, so they suit the CPU backend only, which is the one the
-//! embedded models run on.
+//! These read tensors back to the host, which suits the CPU backend only: on any other device
+//! (a build with burn's `cuda` or `wgpu` feature) they hand the work to burn's own kernels.
 
 mod elementwise;
 mod linear;
 
-pub use elementwise::{gelu, softmax_last_dim};
+pub use elementwise::{gelu, runs_on_host, softmax_last_dim};
 pub use linear::linear_rows;
 
 /// A tensor's values could not be read back to the host.
