@@ -1,6 +1,7 @@
 //! Upstream failures mapped onto [`BackendError`]: transport errors by kind, HTTP statuses by
 //! who can fix them (the client: `Rejected`; the operator or upstream: `Upstream`).
 
+use http_body_util::BodyExt;
 use omnigate_backend::BackendError;
 use serde_json::Value;
 use std::time::Duration;
@@ -21,7 +22,7 @@ pub(crate) fn from_reqwest(err: &reqwest::Error, timeout: Duration) -> BackendEr
 }
 
 /// The innermost error message (reqwest's own Display hides the useful part).
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     let mut current = err;
     while let Some(next) = current.source() {
         current = next;
@@ -31,14 +32,51 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
 
 /// Passes 2xx responses through; turns every other status into the matching error.
 pub(crate) async fn check_status(
-    response: reqwest::Response,
+    response: http::Response<hyper::body::Incoming>,
+) -> Result<http::Response<hyper::body::Incoming>, BackendError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let mut body = response.into_body();
+    let mut bytes = Vec::new();
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(chunk) = frame.data_ref()
+            && keep_capped(&mut bytes, chunk)
+        {
+            break;
+        }
+    }
+    Err(status_error(status, &bytes))
+}
+
+/// [`check_status`] for reqwest's responses (multipart uploads).
+pub(crate) async fn check_reqwest_status(
+    mut response: reqwest::Response,
 ) -> Result<reqwest::Response, BackendError> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);
     }
-    let body = read_capped(response).await;
-    let (message, param) = parse_error_body(&body);
+    let mut bytes = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        if keep_capped(&mut bytes, &chunk) {
+            break;
+        }
+    }
+    Err(status_error(status, &bytes))
+}
+
+/// Appends what fits under [`MAX_ERROR_BODY`]; true once full.
+fn keep_capped(body: &mut Vec<u8>, chunk: &[u8]) -> bool {
+    let room = MAX_ERROR_BODY.saturating_sub(body.len());
+    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    body.len() >= MAX_ERROR_BODY
+}
+
+/// The error for a non-2xx answer with (the start of) its body.
+fn status_error(status: http::StatusCode, body: &[u8]) -> BackendError {
+    let (message, param) = parse_error_body(body);
     let message = message.unwrap_or_else(|| {
         status
             .canonical_reason()
@@ -46,7 +84,7 @@ pub(crate) async fn check_status(
             .to_owned()
     });
     let code = status.as_u16();
-    Err(match code {
+    match code {
         429 => BackendError::Overloaded(message),
         503 => BackendError::Unavailable(message),
         408 | 504 => BackendError::Upstream {
@@ -67,19 +105,7 @@ pub(crate) async fn check_status(
             status: code,
             message,
         },
-    })
-}
-
-async fn read_capped(mut response: reqwest::Response) -> Vec<u8> {
-    let mut body = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        let room = MAX_ERROR_BODY.saturating_sub(body.len());
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= MAX_ERROR_BODY {
-            break;
-        }
     }
-    body
 }
 
 /// Reads `{"error": {"message", "param"}}` (OpenAI), `{"message"}` (vLLM), `{"error": "..."}`

@@ -2,6 +2,7 @@
 //! TGI, hosted APIs) over one pooled keep-alive client per deployment: TCP_NODELAY, HTTP/2 where
 //! the upstream offers it through ALPN, streaming relayed event by event as it arrives.
 
+mod client;
 mod errors;
 mod stream;
 mod wire;
@@ -35,18 +36,23 @@ pub struct OpenAiSettings {
 pub struct OpenAiBackend {
     name: String,
     settings: OpenAiSettings,
-    client: reqwest::Client,
-    chat_url: Url,
-    embeddings_url: Url,
-    models_url: Url,
+    /// JSON calls, the hot path.
+    upstream: client::UpstreamClient,
+    /// Multipart uploads (transcriptions), which reqwest encodes.
+    uploads: reqwest::Client,
+    chat_uri: http::Uri,
+    embeddings_uri: http::Uri,
+    models_uri: http::Uri,
     transcriptions_url: Url,
     translations_url: Url,
 }
 
 impl OpenAiBackend {
-    /// Builds the backend and its connection pool (no connection is opened yet).
+    /// Builds the backend and its connection pools (no connection is opened yet).
     pub fn new(settings: OpenAiSettings) -> Result<Self, BackendError> {
-        let client = reqwest::Client::builder()
+        let upstream =
+            client::UpstreamClient::new(settings.api_key.as_deref(), settings.connect_timeout)?;
+        let uploads = reqwest::Client::builder()
             .tcp_nodelay(true)
             .connect_timeout(settings.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
@@ -65,23 +71,15 @@ impl OpenAiBackend {
         };
         Ok(Self {
             name: format!("openai({})", settings.base_url),
-            chat_url: join("chat/completions"),
-            embeddings_url: join("embeddings"),
-            models_url: join("models"),
+            chat_uri: client::uri(&join("chat/completions"))?,
+            embeddings_uri: client::uri(&join("embeddings"))?,
+            models_uri: client::uri(&join("models"))?,
             transcriptions_url: join("audio/transcriptions"),
             translations_url: join("audio/translations"),
             settings,
-            client,
+            upstream,
+            uploads,
         })
-    }
-
-    fn post(&self, url: &Url, body: Vec<u8>) -> reqwest::RequestBuilder {
-        let builder = self
-            .client
-            .post(url.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
-        self.authorize(builder)
     }
 
     fn authorize(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -94,6 +92,28 @@ impl OpenAiBackend {
     /// Sends a request and reads a whole JSON answer, all within the deployment's deadline.
     async fn call_json<T: DeserializeOwned>(
         &self,
+        method: http::Method,
+        uri: &http::Uri,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, BackendError> {
+        let timeout = self.settings.timeout;
+        let call = async {
+            let response = self
+                .upstream
+                .send(method, uri, body, client::Accept::Json)
+                .await?;
+            let response = errors::check_status(response).await?;
+            let bytes = client::read_body(response).await?;
+            parse_json(&bytes)
+        };
+        tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| BackendError::Timeout(timeout))?
+    }
+
+    /// A multipart upload through reqwest, read as JSON within the deadline.
+    async fn upload_json<T: DeserializeOwned>(
+        &self,
         builder: reqwest::RequestBuilder,
     ) -> Result<T, BackendError> {
         let timeout = self.settings.timeout;
@@ -102,19 +122,23 @@ impl OpenAiBackend {
                 .send()
                 .await
                 .map_err(|e| errors::from_reqwest(&e, timeout))?;
-            let response = errors::check_status(response).await?;
+            let response = errors::check_reqwest_status(response).await?;
             let bytes = response
                 .bytes()
                 .await
                 .map_err(|e| errors::from_reqwest(&e, timeout))?;
-            serde_json::from_slice::<T>(&bytes).map_err(|e| {
-                BackendError::BadResponse(format!("upstream answer is not the expected JSON: {e}"))
-            })
+            parse_json(&bytes)
         };
         tokio::time::timeout(timeout, call)
             .await
             .map_err(|_| BackendError::Timeout(timeout))?
     }
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BackendError> {
+    serde_json::from_slice::<T>(bytes).map_err(|e| {
+        BackendError::BadResponse(format!("upstream answer is not the expected JSON: {e}"))
+    })
 }
 
 #[async_trait]
@@ -128,8 +152,7 @@ impl Backend for OpenAiBackend {
     }
 
     async fn health(&self) -> Result<(), BackendError> {
-        let builder = self.authorize(self.client.get(self.models_url.clone()));
-        self.call_json::<serde_json::Value>(builder)
+        self.call_json::<serde_json::Value>(http::Method::GET, &self.models_uri, None)
             .await
             .map(|_| ())
     }
@@ -137,21 +160,23 @@ impl Backend for OpenAiBackend {
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, BackendError> {
         self.ensure_serves(Task::Chat)?;
         let body = wire::chat_body(&request, false)?;
-        self.call_json(self.post(&self.chat_url, body)).await
+        self.call_json(http::Method::POST, &self.chat_uri, Some(body))
+            .await
     }
 
     async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, BackendError> {
         self.ensure_serves(Task::Chat)?;
         let body = wire::chat_body(&request, true)?;
         let timeout = self.settings.timeout;
-        let send = self
-            .post(&self.chat_url, body)
-            .header(reqwest::header::ACCEPT, "text/event-stream")
-            .send();
+        let send = self.upstream.send(
+            http::Method::POST,
+            &self.chat_uri,
+            Some(body),
+            client::Accept::EventStream,
+        );
         let response = tokio::time::timeout(timeout, send)
             .await
-            .map_err(|_| BackendError::Timeout(timeout))?
-            .map_err(|e| errors::from_reqwest(&e, timeout))?;
+            .map_err(|_| BackendError::Timeout(timeout))??;
         let response = errors::check_status(response).await?;
         Ok(stream::chat_chunks(response, timeout))
     }
@@ -162,7 +187,8 @@ impl Backend for OpenAiBackend {
     ) -> Result<EmbeddingsResponse, BackendError> {
         self.ensure_serves(Task::Embeddings)?;
         let body = wire::embeddings_body(&request)?;
-        self.call_json(self.post(&self.embeddings_url, body)).await
+        self.call_json(http::Method::POST, &self.embeddings_uri, Some(body))
+            .await
     }
 
     async fn transcribe(
@@ -177,8 +203,8 @@ impl Backend for OpenAiBackend {
         };
         let duration = request.audio.duration_secs();
         let form = wire::transcription_form(&request)?;
-        let builder = self.authorize(self.client.post(url.clone()).multipart(form));
-        let answer: wire::VerboseTranscript = self.call_json(builder).await?;
+        let builder = self.authorize(self.uploads.post(url.clone()).multipart(form));
+        let answer: wire::VerboseTranscript = self.upload_json(builder).await?;
         Ok(answer.into_response(duration))
     }
 }

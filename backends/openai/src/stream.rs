@@ -4,6 +4,7 @@
 
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
+use http_body_util::BodyExt;
 use omnigate_backend::{BackendError, ChatChunk, ChatStream};
 use std::time::Duration;
 
@@ -13,9 +14,12 @@ struct State<S> {
     done: bool,
 }
 
-pub(crate) fn chat_chunks(response: reqwest::Response, idle: Duration) -> ChatStream {
+pub(crate) fn chat_chunks(
+    response: http::Response<hyper::body::Incoming>,
+    idle: Duration,
+) -> ChatStream {
     let state = State {
-        events: response.bytes_stream().eventsource(),
+        events: response.into_body().into_data_stream().eventsource(),
         finished: false,
         done: false,
     };
