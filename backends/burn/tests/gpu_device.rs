@@ -7,8 +7,6 @@
 #![cfg(feature = "wgpu")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
-
 use omnigate_backend::{
     Audio, Backend, EmbeddingInput, EmbeddingVector, EmbeddingsRequest, TranscriptionRequest,
 };
@@ -93,25 +91,15 @@ async fn minilm_embeddings_match_the_cpu() {
     }
 }
 
-/// beckett.wav (16 kHz mono PCM) from the Moonshine wheel, as samples.
+/// beckett.wav from the Moonshine wheel, decoded by the gateway's own audio pipeline.
 fn beckett() -> Audio {
     let path = omnigate_weights::pypi_dir("useful-moonshine-onnx", "20251121")
         .join("moonshine_onnx/assets/beckett.wav");
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let data = bytes
-        .windows(4)
-        .position(|w| w == b"data")
-        .map(|at| &bytes[at + 8..])
-        .expect("a data chunk");
-    let samples: Vec<f32> = data
-        .chunks_exact(2)
-        .map(|s| f32::from(i16::from_le_bytes([s[0], s[1]])) / 32768.0)
-        .collect();
-    Audio {
-        sample_rate: 16_000,
-        channels: 1,
-        samples: Arc::from(samples),
-    }
+    let policy = omnigate_media::AudioPolicy::default();
+    omnigate_media::normalize_audio(&bytes, Some("wav"), &policy)
+        .unwrap()
+        .0
 }
 
 #[tokio::test(flavor = "multi_thread")]

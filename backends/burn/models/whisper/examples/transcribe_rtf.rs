@@ -30,7 +30,7 @@ fn main() {
         .map(|runs| runs.to_str().expect("RUNS").parse().expect("RUNS"))
         .unwrap_or(5);
 
-    let audio = read_pcm16_mono_16k(&wav);
+    let audio = read_16k_mono(&wav);
     let audio_seconds = audio.len() as f32 / Whisper::SAMPLE_RATE as f32;
     assert!(
         audio_seconds <= Whisper::WINDOW_SECONDS,
@@ -58,20 +58,11 @@ fn main() {
     );
 }
 
-/// A 16-bit PCM WAV at 16 kHz, channels averaged.
-fn read_pcm16_mono_16k(path: &std::path::Path) -> Vec<f32> {
-    let mut reader = hound::WavReader::open(path)
+/// Any audio file the gateway reads, as 16 kHz mono through its own pipeline.
+fn read_16k_mono(path: &std::path::Path) -> Vec<f32> {
+    let bytes = std::fs::read(path)
         .unwrap_or_else(|e| panic!("{}: {e} (run .ci/fetch-models)", path.display()));
-    let spec = reader.spec();
-    assert_eq!(spec.sample_format, hound::SampleFormat::Int, "16-bit PCM");
-    assert_eq!(spec.bits_per_sample, 16, "16-bit PCM");
-    assert_eq!(spec.sample_rate, Whisper::SAMPLE_RATE, "16 kHz");
-    let pcm: Vec<f32> = reader
-        .samples::<i16>()
-        .map(|s| f32::from(s.unwrap()) / 32768.0)
-        .collect();
-    let channels = usize::from(spec.channels);
-    pcm.chunks_exact(channels)
-        .map(|frame| frame.iter().sum::<f32>() / channels as f32)
-        .collect()
+    let policy = omnigate_media::AudioPolicy::default();
+    let (audio, _) = omnigate_media::normalize_audio(&bytes, None, &policy).expect("decode audio");
+    audio.samples.to_vec()
 }

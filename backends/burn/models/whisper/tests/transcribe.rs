@@ -33,29 +33,16 @@ fn whisper() -> &'static Whisper {
     })
 }
 
-/// beckett.wav as 16 kHz mono f32 (the file is 16-bit PCM; mixed down if it has channels).
+/// beckett.wav as 16 kHz mono f32, decoded by the gateway's own audio pipeline.
 fn beckett() -> Vec<f32> {
     let path = omnigate_weights::pypi_dir("useful-moonshine-onnx", "20251121")
         .join("moonshine_onnx/assets/beckett.wav");
     assert!(path.is_file(), "{}", weights_missing(&path));
-    let mut reader = hound::WavReader::open(&path).unwrap();
-    let spec = reader.spec();
-    assert_eq!(spec.sample_format, hound::SampleFormat::Int);
-    assert_eq!(spec.bits_per_sample, 16);
-    // The recording is 16 kHz already; a different rate would need resampling here.
-    assert_eq!(
-        spec.sample_rate,
-        Whisper::SAMPLE_RATE,
-        "beckett.wav sample rate changed"
-    );
-    let pcm: Vec<f32> = reader
-        .samples::<i16>()
-        .map(|s| f32::from(s.unwrap()) / 32768.0)
-        .collect();
-    let channels = usize::from(spec.channels);
-    pcm.chunks_exact(channels)
-        .map(|frame| frame.iter().sum::<f32>() / channels as f32)
-        .collect()
+    let bytes = std::fs::read(&path).unwrap();
+    let policy = omnigate_media::AudioPolicy::default();
+    assert_eq!(policy.sample_rate, Whisper::SAMPLE_RATE);
+    let (audio, _) = omnigate_media::normalize_audio(&bytes, Some("wav"), &policy).unwrap();
+    audio.samples.to_vec()
 }
 
 fn silence() -> Vec<f32> {
