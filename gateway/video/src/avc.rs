@@ -7,9 +7,12 @@ use crate::error::VideoError;
 /// 6.2 tops out at 8192; anything far beyond is hostile).
 pub(crate) const ABSOLUTE_MAX_SIDE: u32 = 16_384;
 
-/// NAL unit types: coded slice of an IDR picture, sequence parameter set.
+/// NAL unit types: coded slice of a non-IDR picture (2-4 are its data
+/// partitions), of an IDR picture, sequence and picture parameter sets.
+const NAL_SLICE: u8 = 1;
 const NAL_IDR: u8 = 5;
 const NAL_SPS: u8 = 7;
+const NAL_PPS: u8 = 8;
 /// SVC/MVC extension NALs (prefix, subset SPS, slice extension) and the SPS
 /// extension: not needed for the base picture, and a subset SPS could size
 /// the decoder behind our checks, so they are dropped.
@@ -108,20 +111,48 @@ pub(crate) fn append_annex_b(
 /// starting points. Files may flag open-GOP I-frames as sync samples too,
 /// and decoding from one of them breaks on its leading B-frames.
 pub(crate) fn is_idr(sample: &[u8], length_size: usize) -> bool {
+    nal_units(sample, length_size).any(|nal| nal.first().is_some_and(|h| h & 0x1f == NAL_IDR))
+}
+
+/// Whether an AVCC sample is a picture no other picture predicts from
+/// (every slice has `nal_ref_idc` 0: most B-frames) and carries no
+/// parameter sets. Such a sample changes no decoder state that later
+/// pictures read, so when it is not a wanted frame it need not be decoded
+/// at all. A malformed sample is never disposable: the decoder gets it and
+/// reports the damage.
+pub(crate) fn is_disposable(sample: &[u8], length_size: usize) -> bool {
+    let mut slices = 0usize;
+    let mut consumed = 0usize;
+    for nal in nal_units(sample, length_size) {
+        consumed += length_size + nal.len();
+        let Some(&header) = nal.first() else {
+            continue;
+        };
+        let kind = header & 0x1f;
+        let referenced = header & 0x60 != 0;
+        match kind {
+            NAL_SLICE..=NAL_IDR if referenced || kind == NAL_IDR => return false,
+            NAL_SLICE..=NAL_IDR => slices += 1,
+            NAL_SPS | NAL_PPS => return false,
+            _ => {}
+        }
+    }
+    slices > 0 && consumed == sample.len()
+}
+
+/// The NAL units of an AVCC sample, in order; stops at the first length
+/// prefix that runs past the sample.
+fn nal_units(sample: &[u8], length_size: usize) -> impl Iterator<Item = &[u8]> {
     let mut rest = sample;
-    while let Some((prefix, tail)) = rest.split_at_checked(length_size) {
+    std::iter::from_fn(move || {
+        let (prefix, tail) = rest.split_at_checked(length_size)?;
         let len = prefix
             .iter()
             .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        if tail.first().is_some_and(|h| h & 0x1f == NAL_IDR) {
-            return true;
-        }
-        let Some((_, next)) = tail.split_at_checked(len) else {
-            return false;
-        };
+        let (nal, next) = tail.split_at_checked(len)?;
         rest = next;
-    }
-    false
+        Some(nal)
+    })
 }
 
 /// Appends a parameter set (SPS or PPS) with a start code.
@@ -149,5 +180,21 @@ mod tests {
         assert!(is_idr(&[0, 0, 0, 1, 6, 0, 0, 0, 1, 0x65], 4));
         assert!(!is_idr(&[0, 0, 0, 1, 0x41], 4));
         assert!(!is_idr(&[0, 0, 0, 9, 0x41], 4));
+    }
+
+    #[test]
+    fn only_unreferenced_complete_slices_are_disposable() {
+        // nal_ref_idc 0 non-IDR slice (a plain B-frame), after an SEI.
+        assert!(is_disposable(&[0, 0, 0, 1, 6, 0, 0, 0, 1, 0x01], 4));
+        // The same slice marked as a reference (0x21, 0x41, 0x61).
+        assert!(!is_disposable(&[0, 0, 0, 1, 0x21], 4));
+        assert!(!is_disposable(&[0, 0, 0, 1, 0x41], 4));
+        // An IDR slice, or parameter sets riding along: never skipped.
+        assert!(!is_disposable(&[0, 0, 0, 1, 0x65], 4));
+        assert!(!is_disposable(&[0, 0, 0, 1, 0x08, 0, 0, 0, 1, 0x01], 4));
+        // No slice at all, or a length running past the end.
+        assert!(!is_disposable(&[0, 0, 0, 1, 6], 4));
+        assert!(!is_disposable(&[0, 0, 0, 1, 0x01, 0, 0, 0, 9, 0x01], 4));
+        assert!(!is_disposable(&[0, 0, 0, 1, 0x01, 0, 0], 4));
     }
 }

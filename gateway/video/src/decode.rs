@@ -93,6 +93,7 @@ fn decode_run(
     // Samples fed but not yet returned, earliest presentation first.
     let mut pending = BinaryHeap::new();
     let mut packet = Vec::new();
+    let mut fed = 0usize;
     let mut matcher = Matcher {
         samples,
         plan,
@@ -100,18 +101,27 @@ fn decode_run(
         kept,
     };
     for index in run.start..=run.end {
+        let sample = samples
+            .get(index)
+            .ok_or_else(|| VideoError::corrupt("sample index out of range"))?;
+        let data = bytes
+            .get(sample.range.clone())
+            .ok_or(VideoError::Truncated)?;
+        // A picture nothing refers to and nobody asked for (most B-frames:
+        // about half of a typical stream) is not worth decoding.
+        if !plan.wanted.contains(&index) && avc::is_disposable(data, avc.length_size) {
+            continue;
+        }
         *decoded += 1;
+        fed += 1;
         if *decoded > limits.max_decoded_frames {
             return Err(VideoError::TooManyFrames {
                 needed: u64::from(*decoded),
                 limit: limits.max_decoded_frames,
             });
         }
-        let sample = samples
-            .get(index)
-            .ok_or_else(|| VideoError::corrupt("sample index out of range"))?;
         packet.clear();
-        if index == run.start {
+        if fed == 1 {
             // The decoder needs the parameter sets before the first slice.
             for sps in &avc.sps {
                 avc::append_parameter_set(sps, &mut packet);
@@ -120,9 +130,6 @@ fn decode_run(
                 avc::append_parameter_set(pps, &mut packet);
             }
         }
-        let data = bytes
-            .get(sample.range.clone())
-            .ok_or(VideoError::Truncated)?;
         avc::append_annex_b(data, avc.length_size, &mut packet, &mut vet_sps)?;
         pending.push(Reverse((sample.pts_ticks, index)));
         let picture = decoder.decode(&packet).map_err(|e| {
@@ -138,13 +145,14 @@ fn decode_run(
     for picture in &rest {
         matcher.take(&mut pending, picture)?;
     }
-    // Every coded frame yields one picture; if one went missing, the later
-    // pictures of this run may have been paired with the wrong timestamps.
+    // Every coded frame fed yields one picture; if one went missing, the
+    // later pictures of this run may have been paired with the wrong
+    // timestamps.
     if !pending.is_empty() {
         return Err(VideoError::corrupt(format!(
             "{} of {} frames produced no picture",
             pending.len(),
-            run.end - run.start + 1
+            fed
         )));
     }
     Ok(())

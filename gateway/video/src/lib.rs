@@ -6,7 +6,8 @@
 //! its bundled source. Everything that can be refused from the header
 //! (size, duration, codec, absurd tables) is refused before decoding, and
 //! decoding stops at the last needed frame, starting from the nearest
-//! keyframe before each one.
+//! keyframe before each one and skipping the pictures on the way that no
+//! other picture refers to (most B-frames).
 //!
 //! ```no_run
 //! # fn run(bytes: &[u8]) -> Result<(), omnigate_video::VideoError> {

@@ -253,3 +253,18 @@ fn invalid_policies_are_reported_as_such() {
         assert!(!err.is_client_error());
     }
 }
+
+#[test]
+fn unreferenced_b_frames_nobody_wants_are_not_decoded() {
+    // 1 fps over the open-GOP ramp wants frames 0, 10 and 20: the runs up to
+    // them hold 20 samples, 9 of them B-frames no other frame refers to.
+    let bytes = clip("ramp_open_gop.mp4");
+    let (frames, report) = sample_frames(&bytes, &policy(Sampling::Fps(1.0))).unwrap();
+    assert_eq!(report.decoded_frames, 11);
+    assert_eq!(frames.len(), 3);
+    for (k, frame) in frames.iter().enumerate() {
+        assert!((frame.timestamp_secs - k as f64).abs() < 0.01);
+        // Skipping must not shift which picture is labelled with which time.
+        assert!((ramp_index(frame) - 10.0 * k as f64).abs() < 0.5);
+    }
+}
