@@ -8,25 +8,31 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
-use omnigate_backend::ChatStream;
+use omnigate_backend::{Answer, ChatStream};
 use omnigate_openapi::MediaUsage;
 use std::convert::Infallible;
 use std::sync::Arc;
 
 const DONE: &[u8] = b"data: [DONE]\n\n";
 
-/// The SSE response for `stream`, with each chunk's `model` set to the public name.
+/// The SSE response for `stream`, with each chunk's `model` set to the public name. Chunks an
+/// upstream relayed are written as it wrote them (only `model` spliced) unless the request's
+/// media usage must be added to the usage chunk.
 pub fn respond(stream: ChatStream, public_model: Arc<str>, media: MediaUsage) -> Response {
-    let events = stream.map(move |item| {
-        let mut chunk = item.map_err(ApiError::from)?;
-        if *chunk.model != *public_model {
-            chunk.model = public_model.to_string();
+    let events = stream.map(move |item| match item.map_err(ApiError::from)? {
+        Answer::Relayed(json) if media.is_empty() => Ok(json.with_model(&public_model)),
+        answer => {
+            let mut chunk = answer.into_built()?;
+            if *chunk.model != *public_model {
+                chunk.model = public_model.to_string();
+            }
+            if let Some(usage) = chunk.usage.as_mut() {
+                crate::routes::chat::add_media_usage(usage, &media);
+            }
+            serde_json::to_vec(&chunk)
+                .map(Bytes::from)
+                .map_err(|e| ApiError::Internal(format!("cannot encode a stream chunk: {e}")))
         }
-        if let Some(usage) = chunk.usage.as_mut() {
-            crate::routes::chat::add_media_usage(usage, &media);
-        }
-        serde_json::to_vec(&chunk)
-            .map_err(|e| ApiError::Internal(format!("cannot encode a stream chunk: {e}")))
     });
     event_stream(events, true)
 }
@@ -34,13 +40,13 @@ pub fn respond(stream: ChatStream, public_model: Arc<str>, media: MediaUsage) ->
 /// Any stream of JSON events as server-sent events: `data: {event}\n\n` each; a failure
 /// becomes one `data: {"error": ...}` event that ends the stream (the status line is long
 /// gone by then); `data: [DONE]` closes it when `done_marker` (chat's convention).
-pub fn event_stream(
-    events: impl Stream<Item = Result<Vec<u8>, ApiError>> + Send + 'static,
+pub fn event_stream<J: AsRef<[u8]>>(
+    events: impl Stream<Item = Result<J, ApiError>> + Send + 'static,
     done_marker: bool,
 ) -> Response {
     let frames = events
         .map(|event| match event {
-            Ok(json) => (frame(&json), false),
+            Ok(json) => (frame(json.as_ref()), false),
             Err(err) => {
                 tracing::warn!(error = %err, "stream failed mid-way");
                 let json = serde_json::to_vec(&err.body()).unwrap_or_default();

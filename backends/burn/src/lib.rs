@@ -21,8 +21,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use image::RgbImage;
 use omnigate_backend::{
-    Backend, BackendError, Capabilities, ChatRequest, ChatResponse, ChatStream, EmbeddingsRequest,
-    EmbeddingsResponse, Task, TranscriptionRequest, TranscriptionResponse, TranscriptionStream,
+    Answer, Backend, BackendError, Capabilities, ChatRequest, ChatResponse, ChatStream,
+    EmbeddingsRequest, EmbeddingsResponse, Task, TranscriptionRequest, TranscriptionResponse,
+    TranscriptionStream,
 };
 use omnigate_ppocr::TextLine;
 use omnigate_silero::SpeechSegment;
@@ -139,25 +140,26 @@ impl Backend for EmbeddedBackend {
         Ok(())
     }
 
-    async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, BackendError> {
+    async fn chat(&self, request: ChatRequest) -> Result<Answer<ChatResponse>, BackendError> {
         let content = self.answer(&request).await?;
-        Ok(answer::response(&request.model, content))
+        Ok(answer::response(&request.model, content).into())
     }
 
     async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, BackendError> {
         let content = self.answer(&request).await?;
         let chunks = answer::chunks(&request.model, content, request.include_usage());
-        Ok(Box::pin(futures::stream::iter(chunks.into_iter().map(Ok))))
+        let chunks = chunks.into_iter().map(|chunk| Ok(Answer::Built(chunk)));
+        Ok(Box::pin(futures::stream::iter(chunks)))
     }
 
     async fn embeddings(
         &self,
         request: EmbeddingsRequest,
-    ) -> Result<EmbeddingsResponse, BackendError> {
+    ) -> Result<Answer<EmbeddingsResponse>, BackendError> {
         match &self.runner {
-            Runner::Embed(batcher, dimensions) => {
-                embed::embeddings(batcher, *dimensions, request).await
-            }
+            Runner::Embed(batcher, dimensions) => embed::embeddings(batcher, *dimensions, request)
+                .await
+                .map(Answer::Built),
             _ => Err(BackendError::Unsupported(Task::Embeddings)),
         }
     }

@@ -8,7 +8,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use omnigate_backend::{
-    Audio, Backend, EmbeddingInput, EmbeddingVector, EmbeddingsRequest, TranscriptionRequest,
+    Answer, Audio, Backend, EmbeddingInput, EmbeddingVector, EmbeddingsRequest,
+    TranscriptionRequest,
 };
 use omnigate_backend_burn::{
     Architecture, BatchLimits, ComputeDevice, EmbeddedBackend, EmbeddedSettings,
@@ -53,7 +54,11 @@ async fn embed(backend: &EmbeddedBackend, texts: &[&str]) -> Vec<Vec<f32>> {
         dimensions: None,
         extra: Default::default(),
     };
-    let response = backend.embeddings(request).await.unwrap();
+    let response = backend
+        .embeddings(request)
+        .await
+        .and_then(Answer::into_built)
+        .unwrap();
     response
         .data
         .into_iter()

@@ -3,8 +3,8 @@
 //! and checks that undeclared tasks answer [`BackendError::Unsupported`].
 
 use crate::{
-    Audio, Backend, BackendError, ChatRequest, EmbeddingInput, EmbeddingsRequest, Message, Role,
-    Task, TranscriptionRequest,
+    Answer, Audio, Backend, BackendError, ChatRequest, EmbeddingInput, EmbeddingsRequest, Message,
+    Role, Task, TranscriptionRequest,
 };
 use futures::StreamExt;
 use serde_json::{Map, json};
@@ -98,6 +98,7 @@ async fn check_chat(backend: &dyn Backend, model: &str) -> Result<(), Failure> {
     let response = backend
         .chat(chat_request(model))
         .await
+        .and_then(Answer::into_built)
         .map_err(|e| format!("chat failed: {e}"))?;
     ensure!(!response.id.is_empty(), "chat: empty id");
     ensure!(
@@ -161,7 +162,9 @@ async fn check_chat_stream(
     let mut usage_chunks = 0;
     let mut after_usage = false;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| format!("stream chunk failed: {e}"))?;
+        let chunk = chunk
+            .and_then(Answer::into_built)
+            .map_err(|e| format!("stream chunk failed: {e}"))?;
         ensure!(!after_usage, "stream: chunk after the usage chunk");
         ensure!(
             chunk.object == "chat.completion.chunk",
@@ -222,6 +225,7 @@ async fn check_embeddings(backend: &dyn Backend, model: &str) -> Result<(), Fail
     let response = backend
         .embeddings(embeddings_request(model))
         .await
+        .and_then(Answer::into_built)
         .map_err(|e| format!("embeddings failed: {e}"))?;
     ensure!(
         response.data.len() == 3,

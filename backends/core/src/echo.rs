@@ -3,10 +3,10 @@
 //! be told to be slow or unhealthy. Compiled only with the `test-backend` feature.
 
 use crate::{
-    AssistantMessage, Backend, BackendError, Capabilities, ChatChoice, ChatChunk, ChatRequest,
-    ChatResponse, ChatStream, ChunkChoice, ContentPart, Delta, Embedding, EmbeddingInput,
-    EmbeddingVector, EmbeddingsRequest, EmbeddingsResponse, ImageData, MessageContent, Modality,
-    Role, Task, Usage,
+    Answer, AssistantMessage, Backend, BackendError, Capabilities, ChatChoice, ChatChunk,
+    ChatRequest, ChatResponse, ChatStream, ChunkChoice, ContentPart, Delta, Embedding,
+    EmbeddingInput, EmbeddingVector, EmbeddingsRequest, EmbeddingsResponse, ImageData,
+    MessageContent, Modality, Role, Task, Usage,
 };
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -154,7 +154,7 @@ impl Backend for EchoBackend {
         self.check_up()
     }
 
-    async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, BackendError> {
+    async fn chat(&self, request: ChatRequest) -> Result<Answer<ChatResponse>, BackendError> {
         self.check_up()?;
         self.pause().await;
         let text = echo_text(&request);
@@ -172,7 +172,8 @@ impl Backend for EchoBackend {
             }],
             usage: Some(usage(prompt_words(&request), completion)),
             extra: Map::new(),
-        })
+        }
+        .into())
     }
 
     async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, BackendError> {
@@ -211,7 +212,7 @@ impl Backend for EchoBackend {
             if let Some(delay) = delay {
                 tokio::time::sleep(delay).await;
             }
-            Ok(c)
+            Ok(Answer::Built(c))
         });
         Ok(stream.boxed())
     }
@@ -219,7 +220,7 @@ impl Backend for EchoBackend {
     async fn embeddings(
         &self,
         request: EmbeddingsRequest,
-    ) -> Result<EmbeddingsResponse, BackendError> {
+    ) -> Result<Answer<EmbeddingsResponse>, BackendError> {
         self.check_up()?;
         self.pause().await;
         let texts: Vec<String> = match &request.input {
@@ -241,7 +242,8 @@ impl Backend for EchoBackend {
             data,
             model: request.model,
             usage: usage(prompt, 0),
-        })
+        }
+        .into())
     }
 }
 

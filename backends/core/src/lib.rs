@@ -10,6 +10,7 @@ mod chat;
 mod embeddings;
 mod error;
 mod media;
+mod relay;
 mod response;
 mod transcription;
 
@@ -26,6 +27,7 @@ pub use error::BackendError;
 pub use media::{
     Audio, EncodedImage, ImageData, ImageFormat, ImagePart, ImageTensor, Video, VideoFrame,
 };
+pub use relay::{Answer, RelayError, RelayedJson, WireKind};
 pub use response::{
     AssistantMessage, ChatChoice, ChatChunk, ChatResponse, ChunkChoice, Delta, Usage,
 };
@@ -37,7 +39,7 @@ use std::collections::BTreeSet;
 
 /// A stream of chat deltas; it ends after the last chunk (finish reason, then usage if asked).
 /// Dropping it cancels the generation.
-pub type ChatStream = BoxStream<'static, Result<ChatChunk, BackendError>>;
+pub type ChatStream = BoxStream<'static, Result<Answer<ChatChunk>, BackendError>>;
 
 /// What a backend can be asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -96,7 +98,7 @@ pub trait Backend: Send + Sync + 'static {
     async fn health(&self) -> Result<(), BackendError>;
 
     /// One chat completion.
-    async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, BackendError> {
+    async fn chat(&self, request: ChatRequest) -> Result<Answer<ChatResponse>, BackendError> {
         let _ = request;
         Err(BackendError::Unsupported(Task::Chat))
     }
@@ -112,7 +114,7 @@ pub trait Backend: Send + Sync + 'static {
     async fn embeddings(
         &self,
         request: EmbeddingsRequest,
-    ) -> Result<EmbeddingsResponse, BackendError> {
+    ) -> Result<Answer<EmbeddingsResponse>, BackendError> {
         let _ = request;
         Err(BackendError::Unsupported(Task::Embeddings))
     }

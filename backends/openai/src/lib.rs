@@ -4,13 +4,15 @@
 
 mod client;
 mod errors;
+mod sse;
 mod stream;
 mod wire;
 
 use async_trait::async_trait;
 use omnigate_backend::{
-    Backend, BackendError, Capabilities, ChatRequest, ChatResponse, ChatStream, EmbeddingsRequest,
-    EmbeddingsResponse, Task, TranscriptionRequest, TranscriptionResponse,
+    Answer, Backend, BackendError, Capabilities, ChatRequest, ChatResponse, ChatStream,
+    EmbeddingsRequest, EmbeddingsResponse, RelayError, RelayedJson, Task, TranscriptionRequest,
+    TranscriptionResponse, WireKind,
 };
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -89,13 +91,13 @@ impl OpenAiBackend {
         }
     }
 
-    /// Sends a request and reads a whole JSON answer, all within the deployment's deadline.
-    async fn call_json<T: DeserializeOwned>(
+    /// Sends a request and reads the whole answer body, all within the deployment's deadline.
+    async fn call(
         &self,
         method: http::Method,
         uri: &http::Uri,
         body: Option<Vec<u8>>,
-    ) -> Result<T, BackendError> {
+    ) -> Result<bytes::Bytes, BackendError> {
         let timeout = self.settings.timeout;
         let call = async {
             let response = self
@@ -103,8 +105,7 @@ impl OpenAiBackend {
                 .send(method, uri, body, client::Accept::Json)
                 .await?;
             let response = errors::check_status(response).await?;
-            let bytes = client::read_body(response).await?;
-            parse_json(&bytes)
+            client::read_body(response).await
         };
         tokio::time::timeout(timeout, call)
             .await
@@ -135,6 +136,24 @@ impl OpenAiBackend {
     }
 }
 
+/// An upstream answer relayed as written (see [`RelayedJson`]), once it is known to be the
+/// expected object.
+pub(crate) fn relay<T>(text: bytes::Bytes, kind: WireKind) -> Result<Answer<T>, BackendError> {
+    match RelayedJson::parse(text.clone(), kind) {
+        Ok(json) => Ok(Answer::Relayed(json)),
+        // Servers report some failures as an error object with a 200 (mid-stream always).
+        Err(RelayError::ErrorObject) => Err(BackendError::Upstream {
+            status: 500,
+            message: errors::parse_error_body(&text)
+                .0
+                .unwrap_or_else(|| "the upstream answered with an error object".to_owned()),
+        }),
+        Err(RelayError::Malformed(why)) => Err(BackendError::BadResponse(format!(
+            "upstream answer is not the expected JSON: {why}"
+        ))),
+    }
+}
+
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BackendError> {
     serde_json::from_slice::<T>(bytes).map_err(|e| {
         BackendError::BadResponse(format!("upstream answer is not the expected JSON: {e}"))
@@ -152,16 +171,17 @@ impl Backend for OpenAiBackend {
     }
 
     async fn health(&self) -> Result<(), BackendError> {
-        self.call_json::<serde_json::Value>(http::Method::GET, &self.models_uri, None)
-            .await
-            .map(|_| ())
+        let body = self.call(http::Method::GET, &self.models_uri, None).await?;
+        parse_json::<serde_json::Value>(&body).map(|_| ())
     }
 
-    async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, BackendError> {
+    async fn chat(&self, request: ChatRequest) -> Result<Answer<ChatResponse>, BackendError> {
         self.ensure_serves(Task::Chat)?;
         let body = wire::chat_body(&request, false)?;
-        self.call_json(http::Method::POST, &self.chat_uri, Some(body))
-            .await
+        let answer = self
+            .call(http::Method::POST, &self.chat_uri, Some(body))
+            .await?;
+        relay(answer, WireKind::ChatCompletion)
     }
 
     async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, BackendError> {
@@ -184,11 +204,13 @@ impl Backend for OpenAiBackend {
     async fn embeddings(
         &self,
         request: EmbeddingsRequest,
-    ) -> Result<EmbeddingsResponse, BackendError> {
+    ) -> Result<Answer<EmbeddingsResponse>, BackendError> {
         self.ensure_serves(Task::Embeddings)?;
         let body = wire::embeddings_body(&request)?;
-        self.call_json(http::Method::POST, &self.embeddings_uri, Some(body))
-            .await
+        let answer = self
+            .call(http::Method::POST, &self.embeddings_uri, Some(body))
+            .await?;
+        relay(answer, WireKind::Embeddings)
     }
 
     async fn transcribe(

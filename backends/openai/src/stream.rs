@@ -1,25 +1,30 @@
-//! Server-sent events from the upstream turned into typed chunks, one by one as they arrive,
-//! with an idle deadline between events. Dropping the stream drops the upstream response, which
-//! closes its connection: the upstream sees the cancellation.
+//! Server-sent events from the upstream relayed as chat chunks, one by one as they arrive, with
+//! an idle deadline while waiting for bytes. Each event's JSON is checked and handed on as the
+//! upstream wrote it ([`omnigate_backend::RelayedJson`]), not decoded and re-encoded. Dropping
+//! the stream drops the upstream response, which closes its connection: the upstream sees the
+//! cancellation.
 
-use eventsource_stream::Eventsource;
+use crate::sse::{MAX_EVENT_BYTES, Split, SseSplitter};
+use bytes::Bytes;
 use futures::StreamExt;
 use http_body_util::BodyExt;
-use omnigate_backend::{BackendError, ChatChunk, ChatStream};
+use hyper::body::Incoming;
+use omnigate_backend::{Answer, BackendError, ChatStream, WireKind};
 use std::time::Duration;
 
-struct State<S> {
-    events: S,
+struct State {
+    body: Incoming,
+    events: SseSplitter,
+    /// Some choice has finished: the upstream may end the stream now.
     finished: bool,
+    /// An error was reported: the stream ends.
     done: bool,
 }
 
-pub(crate) fn chat_chunks(
-    response: http::Response<hyper::body::Incoming>,
-    idle: Duration,
-) -> ChatStream {
+pub(crate) fn chat_chunks(response: http::Response<Incoming>, idle: Duration) -> ChatStream {
     let state = State {
-        events: response.into_body().into_data_stream().eventsource(),
+        body: response.into_body(),
+        events: SseSplitter::default(),
         finished: false,
         done: false,
     };
@@ -27,62 +32,66 @@ pub(crate) fn chat_chunks(
         if state.done {
             return None;
         }
-        loop {
-            let next = match tokio::time::timeout(idle, state.events.next()).await {
-                Err(_) => Some(Err(BackendError::Timeout(idle))),
-                Ok(None) if state.finished => None,
-                Ok(None) => Some(Err(BackendError::BadResponse(
-                    "upstream closed the stream before it finished".to_owned(),
-                ))),
-                Ok(Some(Err(err))) => Some(Err(BackendError::BadResponse(format!(
-                    "upstream stream broke off: {err}"
-                )))),
-                Ok(Some(Ok(event))) => {
-                    let data = event.data.trim();
+        let failure = loop {
+            match state.events.next_event() {
+                Split::Event(data) => {
+                    let data = trimmed(data);
                     if data.is_empty() {
                         continue;
                     }
-                    if data == "[DONE]" {
-                        None
-                    } else {
-                        Some(parse_event(data))
+                    if data == b"[DONE]".as_slice() {
+                        return None;
+                    }
+                    match crate::relay(data, WireKind::ChatChunk) {
+                        Ok(chunk) => {
+                            if let Answer::Relayed(json) = &chunk {
+                                state.finished |= json.finishes();
+                            }
+                            return Some((Ok(chunk), state));
+                        }
+                        Err(err) => break err,
                     }
                 }
-            };
-            return match next {
-                None => None,
-                Some(Ok(chunk)) => {
-                    state.finished |= chunk.choices.iter().any(|c| c.finish_reason.is_some());
-                    Some((Ok(chunk), state))
+                Split::TooLong => {
+                    break BackendError::BadResponse(format!(
+                        "upstream sent an event over {} MiB",
+                        MAX_EVENT_BYTES >> 20
+                    ));
                 }
-                Some(Err(err)) => {
-                    state.done = true;
-                    Some((Err(err), state))
+                Split::NeedMore => {}
+            }
+            match tokio::time::timeout(idle, state.body.frame()).await {
+                Err(_) => break BackendError::Timeout(idle),
+                Ok(None) if state.finished => return None,
+                Ok(None) => {
+                    break BackendError::BadResponse(
+                        "upstream closed the stream before it finished".to_owned(),
+                    );
                 }
-            };
-        }
+                Ok(Some(Err(err))) => break crate::client::body_error(&err),
+                Ok(Some(Ok(frame))) => {
+                    // Trailers carry nothing for us.
+                    if let Some(bytes) = frame.data_ref() {
+                        state.events.push(bytes);
+                    }
+                }
+            }
+        };
+        state.done = true;
+        Some((Err(failure), state))
     })
     .boxed()
 }
 
-fn parse_event(data: &str) -> Result<ChatChunk, BackendError> {
-    match serde_json::from_str::<ChatChunk>(data) {
-        Ok(chunk) => Ok(chunk),
-        Err(parse_error) => {
-            // Servers report mid-stream failures as an error object in a data line.
-            let (message, _) = crate::errors::parse_error_body(data.as_bytes());
-            let is_error = serde_json::from_str::<serde_json::Value>(data)
-                .is_ok_and(|v| v.get("error").is_some());
-            if is_error {
-                Err(BackendError::Upstream {
-                    status: 500,
-                    message: message.unwrap_or_else(|| "upstream error mid-stream".to_owned()),
-                })
-            } else {
-                Err(BackendError::BadResponse(format!(
-                    "upstream sent an event that is not a chat chunk: {parse_error}"
-                )))
-            }
-        }
-    }
+/// `data` without surrounding ASCII whitespace, sharing its bytes.
+fn trimmed(data: Bytes) -> Bytes {
+    let start = data
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(data.len());
+    let end = data
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |last| last + 1);
+    data.slice(start..end)
 }

@@ -35,6 +35,13 @@ pub enum Mode {
     Fail(u16),
     /// Answer with 200 and a body that is not JSON.
     Garbage,
+    /// Answer with 200, this content type and exactly this body (for relaying checks).
+    Verbatim {
+        /// The `content-type` header.
+        content_type: &'static str,
+        /// The body, byte for byte.
+        body: String,
+    },
     /// Never answer.
     Hang,
 }
@@ -209,6 +216,14 @@ async fn misbehave(shared: &Shared) -> Option<Response> {
             Some((status, axum::Json(body)).into_response())
         }
         Mode::Garbage => Some((StatusCode::OK, "this is not json").into_response()),
+        Mode::Verbatim { content_type, body } => Some(
+            (
+                StatusCode::OK,
+                [(axum::http::header::CONTENT_TYPE, content_type)],
+                body,
+            )
+                .into_response(),
+        ),
         Mode::Hang => {
             std::future::pending::<()>().await;
             None

@@ -9,7 +9,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use omnigate_backend::{ChatRequest, Task};
+use omnigate_backend::{Answer, ChatRequest, Task};
 use omnigate_openapi::{ChatChunk, ChatCompletionRequest, ChatResponse, MediaUsage};
 use std::sync::Arc;
 
@@ -60,12 +60,19 @@ pub async fn chat_completions(
         let chunks = time_upstream(deployment.backend.chat_stream(request)).await?;
         Ok(sse::respond(chunks, Arc::from(public_name), media))
     } else {
-        let mut response = time_upstream(deployment.backend.chat(request)).await?;
-        response.model = public_name;
-        if let Some(usage) = response.usage.as_mut() {
-            add_media_usage(usage, &media);
+        match time_upstream(deployment.backend.chat(request)).await? {
+            Answer::Relayed(json) if media.is_empty() => {
+                Ok(super::relayed_json(json.with_model(&public_name)))
+            }
+            answer => {
+                let mut response = answer.into_built()?;
+                response.model = public_name;
+                if let Some(usage) = response.usage.as_mut() {
+                    add_media_usage(usage, &media);
+                }
+                Ok(Json(response).into_response())
+            }
         }
-        Ok(Json(response).into_response())
     }
 }
 

@@ -7,7 +7,8 @@ use crate::routes::PostErrors;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use omnigate_backend::{EmbeddingInput, Task};
+use axum::response::{IntoResponse, Response};
+use omnigate_backend::{Answer, EmbeddingInput, Task};
 use omnigate_openapi::{EmbeddingsInput, EmbeddingsRequest, EmbeddingsResponse};
 use serde_json::Value;
 
@@ -33,7 +34,7 @@ const MAX_INPUTS: usize = 2048;
 pub async fn create_embeddings(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<EmbeddingsRequest>,
-) -> Result<Json<EmbeddingsResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let model = state.registry().get(&request.model)?.clone();
     model.require(Task::Embeddings)?;
     let EmbeddingsRequest {
@@ -70,9 +71,14 @@ pub async fn create_embeddings(
         dimensions,
         extra: params,
     };
-    let mut response = time_upstream(deployment.backend.embeddings(request)).await?;
-    response.model = public_name;
-    Ok(Json(response))
+    match time_upstream(deployment.backend.embeddings(request)).await? {
+        Answer::Relayed(json) => Ok(super::relayed_json(json.with_model(&public_name))),
+        answer => {
+            let mut response = answer.into_built()?;
+            response.model = public_name;
+            Ok(Json(response).into_response())
+        }
+    }
 }
 
 fn embedding_input(input: EmbeddingsInput) -> Result<EmbeddingInput, ApiError> {

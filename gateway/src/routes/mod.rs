@@ -19,6 +19,18 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, response::Res
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+/// A JSON answer relayed from an upstream as it wrote it (see `omnigate_backend::RelayedJson`).
+fn relayed_json(json: bytes::Bytes) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    use axum::response::IntoResponse;
+    let mut response = json.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 /// The authenticated, load-shed `/v1` API.
 pub fn v1_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())

@@ -1,7 +1,7 @@
 //! Plain chat completions through the gateway.
 
-use crate::common::{Gateway, chat_body};
-use omnigate_testkit::{FakeUpstream, answer_text};
+use crate::common::{Gateway, chat_body, expect_error};
+use omnigate_testkit::{FakeUpstream, Mode, answer_text};
 use serde_json::json;
 
 #[tokio::test]
@@ -115,4 +115,47 @@ async fn api_keys_are_required_when_configured() {
     assert_eq!(ok.status(), 200);
     // Probes stay open without a key.
     assert_eq!(gateway.get("/health").await.status(), 200);
+}
+
+#[tokio::test]
+async fn answers_are_relayed_byte_for_byte_with_only_the_model_renamed() {
+    let upstream = FakeUpstream::start().await;
+    let gateway = Gateway::start(&upstream).await;
+    // Number spellings, escapes and key order a decode/re-encode would change.
+    let answer = r#"{"id":"c9","object":"chat.completion","created":1,"model":"upstream-chat","x_score":1.50,"choices":[{"index":0,"message":{"role":"assistant","content":"caf\u00e9"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
+    upstream.set_mode(Mode::Verbatim {
+        content_type: "application/json",
+        body: answer.to_owned(),
+    });
+    let response = gateway
+        .post_json("/v1/chat/completions", chat_body("chat"))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(
+        response.text().await.unwrap(),
+        answer.replace(r#""upstream-chat""#, r#""chat""#)
+    );
+}
+
+#[tokio::test]
+async fn a_200_that_is_not_a_completion_is_a_bad_gateway() {
+    let upstream = FakeUpstream::start().await;
+    let gateway = Gateway::start(&upstream).await;
+    for body in [
+        r#"{"error":{"message":"model overloaded","type":"server_error"}}"#,
+        r#"{"id":"c9","model":"upstream-chat"}"#,
+        r#"{"id":"c9","model":null,"choices":[]}"#,
+        r#"{"id":"c9","model":"upstream-chat","choices":[}"#,
+    ] {
+        upstream.set_mode(Mode::Verbatim {
+            content_type: "application/json",
+            body: body.to_owned(),
+        });
+        let response = gateway
+            .post_json("/v1/chat/completions", chat_body("chat"))
+            .await;
+        let error = expect_error(response, 502).await;
+        assert!(error["message"].is_string(), "{body}: {error}");
+    }
 }

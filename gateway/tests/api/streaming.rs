@@ -127,3 +127,29 @@ async fn upstream_stalling_mid_stream_ends_with_an_error_event() {
         .expect("an error event");
     assert_eq!(error["error"]["code"], "upstream_timeout");
 }
+
+#[tokio::test]
+async fn events_are_relayed_verbatim_whatever_the_upstream_line_ends() {
+    let upstream = FakeUpstream::start().await;
+    let gateway = Gateway::start(&upstream).await;
+    let first = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"upstream-chat","choices":[{"index":0,"delta":{"role":"assistant","content":"caf\u00e9"},"finish_reason":null}],"x_p":1.50}"#;
+    let last = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"upstream-chat","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#;
+    // CRLF line ends, a keep-alive comment and an event without data, as servers send them.
+    let body = format!(
+        ": ping\r\n\r\nevent: x\r\n\r\ndata: {first}\r\n\r\ndata:{last}\r\rdata: [DONE]\r\n\r\n"
+    );
+    upstream.set_mode(omnigate_testkit::Mode::Verbatim {
+        content_type: "text/event-stream",
+        body,
+    });
+    let response = gateway
+        .post_json("/v1/chat/completions", stream_body(false))
+        .await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let renamed = |chunk: &str| chunk.replace(r#""upstream-chat""#, r#""chat""#);
+    assert_eq!(
+        data_lines(&text),
+        [renamed(first), renamed(last), "[DONE]".to_owned()]
+    );
+}

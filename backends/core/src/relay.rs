@@ -1,0 +1,249 @@
+//! Answers relayed as the upstream wrote them.
+//!
+//! A backend that speaks the OpenAI wire format itself (a remote OpenAI-compatible server) can
+//! hand back the upstream's JSON text instead of a decoded value. The gateway then writes those
+//! bytes to the client as they came, rewriting only the top-level `model`, which costs a splice
+//! instead of decoding and re-encoding every field (and keeps every number, key order and
+//! vendor field exactly as the upstream produced them). Whoever needs the typed value decodes
+//! it with [`Answer::into_built`].
+
+use crate::BackendError;
+use bytes::Bytes;
+use serde::de::{DeserializeOwned, IgnoredAny, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+use std::fmt;
+use std::ops::Range;
+
+/// What a backend answers: a value it built, or an upstream's JSON relayed as written.
+#[derive(Debug, Clone)]
+pub enum Answer<T> {
+    /// A value the backend made (in-process models, test backends).
+    Built(T),
+    /// The upstream's JSON text, checked and probed but not decoded.
+    Relayed(RelayedJson),
+}
+
+impl<T> From<T> for Answer<T> {
+    fn from(value: T) -> Self {
+        Self::Built(value)
+    }
+}
+
+impl<T: DeserializeOwned> Answer<T> {
+    /// The typed value, decoding relayed JSON (a [`BackendError::BadResponse`] if it does not
+    /// have the type's shape).
+    pub fn into_built(self) -> Result<T, BackendError> {
+        match self {
+            Self::Built(value) => Ok(value),
+            Self::Relayed(json) => serde_json::from_slice(json.text()).map_err(|e| {
+                BackendError::BadResponse(format!("upstream answer is not the expected JSON: {e}"))
+            }),
+        }
+    }
+}
+
+/// Which OpenAI object a relayed text must be: decides the top-level keys it must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireKind {
+    /// `chat.completion`: `model` and `choices`.
+    ChatCompletion,
+    /// `chat.completion.chunk`: `model` and `choices` (empty on a usage-only chunk).
+    ChatChunk,
+    /// An embeddings `list`: `model` and `data`.
+    Embeddings,
+}
+
+/// One JSON object from an upstream, syntax-checked, with its top-level `model` located.
+#[derive(Debug, Clone)]
+pub struct RelayedJson {
+    text: Bytes,
+    /// Byte range of the `model` value, quotes included.
+    model: Range<usize>,
+    /// Whether some choice carries a non-null `finish_reason`.
+    finishes: bool,
+}
+
+/// The few top-level fields the gateway needs; everything else is skipped (but still parsed,
+/// so malformed JSON is refused).
+#[derive(Deserialize)]
+struct Probe<'a> {
+    #[serde(borrow, default)]
+    model: Option<&'a RawValue>,
+    #[serde(default)]
+    choices: Option<FinishFlags>,
+    #[serde(default)]
+    data: Option<IgnoredAny>,
+    #[serde(default)]
+    error: Option<IgnoredAny>,
+}
+
+/// `choices` read only for whether any of them has finished, without collecting them.
+struct FinishFlags(bool);
+
+#[derive(Deserialize)]
+struct ChoiceProbe {
+    #[serde(default)]
+    finish_reason: Option<IgnoredAny>,
+}
+
+impl<'de> Deserialize<'de> for FinishFlags {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Flags;
+        impl<'de> Visitor<'de> for Flags {
+            type Value = FinishFlags;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of choices")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FinishFlags, A::Error> {
+                let mut finishes = false;
+                while let Some(choice) = seq.next_element::<ChoiceProbe>()? {
+                    finishes |= choice.finish_reason.is_some();
+                }
+                Ok(FinishFlags(finishes))
+            }
+        }
+        deserializer.deserialize_seq(Flags)
+    }
+}
+
+impl RelayedJson {
+    /// Checks that `text` is one JSON object of the given kind and locates its `model`.
+    ///
+    /// An object with an `error` key and without the kind's own keys is reported as
+    /// [`RelayError::ErrorObject`] (servers send mid-stream failures that way).
+    pub fn parse(text: Bytes, kind: WireKind) -> Result<Self, RelayError> {
+        let probe: Probe<'_> = serde_json::from_slice(&text)
+            .map_err(|e| RelayError::Malformed(format!("not a JSON object: {e}")))?;
+        let body_present = match kind {
+            WireKind::ChatCompletion | WireKind::ChatChunk => probe.choices.is_some(),
+            WireKind::Embeddings => probe.data.is_some(),
+        };
+        if !body_present {
+            return Err(if probe.error.is_some() {
+                RelayError::ErrorObject
+            } else {
+                let key = match kind {
+                    WireKind::Embeddings => "data",
+                    _ => "choices",
+                };
+                RelayError::Malformed(format!("missing `{key}`"))
+            });
+        }
+        let model = probe
+            .model
+            .map(RawValue::get)
+            .filter(|raw| raw.starts_with('"'))
+            .ok_or_else(|| RelayError::Malformed("missing a string `model`".to_owned()))?;
+        // `model` borrows from `text`, so its address lies inside it; checked all the same.
+        let start = (model.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+        let range = start..start.saturating_add(model.len());
+        if text.get(range.clone()) != Some(model.as_bytes()) {
+            return Err(RelayError::Malformed("cannot locate `model`".to_owned()));
+        }
+        let model = range;
+        let finishes = probe.choices.is_some_and(|flags| flags.0);
+        Ok(Self {
+            text,
+            model,
+            finishes,
+        })
+    }
+
+    /// The JSON text as received.
+    pub fn text(&self) -> &[u8] {
+        &self.text
+    }
+
+    /// Whether some choice carries a `finish_reason` (a chunk that ends its choice).
+    pub fn finishes(&self) -> bool {
+        self.finishes
+    }
+
+    /// The text with the top-level `model` set to `model`; the same bytes, not a copy, when it
+    /// already says so.
+    pub fn with_model(&self, model: &str) -> Bytes {
+        let quoted = serde_json::to_string(model).unwrap_or_default();
+        let current = &self.text[self.model.clone()];
+        if current == quoted.as_bytes() {
+            return self.text.clone();
+        }
+        let mut out = Vec::with_capacity(self.text.len() + quoted.len());
+        out.extend_from_slice(&self.text[..self.model.start]);
+        out.extend_from_slice(quoted.as_bytes());
+        out.extend_from_slice(&self.text[self.model.end..]);
+        Bytes::from(out)
+    }
+}
+
+/// Why an upstream's text cannot be relayed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RelayError {
+    /// Not JSON, or not the expected object.
+    #[error("{0}")]
+    Malformed(String),
+    /// An `{"error": ...}` object in place of the answer.
+    #[error("the upstream sent an error object")]
+    ErrorObject,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ChatChunk;
+
+    fn chunk(text: &str) -> Result<RelayedJson, RelayError> {
+        RelayedJson::parse(Bytes::copy_from_slice(text.as_bytes()), WireKind::ChatChunk)
+    }
+
+    #[test]
+    fn model_is_spliced_and_everything_else_kept_byte_for_byte() {
+        let text = r#"{"id":"c1","created":1,"model":"up/stream","x_vendor":{"a":[1.50,2e3]},"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#;
+        let json = chunk(text).unwrap();
+        assert!(!json.finishes());
+        let same = json.with_model("up/stream");
+        assert_eq!(same, text.as_bytes());
+        let renamed = json.with_model("public \"name\"");
+        assert_eq!(
+            std::str::from_utf8(&renamed).unwrap(),
+            text.replace(r#""up/stream""#, r#""public \"name\"""#)
+        );
+        let typed: ChatChunk = Answer::<ChatChunk>::Relayed(json).into_built().unwrap();
+        assert_eq!(typed.model, "up/stream");
+        assert_eq!(typed.choices[0].delta.content.as_deref(), Some("hi"));
+    }
+
+    #[test]
+    fn a_finish_reason_on_any_choice_is_seen() {
+        let text = r#"{"model":"m","choices":[{"index":0,"delta":{},"finish_reason":null},{"index":1,"delta":{},"finish_reason":"stop"}]}"#;
+        assert!(chunk(text).unwrap().finishes());
+        assert!(
+            !chunk(r#"{"model":"m","choices":[],"usage":{}}"#)
+                .unwrap()
+                .finishes()
+        );
+    }
+
+    #[test]
+    fn malformed_or_foreign_objects_are_refused() {
+        assert!(matches!(
+            chunk("{\"model\":"),
+            Err(RelayError::Malformed(_))
+        ));
+        assert!(matches!(chunk("[1,2]"), Err(RelayError::Malformed(_))));
+        assert!(matches!(
+            chunk(r#"{"model":7,"choices":[]}"#),
+            Err(RelayError::Malformed(_))
+        ));
+        assert!(matches!(
+            chunk(r#"{"choices":[]}"#),
+            Err(RelayError::Malformed(_))
+        ));
+        assert_eq!(
+            chunk(r#"{"error":{"message":"boom"}}"#).unwrap_err(),
+            RelayError::ErrorObject
+        );
+        let embeddings = Bytes::from_static(br#"{"model":"m","choices":[]}"#);
+        assert!(RelayedJson::parse(embeddings, WireKind::Embeddings).is_err());
+    }
+}
