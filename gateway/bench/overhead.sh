@@ -95,6 +95,21 @@ for workload in $WORKLOADS; do
     done
   done
 done
+# Streaming time to first byte at c=1: curl on one kept-alive connection, TTFB_REQUESTS per
+# side in alternating batches of 100 (the first of each batch, which pays the TCP connect, is
+# dropped). The mock sends its events at once, so this is the added delay before the first event.
+TTFB_REQUESTS="${TTFB_REQUESTS:-600}"
+: >"$OUT/ttfb.txt"
+ttfb() {
+  local base="http://127.0.0.1:$MOCK_PORT" auth=() args=()
+  if [[ $1 == gateway ]]; then base="http://127.0.0.1:$GW_PORT"; auth=(-H "Authorization: Bearer sk-bench"); fi
+  for _ in $(seq 101); do args+=(-o /dev/null "$base/v1/chat/completions"); done
+  taskset -c "$LOAD_CPU" curl -s "${auth[@]}" -H 'Content-Type: application/json' \
+    --data-binary @"$OUT/stream.json" -w "$1 %{time_starttransfer} %{http_code}\n" "${args[@]}" | tail -n +2
+}
+if [[ " $WORKLOADS " == *" stream "* ]] && command -v curl >/dev/null; then
+  for _ in $(seq $(( (TTFB_REQUESTS + 99) / 100 ))); do ttfb direct >>"$OUT/ttfb.txt"; ttfb gateway >>"$OUT/ttfb.txt"; done
+fi
 PEAK_RSS=$(awk '/VmHWM/ {print $2}' "/proc/$GW_PID/status")
 
 SOAK_LOG=""
@@ -105,10 +120,16 @@ if [[ $SOAK -gt 0 ]]; then
   while kill -0 $WRK 2>/dev/null; do awk '/VmRSS/ {print $2}' "/proc/$GW_PID/status" >>"$SOAK_LOG"; sleep 10; done
 fi
 
-python3 - "$OUT/results.jsonl" "$IDLE_RSS" "$PEAK_RSS" "$SOAK_LOG" <<'PY'
+python3 - "$OUT/results.jsonl" "$IDLE_RSS" "$PEAK_RSS" "$SOAK_LOG" "$OUT/ttfb.txt" <<'PY'
 import json, sys, statistics as st
 rows = [json.loads(l) for l in open(sys.argv[1])]
 idle, peak, soak = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+ttfb = {"direct": [], "gateway": []}
+bad = 0
+for line in open(sys.argv[5]):
+    side, seconds, status = line.split()
+    bad += status != "200"
+    ttfb[side].append(float(seconds) * 1000)
 print("| workload | c | direct req/s | omnigate req/s | gw/direct | added p50 / p90 / p99 ms | omnigate CPU µs/req | errors |")
 print("|---|--:|--:|--:|--:|--:|--:|--:|")
 keys = []
@@ -124,6 +145,12 @@ for w, c in keys:
     cpu = st.mean(x["cpu_ms"] * 1000 / max(x["requests"], 1) for x in g)
     errs = sum(x["errors"] + x["non2xx"] for x in g + d)
     print(f"| {w} | {c} | {rps(d):,.0f} | {rps(g):,.0f} | {rps(g) / rps(d):.2f} | {add} | {cpu:.0f} | {errs} |")
+if ttfb["direct"] and ttfb["gateway"]:
+    q = lambda xs, p: st.quantiles(xs, n=100)[p - 1]
+    d, g = ttfb["direct"], ttfb["gateway"]
+    print(f"\nstreaming time to first byte, c=1, {len(g)} requests per side ({bad} not 200): "
+          f"direct p50 {q(d, 50):.3f} / p99 {q(d, 99):.3f} ms, omnigate p50 {q(g, 50):.3f} / p99 {q(g, 99):.3f} ms, "
+          f"added p50 {q(g, 50) - q(d, 50):.3f} / p99 {q(g, 99) - q(d, 99):.3f} ms")
 print(f"\nomnigate RSS: idle {idle / 1024:.1f} MB, peak {peak / 1024:.1f} MB")
 if soak:
     vals = [int(v) for v in open(soak) if v.strip()]
