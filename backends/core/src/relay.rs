@@ -163,8 +163,13 @@ impl RelayedJson {
     /// The text with the top-level `model` set to `model`; the same bytes, not a copy, when it
     /// already says so.
     pub fn with_model(&self, model: &str) -> Bytes {
-        let quoted = serde_json::to_string(model).unwrap_or_default();
         let current = &self.text[self.model.clone()];
+        // The usual case (the upstream names the model as we do) costs no allocation.
+        let plain = !model.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
+        if plain && current.get(1..current.len().saturating_sub(1)) == Some(model.as_bytes()) {
+            return self.text.clone();
+        }
+        let quoted = serde_json::to_string(model).unwrap_or_default();
         if current == quoted.as_bytes() {
             return self.text.clone();
         }
