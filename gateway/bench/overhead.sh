@@ -6,6 +6,7 @@
 #   gateway/bench/overhead.sh                  # chat, stream, embed, image at c = 1 16 64
 #   DURATION=15 REPEATS=3 CONCURRENCY="1 64" WORKLOADS="chat image" gateway/bench/overhead.sh
 #   SOAK=600 gateway/bench/overhead.sh         # then chat at c=64 for 600 s, RSS sampled every 10 s
+#   IDLE_POLL=1 CONCURRENCY=1 gateway/bench/overhead.sh   # idle CPUs poll instead of halting (root)
 #
 # Pinning (2+ cores): omnigate on GATEWAY_CPU (0), the mock and wrk on LOAD_CPU (1); omnigate
 # runs one worker thread. Needs wrk (apt-get install wrk). Loopback only.
@@ -53,6 +54,15 @@ printf '{"model":"mock","input":"%s"}' "$msg" >"$OUT/embed.json"
 "$BIN/omnigate-mock-upstream" jpeg 1280 960 >"$OUT/picture.jpg"
 printf '{"model":"mock-vision","messages":[{"role":"user","content":[{"type":"text","text":"Describe this."},{"type":"image_url","image_url":{"url":"data:image/jpeg;base64,%s"}}]}]}' \
   "$(base64 -w0 "$OUT/picture.jpg")" >"$OUT/image.json"
+
+# IDLE_POLL=1 (root): hold /dev/cpu_dma_latency at 0 for the run, so idle CPUs poll instead of
+# halting. On a VM a halted vCPU takes tens of µs to wake, and every request crosses between the
+# two cores four times; this shows what the paths cost without that (both sides alike).
+if [[ "${IDLE_POLL:-0}" == 1 ]]; then
+  exec 3>/dev/cpu_dma_latency || { echo "IDLE_POLL=1 needs root (/dev/cpu_dma_latency)" >&2; exit 1; }
+  printf '\0\0\0\0' >&3
+  echo "idle polling on: /dev/cpu_dma_latency held at 0 µs" >&2
+fi
 
 taskset -c "$LOAD_CPU" "$BIN/omnigate-mock-upstream" serve --port "$MOCK_PORT" --threads 1 >"$OUT/mock.log" 2>&1 &
 MOCK_PID=$!
