@@ -121,7 +121,7 @@ impl RelayedJson {
         };
         if !body_present {
             return Err(if probe.error.is_some() {
-                RelayError::ErrorObject
+                RelayError::ErrorObject(text)
             } else {
                 let key = match kind {
                     WireKind::Embeddings => "data",
@@ -187,9 +187,9 @@ pub enum RelayError {
     /// Not JSON, or not the expected object.
     #[error("{0}")]
     Malformed(String),
-    /// An `{"error": ...}` object in place of the answer.
+    /// An `{"error": ...}` object in place of the answer (its whole text, for the message).
     #[error("the upstream sent an error object")]
-    ErrorObject,
+    ErrorObject(Bytes),
 }
 
 #[cfg(test)]
@@ -244,9 +244,10 @@ mod tests {
             chunk(r#"{"choices":[]}"#),
             Err(RelayError::Malformed(_))
         ));
+        let error = r#"{"error":{"message":"boom"}}"#;
         assert_eq!(
-            chunk(r#"{"error":{"message":"boom"}}"#).unwrap_err(),
-            RelayError::ErrorObject
+            chunk(error).unwrap_err(),
+            RelayError::ErrorObject(Bytes::from_static(error.as_bytes()))
         );
         let embeddings = Bytes::from_static(br#"{"model":"m","choices":[]}"#);
         assert!(RelayedJson::parse(embeddings, WireKind::Embeddings).is_err());

@@ -139,10 +139,10 @@ impl OpenAiBackend {
 /// An upstream answer relayed as written (see [`RelayedJson`]), once it is known to be the
 /// expected object.
 pub(crate) fn relay<T>(text: bytes::Bytes, kind: WireKind) -> Result<Answer<T>, BackendError> {
-    match RelayedJson::parse(text.clone(), kind) {
+    match RelayedJson::parse(text, kind) {
         Ok(json) => Ok(Answer::Relayed(json)),
         // Servers report some failures as an error object with a 200 (mid-stream always).
-        Err(RelayError::ErrorObject) => Err(BackendError::Upstream {
+        Err(RelayError::ErrorObject(text)) => Err(BackendError::Upstream {
             status: 500,
             message: errors::parse_error_body(&text)
                 .0
