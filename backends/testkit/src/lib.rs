@@ -118,6 +118,14 @@ impl FakeUpstream {
         *self.shared.mode.lock().unwrap() = mode;
     }
 
+    /// From now on answers 200 with exactly `body` (see [`Mode::Verbatim`]).
+    pub fn answer_verbatim(&self, content_type: &'static str, body: impl Into<String>) {
+        self.set_mode(Mode::Verbatim {
+            content_type,
+            body: body.into(),
+        });
+    }
+
     /// Streams send `n` content chunks, then wait for [`Self::release_stream`].
     pub fn hold_streams_after(&self, n: usize) {
         *self.shared.hold_after.lock().unwrap() = Some(n);

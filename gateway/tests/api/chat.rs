@@ -1,7 +1,7 @@
 //! Plain chat completions through the gateway.
 
 use crate::common::{Gateway, chat_body, expect_error};
-use omnigate_testkit::{FakeUpstream, Mode, answer_text};
+use omnigate_testkit::{FakeUpstream, answer_text};
 use serde_json::json;
 
 #[tokio::test]
@@ -123,10 +123,7 @@ async fn answers_are_relayed_byte_for_byte_with_only_the_model_renamed() {
     let gateway = Gateway::start(&upstream).await;
     // Number spellings, escapes and key order a decode/re-encode would change.
     let answer = r#"{"id":"c9","object":"chat.completion","created":1,"model":"upstream-chat","x_score":1.50,"choices":[{"index":0,"message":{"role":"assistant","content":"caf\u00e9"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
-    upstream.set_mode(Mode::Verbatim {
-        content_type: "application/json",
-        body: answer.to_owned(),
-    });
+    upstream.answer_verbatim("application/json", answer);
     let response = gateway
         .post_json("/v1/chat/completions", chat_body("chat"))
         .await;
@@ -148,10 +145,7 @@ async fn a_200_that_is_not_a_completion_is_a_bad_gateway() {
         r#"{"id":"c9","model":null,"choices":[]}"#,
         r#"{"id":"c9","model":"upstream-chat","choices":[}"#,
     ] {
-        upstream.set_mode(Mode::Verbatim {
-            content_type: "application/json",
-            body: body.to_owned(),
-        });
+        upstream.answer_verbatim("application/json", body);
         let response = gateway
             .post_json("/v1/chat/completions", chat_body("chat"))
             .await;

@@ -1,7 +1,7 @@
 //! Embeddings and the model list.
 
 use crate::common::{Gateway, expect_error};
-use omnigate_testkit::{EMBEDDING_DIM, FakeUpstream, Mode};
+use omnigate_testkit::{EMBEDDING_DIM, FakeUpstream};
 use serde_json::json;
 
 #[tokio::test]
@@ -77,10 +77,7 @@ async fn embedding_vectors_are_relayed_as_the_upstream_wrote_them() {
     let upstream = FakeUpstream::start().await;
     let gateway = Gateway::start(&upstream).await;
     let answer = r#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.10,-2E-3,7]}],"model":"upstream-embed","usage":{"prompt_tokens":1,"total_tokens":1}}"#;
-    upstream.set_mode(Mode::Verbatim {
-        content_type: "application/json",
-        body: answer.to_owned(),
-    });
+    upstream.answer_verbatim("application/json", answer);
     let response = gateway
         .post_json("/v1/embeddings", json!({"model": "embed", "input": "x"}))
         .await;

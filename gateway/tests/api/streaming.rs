@@ -138,10 +138,7 @@ async fn events_are_relayed_verbatim_whatever_the_upstream_line_ends() {
     let body = format!(
         ": ping\r\n\r\nevent: x\r\n\r\ndata: {first}\r\n\r\ndata:{last}\r\rdata: [DONE]\r\n\r\n"
     );
-    upstream.set_mode(omnigate_testkit::Mode::Verbatim {
-        content_type: "text/event-stream",
-        body,
-    });
+    upstream.answer_verbatim("text/event-stream", body);
     let response = gateway
         .post_json("/v1/chat/completions", stream_body(false))
         .await;
