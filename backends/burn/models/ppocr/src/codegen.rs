@@ -99,6 +99,8 @@ fn weight_table(onnx_path: &Path, bpk_path: &Path) -> Result<String, OcrError> {
         "// @generated from {file_name} by the codegen feature; do not edit.\n\
          // Regenerate: cargo run -p omnigate-ppocr --features codegen --example generate_models && cargo fmt -p omnigate-ppocr\n\
          /// Module path of each weight, the ONNX tensor holding it and its shape in the module.\n\
+         // One row per weight: rustfmt would spread each over six lines.\n\
+         #[rustfmt::skip]\n\
          pub const WEIGHTS: &[crate::models::WeightSource] = &[\n"
     );
     for (path, tensor) in packed {
