@@ -36,8 +36,14 @@ pub(crate) enum Split {
 
 impl SseSplitter {
     /// Adds received bytes.
-    pub(crate) fn push(&mut self, bytes: &[u8]) {
-        self.pending.extend_from_slice(bytes);
+    pub(crate) fn push(&mut self, bytes: Bytes) {
+        if self.pending.is_empty() {
+            // The usual case: the last read ended on a line end. Take the received buffer over
+            // instead of copying it (free when nobody else holds it).
+            self.pending = BytesMut::from(bytes);
+        } else {
+            self.pending.extend_from_slice(&bytes);
+        }
     }
 
     /// The next complete event's data (events without data are skipped).
@@ -49,7 +55,7 @@ impl SseSplitter {
                 }
                 continue;
             }
-            let (field, value) = match line.iter().position(|&b| b == b':') {
+            let (field, value) = match memchr::memchr(b':', &line) {
                 // A comment (keep-alive pings are sent this way).
                 Some(0) => continue,
                 Some(colon) => {
@@ -73,10 +79,7 @@ impl SseSplitter {
     /// Splits off the next whole line, without its end; `None` until one is complete. A CR at
     /// the very end waits for the next bytes, which may hold its LF.
     fn next_line(&mut self) -> Option<Bytes> {
-        let Some(found) = self.pending[self.scanned..]
-            .iter()
-            .position(|&b| b == b'\n' || b == b'\r')
-        else {
+        let Some(found) = memchr::memchr2(b'\n', b'\r', &self.pending[self.scanned..]) else {
             self.scanned = self.pending.len();
             return None;
         };
@@ -118,7 +121,7 @@ mod tests {
         let mut sse = SseSplitter::default();
         let mut out = Vec::new();
         for chunk in chunks {
-            sse.push(chunk.as_bytes());
+            sse.push(Bytes::copy_from_slice(chunk.as_bytes()));
             while let Split::Event(data) = sse.next_event() {
                 out.push(String::from_utf8(data.to_vec()).unwrap());
             }
@@ -157,10 +160,10 @@ mod tests {
     fn an_endless_line_is_refused_at_the_cap() {
         let mut sse = SseSplitter::default();
         let block = vec![b'x'; 1 << 20];
-        sse.push(b"data: ");
+        sse.push(Bytes::from_static(b"data: "));
         let mut outcome = Split::NeedMore;
         for _ in 0..=MAX_EVENT_BYTES >> 20 {
-            sse.push(&block);
+            sse.push(Bytes::copy_from_slice(&block));
             outcome = sse.next_event();
         }
         assert_eq!(outcome, Split::TooLong);

@@ -71,7 +71,7 @@ pub(crate) fn chat_chunks(response: http::Response<Incoming>, idle: Duration) ->
                 Ok(Some(Err(err))) => break crate::client::body_error(&err),
                 Ok(Some(Ok(frame))) => {
                     // Trailers carry nothing for us.
-                    if let Some(bytes) = frame.data_ref() {
+                    if let Ok(bytes) = frame.into_data() {
                         state.events.push(bytes);
                     }
                 }
