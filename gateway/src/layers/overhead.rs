@@ -69,7 +69,7 @@ where
         let route = request
             .extensions()
             .get::<MatchedPath>()
-            .map_or("unmatched", |p| metrics::route_label(p.as_str()));
+            .map_or(metrics::Route::UNMATCHED, |p| metrics::route_of(p.as_str()));
         let upstream = Arc::new(AtomicU64::new(0));
         let future = UPSTREAM_NANOS.scope(upstream.clone(), self.inner.call(request));
         Box::pin(async move {
@@ -78,10 +78,51 @@ where
             let upstream = upstream.load(Ordering::Relaxed) as f64 / 1e9;
             let overhead = (total - upstream).max(0.0);
             metrics::record_request(route, response.status().as_u16(), overhead);
-            if let Ok(value) = HeaderValue::from_str(&format!("{:.3}", overhead * 1e3)) {
-                response.headers_mut().insert(OVERHEAD_HEADER, value);
-            }
+            response
+                .headers_mut()
+                .insert(OVERHEAD_HEADER, millis_header(overhead));
             Ok(response)
         })
+    }
+}
+
+/// `seconds` as milliseconds with three decimals (`0.042`), written with integer arithmetic:
+/// the float formatter cost more than the rest of this layer.
+fn millis_header(seconds: f64) -> HeaderValue {
+    // `as` saturates, and NaN becomes 0.
+    let micros = (seconds * 1e6).round() as u64;
+    let mut whole = itoa::Buffer::new();
+    let whole = whole.format(micros / 1000).as_bytes();
+    let fraction = micros % 1000;
+    // u64 has at most 20 digits: room for them, the point and three decimals.
+    let mut text = [0u8; 24];
+    let point = whole.len();
+    text[..point].copy_from_slice(whole);
+    text[point] = b'.';
+    text[point + 1] = b'0' + (fraction / 100) as u8;
+    text[point + 2] = b'0' + (fraction / 10 % 10) as u8;
+    text[point + 3] = b'0' + (fraction % 10) as u8;
+    HeaderValue::from_bytes(&text[..point + 4]).unwrap_or(HeaderValue::from_static("0.000"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::millis_header;
+
+    #[test]
+    fn overhead_is_written_in_milliseconds_with_three_decimals() {
+        for (seconds, text) in [
+            (0.0, "0.000"),
+            (0.000_042_1, "0.042"),
+            (0.000_000_4, "0.000"),
+            (0.000_999_6, "1.000"),
+            (0.012_345, "12.345"),
+            (1.5, "1500.000"),
+            (f64::NAN, "0.000"),
+            (-1.0, "0.000"),
+            (f64::INFINITY, "18446744073709551.615"),
+        ] {
+            assert_eq!(millis_header(seconds), text, "{seconds}");
+        }
     }
 }

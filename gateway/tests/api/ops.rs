@@ -102,5 +102,21 @@ async fn overhead_is_reported_in_a_header_and_in_metrics() {
         metrics.contains(r#"route="/v1/chat/completions""#),
         "{metrics}"
     );
-    assert!(metrics.contains("omnigate_requests_total"), "{metrics}");
+    assert!(
+        metrics.contains(r#"omnigate_requests_total{route="/v1/chat/completions",status="2xx"}"#),
+        "{metrics}"
+    );
+    // Each status class is a series of its own.
+    let refused = gateway
+        .post_json(
+            "/v1/chat/completions",
+            crate::common::chat_body("no-such-model"),
+        )
+        .await;
+    assert_eq!(refused.status(), 404);
+    let metrics = gateway.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"omnigate_requests_total{route="/v1/chat/completions",status="4xx"}"#),
+        "{metrics}"
+    );
 }
