@@ -26,34 +26,8 @@ echo "building (release)..." >&2
 cargo build --release --quiet -p omnigate -p omnigate-testkit --bin omnigate --bin omnigate-mock-upstream
 BIN="$PWD/target/release"
 
-cat >"$OUT/omnigate.toml" <<TOML
-[server]
-bind = "127.0.0.1:$GW_PORT"
-api_keys = ["sk-bench"]
-worker_threads = 1
-[models.mock]
-tasks = ["chat", "embeddings"]
-[[models.mock.deployments]]
-kind = "openai"
-base_url = "http://127.0.0.1:$MOCK_PORT/v1"
-[models.mock-vision]
-modalities = ["text", "image"]
-[models.mock-vision.image]
-max_side = 448
-fit = "pad"
-[[models.mock-vision.deployments]]
-kind = "openai"
-base_url = "http://127.0.0.1:$MOCK_PORT/v1"
-model = "mock"
-TOML
-
-msg="Please summarize in one sentence: the quick brown fox jumps over the lazy dog near the riverbank, while the morning fog slowly lifts over the quiet village and the bakers start warming their ovens. Ok"
-printf '{"model":"mock","messages":[{"role":"user","content":"%s"}]}' "$msg" >"$OUT/chat.json"
-printf '{"model":"mock","stream":true,"messages":[{"role":"user","content":"%s"}]}' "$msg" >"$OUT/stream.json"
-printf '{"model":"mock","input":"%s"}' "$msg" >"$OUT/embed.json"
-"$BIN/omnigate-mock-upstream" jpeg 1280 960 >"$OUT/picture.jpg"
-printf '{"model":"mock-vision","messages":[{"role":"user","content":[{"type":"text","text":"Describe this."},{"type":"image_url","image_url":{"url":"data:image/jpeg;base64,%s"}}]}]}' \
-  "$(base64 -w0 "$OUT/picture.jpg")" >"$OUT/image.json"
+# shellcheck source=gateway/bench/inputs.sh
+source gateway/bench/inputs.sh
 
 # IDLE_POLL=1 (root): hold /dev/cpu_dma_latency at 0 for the run, so idle CPUs poll instead of
 # halting. On a VM a halted vCPU takes tens of µs to wake, and every request crosses between the
@@ -81,8 +55,8 @@ TICK=$(getconf CLK_TCK)
 
 # run TARGET WORKLOAD CONC SECONDS -> prints the RESULT json (+ cpu_ms for the gateway)
 run() {
-  local base path="/v1/chat/completions" key=""
-  [[ $2 == embed ]] && path="/v1/embeddings"
+  local base path key=""
+  path=$(bench_path "$2")
   if [[ $1 == gateway ]]; then base="http://127.0.0.1:$GW_PORT"; key="sk-bench"; else base="http://127.0.0.1:$MOCK_PORT"; fi
   local before; before=$(cpu_ticks)
   local line
