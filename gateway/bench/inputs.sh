@@ -1,5 +1,6 @@
 # Sourced by the benchmarks: writes the gateway's config and the request bodies into $OUT.
 # Needs OUT, GW_PORT, MOCK_PORT and BIN (the release binaries) set.
+# gateway/tests/api/bench_requests.rs sends the same config and requests once in CI: keep them alike.
 
 cat >"$OUT/omnigate.toml" <<TOML
 [server]

@@ -9,6 +9,8 @@
     reason = "test support: a broken fixture should fail the test loudly"
 )]
 
+pub mod bench_upstream;
+
 use axum::Router;
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode};

@@ -11,6 +11,7 @@
 mod common;
 
 mod audio;
+mod bench_requests;
 mod chat;
 mod embeddings_models;
 mod errors;

@@ -1,6 +1,5 @@
-//! A minimal OpenAI-compatible upstream for benchmarks: answers chat (plain and SSE), embeddings
-//! and models from prebuilt bytes in microseconds, so that what a benchmark measures is the
-//! gateway in front of it. Also writes the benchmark's test JPEG.
+//! The benchmarks' OpenAI-compatible upstream ([`omnigate_testkit::bench_upstream`]) on a
+//! loopback port, and the benchmark's test JPEG.
 //!
 //! ```text
 //! omnigate-mock-upstream serve [--port 18000] [--threads 1]
@@ -8,104 +7,8 @@
 //! ```
 #![allow(clippy::print_stdout, reason = "a command-line tool")]
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use bytes::Bytes;
+use omnigate_testkit::bench_upstream;
 use std::io::Write;
-
-const CHAT: &str = r#"{"id":"chatcmpl-mock","object":"chat.completion","created":1700000000,"model":"mock","choices":[{"index":0,"message":{"role":"assistant","content":"This is a fixed answer from the mock upstream."},"finish_reason":"stop","logprobs":null}],"usage":{"prompt_tokens":50,"completion_tokens":10,"total_tokens":60}}"#;
-const MODELS: &str =
-    r#"{"object":"list","data":[{"id":"mock","object":"model","created":0,"owned_by":"mock"}]}"#;
-
-fn stream_body(include_usage: bool) -> Bytes {
-    let mut out = String::new();
-    let chunk = |delta: &str, finish: &str| {
-        format!(
-            "data: {{\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"mock\",\"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":{finish}}}]}}\n\n"
-        )
-    };
-    out.push_str(&chunk(r#"{"role":"assistant","content":""}"#, "null"));
-    for word in ["This is ", "a fixed ", "answer."] {
-        out.push_str(&chunk(&format!("{{\"content\":\"{word}\"}}"), "null"));
-    }
-    out.push_str(&chunk("{}", "\"stop\""));
-    if include_usage {
-        out.push_str("data: {\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"mock\",\"choices\":[],\"usage\":{\"prompt_tokens\":50,\"completion_tokens\":10,\"total_tokens\":60}}\n\n");
-    }
-    out.push_str("data: [DONE]\n\n");
-    Bytes::from(out)
-}
-
-fn embeddings_body(base64: bool) -> Bytes {
-    let vector: Vec<f32> = (0..384).map(|i| (i as f32 * 0.37).sin() * 0.05).collect();
-    let embedding = if base64 {
-        use base64::Engine;
-        let raw: Vec<u8> = vector.iter().flat_map(|v| v.to_le_bytes()).collect();
-        format!(
-            "\"{}\"",
-            base64::engine::general_purpose::STANDARD.encode(raw)
-        )
-    } else {
-        serde_json::to_string(&vector).unwrap_or_default()
-    };
-    Bytes::from(format!(
-        r#"{{"object":"list","data":[{{"object":"embedding","index":0,"embedding":{embedding}}}],"model":"mock","usage":{{"prompt_tokens":50,"total_tokens":50}}}}"#
-    ))
-}
-
-fn json(bytes: Bytes) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
-}
-
-/// Looks for a JSON flag without parsing the body (a mock must cost next to nothing).
-fn has(body: &[u8], needle: &[u8]) -> bool {
-    body.windows(needle.len()).any(|w| w == needle)
-}
-
-fn app() -> Router {
-    let stream = stream_body(false);
-    let stream_usage = stream_body(true);
-    let floats = embeddings_body(false);
-    let base64 = embeddings_body(true);
-    Router::new()
-        .route(
-            "/v1/chat/completions",
-            post(move |body: Bytes| async move {
-                let streaming = has(&body, b"\"stream\":true") || has(&body, b"\"stream\": true");
-                if !streaming {
-                    return json(Bytes::from_static(CHAT.as_bytes()));
-                }
-                let events = if has(&body, b"include_usage") {
-                    stream_usage
-                } else {
-                    stream
-                };
-                (
-                    [(header::CONTENT_TYPE, "text/event-stream")],
-                    Body::from(events),
-                )
-                    .into_response()
-            }),
-        )
-        .route(
-            "/v1/embeddings",
-            post(move |body: Bytes| async move {
-                json(if has(&body, b"base64") {
-                    base64
-                } else {
-                    floats
-                })
-            }),
-        )
-        .route(
-            "/v1/models",
-            get(|| async { json(Bytes::from_static(MODELS.as_bytes())) }),
-        )
-        .route("/health", get(|| async { "ok" }))
-}
 
 fn arg(args: &[String], flag: &str, default: usize) -> usize {
     args.iter()
@@ -121,18 +24,12 @@ fn main() -> std::process::ExitCode {
         Some("jpeg") => {
             let width = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(1280u32);
             let height = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(960u32);
-            // A smooth gradient with detail, like a photo, so the JPEG has a realistic size.
-            let img = image::RgbImage::from_fn(width, height, |x, y| {
-                image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x * y) % 251) as u8])
-            });
-            let mut out = Vec::new();
-            let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90);
-            if img.write_with_encoder(encoder).is_err()
-                || std::io::stdout().write_all(&out).is_err()
-            {
-                return std::process::ExitCode::FAILURE;
+            match bench_upstream::jpeg(width, height) {
+                Some(jpeg) if std::io::stdout().write_all(&jpeg).is_ok() => {
+                    std::process::ExitCode::SUCCESS
+                }
+                _ => std::process::ExitCode::FAILURE,
             }
-            std::process::ExitCode::SUCCESS
         }
         Some("serve") => {
             let port = arg(&args, "--port", 18_000);
@@ -146,8 +43,9 @@ fn main() -> std::process::ExitCode {
             };
             let served = runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(("127.0.0.1", port as u16)).await?;
+                let port = listener.local_addr()?.port();
                 println!("mock upstream on http://127.0.0.1:{port}/v1");
-                axum::serve(listener, app()).await
+                axum::serve(listener, bench_upstream::router()).await
             });
             if served.is_err() {
                 return std::process::ExitCode::FAILURE;
