@@ -17,7 +17,7 @@ use crate::error::OcrError;
 use crate::models::{CLS_FILE, DET_FILE, REC_FILE};
 use crate::onnx_file::{OnnxFile, Values};
 
-/// Generates `<out_dir>/{det,rec,cls}.rs` and `<out_dir>/{det,rec,cls}_weights.rs` from the
+/// Generates `<out_dir>/{det,rec,cls}/` and `<out_dir>/{det,rec,cls}_weights.rs` from the
 /// ONNX files in `models_dir`.
 pub fn generate(models_dir: &Path, out_dir: &Path) -> Result<(), OcrError> {
     for (module, file) in [("det", DET_FILE), ("rec", REC_FILE), ("cls", CLS_FILE)] {
@@ -61,10 +61,70 @@ fn generate_one(onnx_path: &Path, out_dir: &Path, module: &str) -> Result<(), Oc
          {}",
         body.replace("burn_store::", "burn::store::")
     );
-    write_text(&out_dir.join(format!("{module}.rs")), &code)?;
+    write_split(&out_dir.join(module), &code)?;
 
     let table = weight_table(onnx_path, &scratch.join(format!("{stem}.bpk")))?;
     write_text(&out_dir.join(format!("{module}_weights.rs")), &table)
+}
+
+/// Writes one network's code as `<dir>/mod.rs` (the imports and `Model`) plus one file per
+/// `SubmoduleN`. burn-onnx cuts a large graph into consecutive submodules in execution order
+/// (`Model::forward` calls them one after another), so each file is one stretch of the network,
+/// a few hundred lines, instead of one file of thousands.
+fn write_split(dir: &Path, code: &str) -> Result<(), OcrError> {
+    let (root, parts) = split_submodules(code);
+    std::fs::create_dir_all(dir).map_err(|e| bad(dir, &e.to_string()))?;
+    let header: String = code
+        .lines()
+        .take(2)
+        .map(|line| format!("{line}\n"))
+        .collect();
+    for (name, body) in &parts {
+        let file = format!("{header}use super::*;\n\n{body}");
+        write_text(&dir.join(format!("{}.rs", name.to_lowercase())), &file)?;
+    }
+    write_text(&dir.join("mod.rs"), &root)
+}
+
+/// Splits burn-onnx output into the root (everything but the submodules, with a `mod`/`use`
+/// line for each) and `(SubmoduleN, its struct and impl)` pairs. A submodule runs from its
+/// `#[derive(Module, Debug)]` line to the next item's.
+fn split_submodules(code: &str) -> (String, Vec<(String, String)>) {
+    let lines: Vec<&str> = code.lines().collect();
+    let derive = "#[derive(Module, Debug)]";
+    let submodule_at = |i: usize| {
+        (lines[i] == derive)
+            .then(|| lines.get(i + 1)?.strip_prefix("pub struct Submodule"))
+            .flatten()
+            .and_then(|rest| rest.strip_suffix(" {"))
+            .map(|number| format!("Submodule{number}"))
+    };
+    let mut root = String::new();
+    let mut parts: Vec<(String, String)> = Vec::new();
+    let mut current: Option<usize> = None;
+    for (i, line) in lines.iter().enumerate() {
+        if line == &derive {
+            current = submodule_at(i).map(|name| {
+                parts.push((name, String::new()));
+                parts.len() - 1
+            });
+        }
+        match current {
+            Some(part) => parts[part].1.push_str(&format!("{line}\n")),
+            None => root.push_str(&format!("{line}\n")),
+        }
+    }
+    let declarations: String = parts
+        .iter()
+        .map(|(name, _)| {
+            let file = name.to_lowercase();
+            format!("mod {file};\nuse {file}::{name};\n")
+        })
+        .collect();
+    // After the two header lines and the imports, before the first item.
+    let at = root.find(derive).unwrap_or(root.len());
+    root.insert_str(at, &format!("{declarations}\n"));
+    (root, parts)
 }
 
 /// Rust source of `pub const WEIGHTS: &[WeightSource]`, one entry per `.bpk` tensor.
@@ -161,4 +221,38 @@ fn write_text(path: &Path, text: &str) -> Result<(), OcrError> {
         path: path.into(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_submodules;
+
+    #[test]
+    fn each_submodule_goes_to_its_own_part_and_the_root_declares_them() {
+        let code = "// header\n// regenerate\nuse burn::prelude::*;\n\
+                    #[derive(Module, Debug)]\npub struct Submodule1 {\n}\nimpl Submodule1 {}\n\
+                    #[derive(Module, Debug)]\npub struct Submodule2 {\n}\nimpl Submodule2 {}\n\
+                    #[derive(Module, Debug)]\npub struct Model {\n    submodule1: Submodule1,\n}\n";
+        let (root, parts) = split_submodules(code);
+        let names: Vec<&str> = parts.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["Submodule1", "Submodule2"]);
+        assert_eq!(
+            parts[1].1,
+            "#[derive(Module, Debug)]\npub struct Submodule2 {\n}\nimpl Submodule2 {}\n"
+        );
+        assert_eq!(
+            root,
+            "// header\n// regenerate\nuse burn::prelude::*;\n\
+             mod submodule1;\nuse submodule1::Submodule1;\nmod submodule2;\nuse submodule2::Submodule2;\n\n\
+             #[derive(Module, Debug)]\npub struct Model {\n    submodule1: Submodule1,\n}\n"
+        );
+        // A graph small enough to have no submodules stays whole.
+        let (root, parts) =
+            split_submodules("use x;\n#[derive(Module, Debug)]\npub struct Model {}\n");
+        assert!(parts.is_empty());
+        assert_eq!(
+            root,
+            "use x;\n\n#[derive(Module, Debug)]\npub struct Model {}\n"
+        );
+    }
 }
