@@ -1,6 +1,7 @@
 # Sourced by the benchmarks: writes the gateway's config and the request bodies into $OUT.
 # Needs OUT, GW_PORT, MOCK_PORT and BIN (the release binaries) set.
-# gateway/tests/api/bench_requests.rs sends the same config and requests once in CI: keep them alike.
+# gateway/tests/api/bench_requests.rs reads the config and message below (keep the TOML heredoc and the
+# one-line msg variable) and sends the same requests once in CI.
 
 cat >"$OUT/omnigate.toml" <<TOML
 [server]

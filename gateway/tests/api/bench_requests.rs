@@ -7,11 +7,31 @@ use base64::Engine;
 use omnigate_testkit::bench_upstream;
 use serde_json::{Value, json};
 
-const MESSAGE: &str = "Please summarize in one sentence: the quick brown fox jumps over the lazy \
-dog near the riverbank, while the morning fog slowly lifts over the quiet village and the bakers \
-start warming their ovens. Ok";
+/// `gateway/bench/inputs.sh`, which both benchmark scripts source: the test reads its config
+/// and message from there, so it cannot drift from what the benchmarks send.
+const INPUTS: &str = include_str!("../../bench/inputs.sh");
 
-/// The benchmark upstream on a loopback port: its `/v1` base URL.
+/// The text between `start` and the next `end` in `INPUTS`.
+fn from_inputs(start: &str, end: &str) -> &'static str {
+    let from = INPUTS.find(start).unwrap() + start.len();
+    let to = INPUTS[from..].find(end).unwrap();
+    &INPUTS[from..from + to]
+}
+
+/// The benchmark's config, on port 0, in front of `upstream` (`host:port`).
+fn bench_config(upstream: &str) -> String {
+    let mock_port = upstream.rsplit(':').next().unwrap();
+    from_inputs("<<TOML\n", "\nTOML")
+        .replace("127.0.0.1:$GW_PORT", "127.0.0.1:0")
+        .replace("$MOCK_PORT", mock_port)
+}
+
+/// The benchmark's user message.
+fn message() -> &'static str {
+    from_inputs("msg=\"", "\"")
+}
+
+/// The benchmark upstream on a loopback port: its address.
 async fn start_bench_upstream() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -20,33 +40,7 @@ async fn start_bench_upstream() -> String {
             .await
             .unwrap();
     });
-    format!("http://{addr}/v1")
-}
-
-/// `gateway/bench/inputs.sh`'s config, on port 0.
-fn bench_config(upstream: &str) -> String {
-    format!(
-        r#"
-[server]
-bind = "127.0.0.1:0"
-api_keys = ["sk-bench"]
-worker_threads = 1
-[models.mock]
-tasks = ["chat", "embeddings"]
-[[models.mock.deployments]]
-kind = "openai"
-base_url = "{upstream}"
-[models.mock-vision]
-modalities = ["text", "image"]
-[models.mock-vision.image]
-max_side = 448
-fit = "pad"
-[[models.mock-vision.deployments]]
-kind = "openai"
-base_url = "{upstream}"
-model = "mock"
-"#
-    )
+    addr.to_string()
 }
 
 async fn post(gateway: &Gateway, path: &str, body: Value) -> reqwest::Response {
@@ -66,20 +60,22 @@ async fn post(gateway: &Gateway, path: &str, body: Value) -> reqwest::Response {
     response
 }
 
+async fn post_for_json(gateway: &Gateway, path: &str, body: Value) -> Value {
+    post(gateway, path, body).await.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn the_overhead_benchmarks_requests_are_answered_as_the_benchmark_expects() {
     let gateway = Gateway::from_toml(&bench_config(&start_bench_upstream().await)).await;
-    let text = json!([{"role": "user", "content": MESSAGE}]);
+    assert!(message().starts_with("Please summarize") && message().len() > 100);
+    let text = json!([{"role": "user", "content": message()}]);
 
-    let chat: Value = post(
+    let chat: Value = post_for_json(
         &gateway,
         "/v1/chat/completions",
         json!({"model": "mock", "messages": text}),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(chat["model"], "mock");
     assert_eq!(chat["choices"][0]["finish_reason"], "stop");
     assert!(
@@ -113,15 +109,12 @@ async fn the_overhead_benchmarks_requests_are_answered_as_the_benchmark_expects(
     }
     assert_eq!(streamed, bench_upstream::STREAMED_TEXT);
 
-    let embeddings: Value = post(
+    let embeddings: Value = post_for_json(
         &gateway,
         "/v1/embeddings",
-        json!({"model": "mock", "input": MESSAGE}),
+        json!({"model": "mock", "input": message()}),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     let vector = embeddings["data"][0]["embedding"].as_array().unwrap();
     assert_eq!(vector.len(), bench_upstream::DIMENSIONS);
 
@@ -130,7 +123,7 @@ async fn the_overhead_benchmarks_requests_are_answered_as_the_benchmark_expects(
         "data:image/jpeg;base64,{}",
         base64::engine::general_purpose::STANDARD.encode(picture)
     );
-    let image_chat: Value = post(
+    let image_chat: Value = post_for_json(
         &gateway,
         "/v1/chat/completions",
         json!({"model": "mock-vision", "messages": [{"role": "user", "content": [
@@ -138,10 +131,7 @@ async fn the_overhead_benchmarks_requests_are_answered_as_the_benchmark_expects(
             {"type": "image_url", "image_url": {"url": url}},
         ]}]}),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(image_chat["model"], "mock-vision");
     // Normalized to 448×448 (the longer side fitted, the rest padded) before the upstream.
     assert_eq!(image_chat["usage"]["media"]["images"], 1);
