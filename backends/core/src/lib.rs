@@ -10,6 +10,7 @@ mod chat;
 mod embeddings;
 mod error;
 mod media;
+mod number_arrays;
 mod relay;
 mod response;
 mod transcription;

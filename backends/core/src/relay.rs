@@ -8,6 +8,7 @@
 //! it with [`Answer::into_built`].
 
 use crate::BackendError;
+use crate::number_arrays;
 use bytes::Bytes;
 use serde::de::{DeserializeOwned, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -110,10 +111,20 @@ impl<'de> Deserialize<'de> for FinishFlags {
 impl RelayedJson {
     /// Checks that `text` is one JSON object of the given kind and locates its `model`.
     ///
+    /// In an embeddings answer, arrays of plain numbers are checked by the fast lane of
+    /// `number_arrays` (by character and neighbour, not number by number); everything else, and
+    /// any array that lane does not take, by serde_json's full grammar.
+    ///
     /// An object with an `error` key and without the kind's own keys is reported as
     /// [`RelayError::ErrorObject`] (servers send mid-stream failures that way).
     pub fn parse(text: Bytes, kind: WireKind) -> Result<Self, RelayError> {
-        let probe: Probe<'_> = serde_json::from_slice(&text)
+        // Embedding vectors are checked by the fast lane and cut out of what serde reads.
+        let skimmed = match kind {
+            WireKind::Embeddings => number_arrays::skim_number_arrays(&text),
+            WireKind::ChatCompletion | WireKind::ChatChunk => None,
+        };
+        let checked: &[u8] = skimmed.as_ref().map_or(&text, |s| &s.text);
+        let probe: Probe<'_> = serde_json::from_slice(checked)
             .map_err(|e| RelayError::Malformed(format!("not a JSON object: {e}")))?;
         let body_present = match kind {
             WireKind::ChatCompletion | WireKind::ChatChunk => probe.choices.is_some(),
@@ -135,8 +146,11 @@ impl RelayedJson {
             .map(RawValue::get)
             .filter(|raw| raw.starts_with('"'))
             .ok_or_else(|| RelayError::Malformed("missing a string `model`".to_owned()))?;
-        // `model` borrows from `text`, so its address lies inside it; checked all the same.
-        let start = (model.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+        // `model` borrows from `checked`, so its address lies inside it; checked all the same.
+        let start = (model.as_ptr() as usize).wrapping_sub(checked.as_ptr() as usize);
+        let start = skimmed
+            .as_ref()
+            .map_or(start, |s| s.original_position(start));
         let range = start..start.saturating_add(model.len());
         if text.get(range.clone()) != Some(model.as_bytes()) {
             return Err(RelayError::Malformed("cannot locate `model`".to_owned()));
@@ -216,6 +230,34 @@ mod tests {
         let typed: ChatChunk = Answer::<ChatChunk>::Relayed(json).into_built().unwrap();
         assert_eq!(typed.model, "up/stream");
         assert_eq!(typed.choices[0].delta.content.as_deref(), Some("hi"));
+    }
+
+    #[test]
+    fn embedding_vectors_take_the_fast_lane_and_the_model_is_still_found() {
+        let text = r#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.5, -1.25e-3,7]},{"object":"embedding","index":1,"embedding":[1,2]}],"model":"up","usage":{"prompt_tokens":1,"total_tokens":1}}"#;
+        let parse = |text: String| RelayedJson::parse(Bytes::from(text), WireKind::Embeddings);
+        let json = parse(text.to_owned()).unwrap();
+        let renamed = json.with_model("pub");
+        assert_eq!(
+            std::str::from_utf8(&renamed).unwrap(),
+            text.replace(r#""up""#, r#""pub""#)
+        );
+        let typed: crate::EmbeddingsResponse = Answer::Relayed(json).into_built().unwrap();
+        assert_eq!(typed.data.len(), 2);
+        // What the fast lane turns away, serde still refuses.
+        for vector in [
+            "[0.5,NaN]",
+            "[0.5,]",
+            "[0.5 0.25]",
+            "[0.5,1e]",
+            "[-Infinity]",
+        ] {
+            let broken = text.replace("[1,2]", vector);
+            assert!(
+                matches!(parse(broken), Err(RelayError::Malformed(_))),
+                "{vector}"
+            );
+        }
     }
 
     #[test]
