@@ -40,40 +40,50 @@ impl Skimmed {
 }
 
 /// `text` without the inside of every plainly numeric array outside strings; `None` when it has
-/// none (nothing to copy).
+/// none (nothing to copy). Linear in `text` whatever it holds: a candidate is the text from a
+/// `[` to the next `]` with no quote, backslash or `[` in between, so candidates never overlap
+/// and each byte is checked at most once; the next `]` is found once for all the `[` before it.
 pub(crate) fn skim_number_arrays(text: &[u8]) -> Option<Skimmed> {
+    let next_special = |from: usize| {
+        let rest = text.get(from..)?;
+        memchr::memchr3(b'"', b'\\', b'[', rest).map(|i| from + i)
+    };
     let mut skimmed: Option<Skimmed> = None;
     let mut copied = 0;
     let mut in_string = false;
-    let mut at = 0;
-    while let Some(found) = memchr::memchr3(b'"', b'\\', b'[', &text[at..]) {
-        let pos = at + found;
-        at = pos + 1;
-        match text[pos] {
-            b'"' => in_string = !in_string,
+    let mut close: Option<usize> = None;
+    let mut next = next_special(0);
+    while let Some(pos) = next {
+        let after = pos + 1;
+        next = match text[pos] {
+            b'"' => {
+                in_string = !in_string;
+                next_special(after)
+            }
             // The escaped character is skipped, whatever it is (`\"` does not end the string).
             // Outside a string a backslash is an error serde reports.
-            b'\\' if in_string => at += 1,
+            b'\\' if in_string => next_special(after + 1),
             b'[' if !in_string => {
-                let Some(len) = memchr::memchr(b']', &text[at..]) else {
+                if close.is_none_or(|end| end < after) {
+                    close = memchr::memchr(b']', &text[after..]).map(|i| after + i);
+                }
+                let Some(end) = close else {
                     break;
                 };
-                if is_plain_numbers(&text[at..at + len]) {
+                let following = next_special(after);
+                if following.is_none_or(|f| f > end) && is_plain_numbers(&text[after..end]) {
                     let out = skimmed.get_or_insert_with(|| Skimmed {
                         text: Vec::with_capacity(text.len().min(4096)),
                         cuts: Vec::new(),
                     });
-                    out.text.extend_from_slice(&text[copied..at]);
-                    out.cuts.push((out.text.len(), len));
-                    copied = at + len;
-                    at = copied + 1;
+                    out.text.extend_from_slice(&text[copied..after]);
+                    out.cuts.push((out.text.len(), end - after));
+                    copied = end;
                 }
+                following
             }
-            _ => {}
-        }
-        if at >= text.len() {
-            break;
-        }
+            _ => next_special(after),
+        };
     }
     let mut out = skimmed?;
     out.text.extend_from_slice(&text[copied..]);
@@ -254,5 +264,20 @@ mod tests {
         assert_eq!(skimmed.original_position(3), 3);
         assert!(skim_number_arrays(br#"{"s":"[1]\\","t":"["}"#).is_none());
         assert!(skim_number_arrays(b"[1,2").is_none());
+    }
+
+    /// Hostile shapes stay linear: every `[` here opens a candidate that looks numeric from
+    /// both ends (a quadratic skim would check the rest of the megabyte for each of them).
+    #[test]
+    fn nested_and_unclosed_candidates_cost_one_pass() {
+        let mut text = b"{\"data\":".to_vec();
+        for _ in 0..200_000 {
+            text.extend_from_slice(b"[1x");
+        }
+        text.extend_from_slice(b"[1]");
+        let skimmed = skim_number_arrays(&text).unwrap();
+        assert_eq!(skimmed.text.len(), text.len() - 1);
+        let unclosed = b"[1,".repeat(300_000);
+        assert!(skim_number_arrays(&unclosed).is_none());
     }
 }
