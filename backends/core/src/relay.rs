@@ -124,8 +124,16 @@ impl RelayedJson {
             WireKind::ChatCompletion | WireKind::ChatChunk => None,
         };
         let checked: &[u8] = skimmed.as_ref().map_or(&text, |s| &s.text);
-        let probe: Probe<'_> = serde_json::from_slice(checked)
-            .map_err(|e| RelayError::Malformed(format!("not a JSON object: {e}")))?;
+        let probe: Probe<'_> = serde_json::from_slice(checked).map_err(|e| {
+            // The message names a line and column: find them in the text as received.
+            let e = match &skimmed {
+                Some(_) => serde_json::from_slice::<Probe<'_>>(&text)
+                    .err()
+                    .unwrap_or(e),
+                None => e,
+            };
+            RelayError::Malformed(format!("not a JSON object: {e}"))
+        })?;
         let body_present = match kind {
             WireKind::ChatCompletion | WireKind::ChatChunk => probe.choices.is_some(),
             WireKind::Embeddings => probe.data.is_some(),
@@ -244,6 +252,13 @@ mod tests {
         );
         let typed: crate::EmbeddingsResponse = Answer::Relayed(json).into_built().unwrap();
         assert_eq!(typed.data.len(), 2);
+        // A fault after a cut vector is reported where it is in the text as received.
+        let broken = text.replace(r#""usage""#, r#""usage"x"#);
+        let column = broken.find(r#""usage"x"#).unwrap() + r#""usage"x"#.len();
+        let Err(RelayError::Malformed(message)) = parse(broken) else {
+            panic!("a broken answer was accepted");
+        };
+        assert!(message.ends_with(&format!("column {column}")), "{message}");
         // What the fast lane turns away, serde still refuses.
         for vector in [
             "[0.5,NaN]",
