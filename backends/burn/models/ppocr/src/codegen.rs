@@ -67,8 +67,9 @@ fn generate_one(onnx_path: &Path, out_dir: &Path, module: &str) -> Result<(), Oc
     write_text(&out_dir.join(format!("{module}_weights.rs")), &table)
 }
 
-/// Writes one network's code as `<dir>/mod.rs` (the imports and `Model`) plus one file per
-/// `SubmoduleN`. burn-onnx cuts a large graph into consecutive submodules in execution order
+/// Writes one network's code as `<dir>/mod.rs` (the imports and `Model`) plus, per
+/// `SubmoduleN`, `submoduleN.rs` (its layers) and `submoduleN/forward.rs` (its computation).
+/// burn-onnx cuts a large graph into consecutive submodules in execution order
 /// (`Model::forward` calls them one after another), so each file is one stretch of the network,
 /// a few hundred lines, instead of one file of thousands.
 fn write_split(dir: &Path, code: &str) -> Result<(), OcrError> {
@@ -80,10 +81,41 @@ fn write_split(dir: &Path, code: &str) -> Result<(), OcrError> {
         .map(|line| format!("{line}\n"))
         .collect();
     for (name, body) in &parts {
-        let file = format!("{header}use super::*;\n\n{body}");
-        write_text(&dir.join(format!("{}.rs", name.to_lowercase())), &file)?;
+        let file_name = name.to_lowercase();
+        let file = match split_forward(name, body) {
+            Some((layers, forward)) => {
+                let forward_dir = dir.join(&file_name);
+                std::fs::create_dir_all(&forward_dir)
+                    .map_err(|e| bad(&forward_dir, &e.to_string()))?;
+                let forward = format!("{header}use super::*;\n\n{forward}");
+                write_text(&forward_dir.join("forward.rs"), &forward)?;
+                format!("{header}use super::*;\n\nmod forward;\n\n{layers}")
+            }
+            None => format!("{header}use super::*;\n\n{body}"),
+        };
+        write_text(&dir.join(format!("{file_name}.rs")), &file)?;
     }
     write_text(&dir.join("mod.rs"), &root)
+}
+
+/// Splits one submodule's code into its layers (the struct and `new`, which builds every layer
+/// and names its weights) and its computation (`forward`, the graph's operations in order), so
+/// a reader of either finds it on its own page. `None` when there is no `forward` to split off.
+fn split_forward(name: &str, body: &str) -> Option<(String, String)> {
+    let lines: Vec<&str> = body.lines().collect();
+    let forward = lines
+        .iter()
+        .position(|line| line.starts_with("    pub fn forward("))?;
+    // Attributes of `forward` go with it.
+    let start = (0..forward)
+        .rev()
+        .take_while(|&i| lines[i].starts_with("    #["))
+        .last()
+        .unwrap_or(forward);
+    let joined = |range: &[&str]| -> String { range.iter().map(|l| format!("{l}\n")).collect() };
+    let layers = format!("{}}}\n", joined(&lines[..start]));
+    let forward = format!("impl {name} {{\n{}", joined(&lines[start..]));
+    Some((layers, forward))
 }
 
 /// Splits burn-onnx output into the root (everything but the submodules, with a `mod`/`use`
@@ -225,7 +257,27 @@ fn write_text(path: &Path, text: &str) -> Result<(), OcrError> {
 
 #[cfg(test)]
 mod tests {
-    use super::split_submodules;
+    use super::{split_forward, split_submodules};
+
+    #[test]
+    fn forward_and_its_attributes_go_to_their_own_impl() {
+        let body = "#[derive(Module, Debug)]\npub struct Submodule3 {\n}\nimpl Submodule3 {\n    \
+                    pub fn new(device: &Device) -> Self {\n        Self {}\n    }\n    \
+                    #[allow(clippy::let_and_return)]\n    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {\n        \
+                    x\n    }\n}\n";
+        let (layers, forward) = split_forward("Submodule3", body).unwrap();
+        assert_eq!(
+            layers,
+            "#[derive(Module, Debug)]\npub struct Submodule3 {\n}\nimpl Submodule3 {\n    \
+             pub fn new(device: &Device) -> Self {\n        Self {}\n    }\n}\n"
+        );
+        assert_eq!(
+            forward,
+            "impl Submodule3 {\n    #[allow(clippy::let_and_return)]\n    \
+             pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {\n        x\n    }\n}\n"
+        );
+        assert!(split_forward("Submodule3", "pub struct Submodule3 {}\n").is_none());
+    }
 
     #[test]
     fn each_submodule_goes_to_its_own_part_and_the_root_declares_them() {

@@ -2,6 +2,8 @@
 // Regenerate: cargo run -p omnigate-ppocr --features codegen --example generate_models && cargo fmt -p omnigate-ppocr
 use super::*;
 
+mod forward;
+
 #[derive(Module, Debug)]
 pub struct Submodule1 {
     conv2d1: Conv2d,
@@ -363,86 +365,5 @@ impl Submodule1 {
             reshape4,
             device: device.clone(),
         }
-    }
-    #[allow(clippy::let_and_return, clippy::approx_constant)]
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let conv2d1_out1 = self.conv2d1.forward(x);
-        let batchnormalization1_out1 = self.batchnormalization1.forward(conv2d1_out1);
-        let constant215_out1 = self.constant215.val();
-        let add1_out1 = batchnormalization1_out1
-            .clone()
-            .add((constant215_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip1_out1 = add1_out1.clamp(0f64, 6f64);
-        let mul1_out1 = batchnormalization1_out1.mul(clip1_out1);
-        let constant214_out1 = self.constant214.val();
-        let div1_out1 = mul1_out1.div((constant214_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d2_out1 = self.conv2d2.forward(div1_out1);
-        let batchnormalization2_out1 = self.batchnormalization2.forward(conv2d2_out1);
-        let relu1_out1 = burn::tensor::activation::relu(batchnormalization2_out1);
-        let conv2d3_out1 = self.conv2d3.forward(relu1_out1);
-        let batchnormalization3_out1 = self.batchnormalization3.forward(conv2d3_out1);
-        let relu2_out1 = burn::tensor::activation::relu(batchnormalization3_out1);
-        let globalaveragepool1_out1 = self.globalaveragepool1.forward(relu2_out1.clone());
-        let conv2d4_out1 = self.conv2d4.forward(globalaveragepool1_out1);
-        let reshape1_out1 = self.reshape1.val();
-        let add2_out1 = conv2d4_out1.add(reshape1_out1);
-        let relu3_out1 = burn::tensor::activation::relu(add2_out1);
-        let conv2d5_out1 = self.conv2d5.forward(relu3_out1);
-        let reshape2_out1 = self.reshape2.val();
-        let add3_out1 = conv2d5_out1.add(reshape2_out1);
-        let hardsigmoid1_out1 =
-            burn::tensor::activation::hard_sigmoid(add3_out1, 0.20000000298023224, 0.5);
-        let mul2_out1 = relu2_out1.mul(hardsigmoid1_out1);
-        let conv2d6_out1 = self.conv2d6.forward(mul2_out1);
-        let batchnormalization4_out1 = self.batchnormalization4.forward(conv2d6_out1);
-        let conv2d7_out1 = self.conv2d7.forward(batchnormalization4_out1);
-        let batchnormalization5_out1 = self.batchnormalization5.forward(conv2d7_out1);
-        let relu4_out1 = burn::tensor::activation::relu(batchnormalization5_out1);
-        let conv2d8_out1 = self.conv2d8.forward(relu4_out1);
-        let batchnormalization6_out1 = self.batchnormalization6.forward(conv2d8_out1);
-        let relu5_out1 = burn::tensor::activation::relu(batchnormalization6_out1);
-        let conv2d9_out1 = self.conv2d9.forward(relu5_out1);
-        let batchnormalization7_out1 = self.batchnormalization7.forward(conv2d9_out1);
-        let conv2d10_out1 = self.conv2d10.forward(batchnormalization7_out1.clone());
-        let batchnormalization8_out1 = self.batchnormalization8.forward(conv2d10_out1);
-        let relu6_out1 = burn::tensor::activation::relu(batchnormalization8_out1);
-        let conv2d11_out1 = self.conv2d11.forward(relu6_out1);
-        let batchnormalization9_out1 = self.batchnormalization9.forward(conv2d11_out1);
-        let relu7_out1 = burn::tensor::activation::relu(batchnormalization9_out1);
-        let conv2d12_out1 = self.conv2d12.forward(relu7_out1);
-        let batchnormalization10_out1 = self.batchnormalization10.forward(conv2d12_out1);
-        let add4_out1 = batchnormalization7_out1.add(batchnormalization10_out1);
-        let conv2d13_out1 = self.conv2d13.forward(add4_out1);
-        let batchnormalization11_out1 = self.batchnormalization11.forward(conv2d13_out1);
-        let constant221_out1 = self.constant221.val();
-        let add5_out1 = batchnormalization11_out1
-            .clone()
-            .add((constant221_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip2_out1 = add5_out1.clamp(0f64, 6f64);
-        let mul3_out1 = batchnormalization11_out1.mul(clip2_out1);
-        let constant220_out1 = self.constant220.val();
-        let div2_out1 = mul3_out1.div((constant220_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d14_out1 = self.conv2d14.forward(div2_out1);
-        let batchnormalization12_out1 = self.batchnormalization12.forward(conv2d14_out1);
-        let constant225_out1 = self.constant225.val();
-        let add6_out1 = batchnormalization12_out1
-            .clone()
-            .add((constant225_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip3_out1 = add6_out1.clamp(0f64, 6f64);
-        let mul4_out1 = batchnormalization12_out1.mul(clip3_out1);
-        let constant224_out1 = self.constant224.val();
-        let div3_out1 = mul4_out1.div((constant224_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let globalaveragepool2_out1 = self.globalaveragepool2.forward(div3_out1.clone());
-        let conv2d15_out1 = self.conv2d15.forward(globalaveragepool2_out1);
-        let reshape3_out1 = self.reshape3.val();
-        let add7_out1 = conv2d15_out1.add(reshape3_out1);
-        let relu8_out1 = burn::tensor::activation::relu(add7_out1);
-        let conv2d16_out1 = self.conv2d16.forward(relu8_out1);
-        let reshape4_out1 = self.reshape4.val();
-        let add8_out1 = conv2d16_out1.add(reshape4_out1);
-        let hardsigmoid2_out1 =
-            burn::tensor::activation::hard_sigmoid(add8_out1, 0.20000000298023224, 0.5);
-        let mul5_out1 = div3_out1.mul(hardsigmoid2_out1);
-        mul5_out1
     }
 }

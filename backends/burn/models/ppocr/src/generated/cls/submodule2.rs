@@ -2,6 +2,8 @@
 // Regenerate: cargo run -p omnigate-ppocr --features codegen --example generate_models && cargo fmt -p omnigate-ppocr
 use super::*;
 
+mod forward;
+
 #[derive(Module, Debug)]
 pub struct Submodule2 {
     conv2d17: Conv2d,
@@ -460,116 +462,5 @@ impl Submodule2 {
             batchnormalization22,
             device: device.clone(),
         }
-    }
-    #[allow(clippy::let_and_return, clippy::approx_constant)]
-    pub fn forward(&self, mul5_out1: Tensor<4>) -> Tensor<4> {
-        let conv2d17_out1 = self.conv2d17.forward(mul5_out1);
-        let batchnormalization13_out1 = self.batchnormalization13.forward(conv2d17_out1);
-        let conv2d18_out1 = self.conv2d18.forward(batchnormalization13_out1.clone());
-        let batchnormalization14_out1 = self.batchnormalization14.forward(conv2d18_out1);
-        let constant231_out1 = self.constant231.val();
-        let add9_out1 = batchnormalization14_out1
-            .clone()
-            .add((constant231_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip4_out1 = add9_out1.clamp(0f64, 6f64);
-        let mul6_out1 = batchnormalization14_out1.mul(clip4_out1);
-        let constant230_out1 = self.constant230.val();
-        let div4_out1 = mul6_out1.div((constant230_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d19_out1 = self.conv2d19.forward(div4_out1);
-        let batchnormalization15_out1 = self.batchnormalization15.forward(conv2d19_out1);
-        let constant235_out1 = self.constant235.val();
-        let add10_out1 = batchnormalization15_out1
-            .clone()
-            .add((constant235_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip5_out1 = add10_out1.clamp(0f64, 6f64);
-        let mul7_out1 = batchnormalization15_out1.mul(clip5_out1);
-        let constant234_out1 = self.constant234.val();
-        let div5_out1 = mul7_out1.div((constant234_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let globalaveragepool3_out1 = self.globalaveragepool3.forward(div5_out1.clone());
-        let conv2d20_out1 = self.conv2d20.forward(globalaveragepool3_out1);
-        let reshape5_out1 = self.reshape5.val();
-        let add11_out1 = conv2d20_out1.add(reshape5_out1);
-        let relu9_out1 = burn::tensor::activation::relu(add11_out1);
-        let conv2d21_out1 = self.conv2d21.forward(relu9_out1);
-        let reshape6_out1 = self.reshape6.val();
-        let add12_out1 = conv2d21_out1.add(reshape6_out1);
-        let hardsigmoid3_out1 =
-            burn::tensor::activation::hard_sigmoid(add12_out1, 0.20000000298023224, 0.5);
-        let mul8_out1 = div5_out1.mul(hardsigmoid3_out1);
-        let conv2d22_out1 = self.conv2d22.forward(mul8_out1);
-        let batchnormalization16_out1 = self.batchnormalization16.forward(conv2d22_out1);
-        let add13_out1 = batchnormalization13_out1.add(batchnormalization16_out1);
-        let conv2d23_out1 = self.conv2d23.forward(add13_out1.clone());
-        let batchnormalization17_out1 = self.batchnormalization17.forward(conv2d23_out1);
-        let constant241_out1 = self.constant241.val();
-        let add14_out1 = batchnormalization17_out1
-            .clone()
-            .add((constant241_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip6_out1 = add14_out1.clamp(0f64, 6f64);
-        let mul9_out1 = batchnormalization17_out1.mul(clip6_out1);
-        let constant240_out1 = self.constant240.val();
-        let div6_out1 = mul9_out1.div((constant240_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d24_out1 = self.conv2d24.forward(div6_out1);
-        let batchnormalization18_out1 = self.batchnormalization18.forward(conv2d24_out1);
-        let constant245_out1 = self.constant245.val();
-        let add15_out1 = batchnormalization18_out1
-            .clone()
-            .add((constant245_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip7_out1 = add15_out1.clamp(0f64, 6f64);
-        let mul10_out1 = batchnormalization18_out1.mul(clip7_out1);
-        let constant244_out1 = self.constant244.val();
-        let div7_out1 =
-            mul10_out1.div((constant244_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let globalaveragepool4_out1 = self.globalaveragepool4.forward(div7_out1.clone());
-        let conv2d25_out1 = self.conv2d25.forward(globalaveragepool4_out1);
-        let reshape7_out1 = self.reshape7.val();
-        let add16_out1 = conv2d25_out1.add(reshape7_out1);
-        let relu10_out1 = burn::tensor::activation::relu(add16_out1);
-        let conv2d26_out1 = self.conv2d26.forward(relu10_out1);
-        let reshape8_out1 = self.reshape8.val();
-        let add17_out1 = conv2d26_out1.add(reshape8_out1);
-        let hardsigmoid4_out1 =
-            burn::tensor::activation::hard_sigmoid(add17_out1, 0.20000000298023224, 0.5);
-        let mul11_out1 = div7_out1.mul(hardsigmoid4_out1);
-        let conv2d27_out1 = self.conv2d27.forward(mul11_out1);
-        let batchnormalization19_out1 = self.batchnormalization19.forward(conv2d27_out1);
-        let add18_out1 = add13_out1.add(batchnormalization19_out1);
-        let conv2d28_out1 = self.conv2d28.forward(add18_out1.clone());
-        let batchnormalization20_out1 = self.batchnormalization20.forward(conv2d28_out1);
-        let constant251_out1 = self.constant251.val();
-        let add19_out1 = batchnormalization20_out1
-            .clone()
-            .add((constant251_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip8_out1 = add19_out1.clamp(0f64, 6f64);
-        let mul12_out1 = batchnormalization20_out1.mul(clip8_out1);
-        let constant250_out1 = self.constant250.val();
-        let div8_out1 =
-            mul12_out1.div((constant250_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d29_out1 = self.conv2d29.forward(div8_out1);
-        let batchnormalization21_out1 = self.batchnormalization21.forward(conv2d29_out1);
-        let constant255_out1 = self.constant255.val();
-        let add20_out1 = batchnormalization21_out1
-            .clone()
-            .add((constant255_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip9_out1 = add20_out1.clamp(0f64, 6f64);
-        let mul13_out1 = batchnormalization21_out1.mul(clip9_out1);
-        let constant254_out1 = self.constant254.val();
-        let div9_out1 =
-            mul13_out1.div((constant254_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let globalaveragepool5_out1 = self.globalaveragepool5.forward(div9_out1.clone());
-        let conv2d30_out1 = self.conv2d30.forward(globalaveragepool5_out1);
-        let reshape9_out1 = self.reshape9.val();
-        let add21_out1 = conv2d30_out1.add(reshape9_out1);
-        let relu11_out1 = burn::tensor::activation::relu(add21_out1);
-        let conv2d31_out1 = self.conv2d31.forward(relu11_out1);
-        let reshape10_out1 = self.reshape10.val();
-        let add22_out1 = conv2d31_out1.add(reshape10_out1);
-        let hardsigmoid5_out1 =
-            burn::tensor::activation::hard_sigmoid(add22_out1, 0.20000000298023224, 0.5);
-        let mul14_out1 = div9_out1.mul(hardsigmoid5_out1);
-        let conv2d32_out1 = self.conv2d32.forward(mul14_out1);
-        let batchnormalization22_out1 = self.batchnormalization22.forward(conv2d32_out1);
-        let add23_out1 = add18_out1.add(batchnormalization22_out1);
-        add23_out1
     }
 }

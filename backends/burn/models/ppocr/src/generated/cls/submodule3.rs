@@ -2,6 +2,8 @@
 // Regenerate: cargo run -p omnigate-ppocr --features codegen --example generate_models && cargo fmt -p omnigate-ppocr
 use super::*;
 
+mod forward;
+
 #[derive(Module, Debug)]
 pub struct Submodule3 {
     conv2d33: Conv2d,
@@ -344,91 +346,5 @@ impl Submodule3 {
             constant280,
             device: device.clone(),
         }
-    }
-    #[allow(clippy::let_and_return, clippy::approx_constant)]
-    pub fn forward(&self, add23_out1: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-        let conv2d33_out1 = self.conv2d33.forward(add23_out1.clone());
-        let batchnormalization23_out1 = self.batchnormalization23.forward(conv2d33_out1);
-        let constant261_out1 = self.constant261.val();
-        let add24_out1 = batchnormalization23_out1
-            .clone()
-            .add((constant261_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip10_out1 = add24_out1.clamp(0f64, 6f64);
-        let mul15_out1 = batchnormalization23_out1.mul(clip10_out1);
-        let constant260_out1 = self.constant260.val();
-        let div10_out1 =
-            mul15_out1.div((constant260_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d34_out1 = self.conv2d34.forward(div10_out1);
-        let batchnormalization24_out1 = self.batchnormalization24.forward(conv2d34_out1);
-        let constant265_out1 = self.constant265.val();
-        let add25_out1 = batchnormalization24_out1
-            .clone()
-            .add((constant265_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip11_out1 = add25_out1.clamp(0f64, 6f64);
-        let mul16_out1 = batchnormalization24_out1.mul(clip11_out1);
-        let constant264_out1 = self.constant264.val();
-        let div11_out1 =
-            mul16_out1.div((constant264_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let globalaveragepool6_out1 = self.globalaveragepool6.forward(div11_out1.clone());
-        let conv2d35_out1 = self.conv2d35.forward(globalaveragepool6_out1);
-        let reshape11_out1 = self.reshape11.val();
-        let add26_out1 = conv2d35_out1.add(reshape11_out1);
-        let relu12_out1 = burn::tensor::activation::relu(add26_out1);
-        let conv2d36_out1 = self.conv2d36.forward(relu12_out1);
-        let reshape12_out1 = self.reshape12.val();
-        let add27_out1 = conv2d36_out1.add(reshape12_out1);
-        let hardsigmoid6_out1 =
-            burn::tensor::activation::hard_sigmoid(add27_out1, 0.20000000298023224, 0.5);
-        let mul17_out1 = div11_out1.mul(hardsigmoid6_out1);
-        let conv2d37_out1 = self.conv2d37.forward(mul17_out1);
-        let batchnormalization25_out1 = self.batchnormalization25.forward(conv2d37_out1);
-        let add28_out1 = add23_out1.add(batchnormalization25_out1);
-        let conv2d38_out1 = self.conv2d38.forward(add28_out1);
-        let batchnormalization26_out1 = self.batchnormalization26.forward(conv2d38_out1);
-        let constant271_out1 = self.constant271.val();
-        let add29_out1 = batchnormalization26_out1
-            .clone()
-            .add((constant271_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip12_out1 = add29_out1.clamp(0f64, 6f64);
-        let mul18_out1 = batchnormalization26_out1.mul(clip12_out1);
-        let constant270_out1 = self.constant270.val();
-        let div12_out1 =
-            mul18_out1.div((constant270_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d39_out1 = self.conv2d39.forward(div12_out1);
-        let batchnormalization27_out1 = self.batchnormalization27.forward(conv2d39_out1);
-        let constant275_out1 = self.constant275.val();
-        let add30_out1 = batchnormalization27_out1
-            .clone()
-            .add((constant275_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip13_out1 = add30_out1.clamp(0f64, 6f64);
-        let mul19_out1 = batchnormalization27_out1.mul(clip13_out1);
-        let constant274_out1 = self.constant274.val();
-        let div13_out1 =
-            mul19_out1.div((constant274_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let globalaveragepool7_out1 = self.globalaveragepool7.forward(div13_out1.clone());
-        let conv2d40_out1 = self.conv2d40.forward(globalaveragepool7_out1);
-        let reshape13_out1 = self.reshape13.val();
-        let add31_out1 = conv2d40_out1.add(reshape13_out1);
-        let relu13_out1 = burn::tensor::activation::relu(add31_out1);
-        let conv2d41_out1 = self.conv2d41.forward(relu13_out1);
-        let reshape14_out1 = self.reshape14.val();
-        let add32_out1 = conv2d41_out1.add(reshape14_out1);
-        let hardsigmoid7_out1 =
-            burn::tensor::activation::hard_sigmoid(add32_out1, 0.20000000298023224, 0.5);
-        let mul20_out1 = div13_out1.mul(hardsigmoid7_out1);
-        let conv2d42_out1 = self.conv2d42.forward(mul20_out1);
-        let batchnormalization28_out1 = self.batchnormalization28.forward(conv2d42_out1);
-        let conv2d43_out1 = self.conv2d43.forward(batchnormalization28_out1.clone());
-        let batchnormalization29_out1 = self.batchnormalization29.forward(conv2d43_out1);
-        let constant281_out1 = self.constant281.val();
-        let add33_out1 = batchnormalization29_out1
-            .clone()
-            .add((constant281_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip14_out1 = add33_out1.clamp(0f64, 6f64);
-        let mul21_out1 = batchnormalization29_out1.mul(clip14_out1);
-        let constant280_out1 = self.constant280.val();
-        let div14_out1 =
-            mul21_out1.div((constant280_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        (div14_out1, batchnormalization28_out1)
     }
 }

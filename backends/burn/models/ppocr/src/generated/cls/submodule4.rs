@@ -2,6 +2,8 @@
 // Regenerate: cargo run -p omnigate-ppocr --features codegen --example generate_models && cargo fmt -p omnigate-ppocr
 use super::*;
 
+mod forward;
+
 #[derive(Module, Debug)]
 pub struct Submodule4 {
     conv2d44: Conv2d,
@@ -326,108 +328,5 @@ impl Submodule4 {
             linear1,
             device: device.clone(),
         }
-    }
-    #[allow(clippy::let_and_return, clippy::approx_constant)]
-    pub fn forward(
-        &self,
-        div14_out1: Tensor<4>,
-        batchnormalization28_out1: Tensor<4>,
-    ) -> Tensor<2> {
-        let conv2d44_out1 = self.conv2d44.forward(div14_out1);
-        let batchnormalization30_out1 = self.batchnormalization30.forward(conv2d44_out1);
-        let constant285_out1 = self.constant285.val();
-        let add34_out1 = batchnormalization30_out1
-            .clone()
-            .add((constant285_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip15_out1 = add34_out1.clamp(0f64, 6f64);
-        let mul22_out1 = batchnormalization30_out1.mul(clip15_out1);
-        let constant284_out1 = self.constant284.val();
-        let div15_out1 =
-            mul22_out1.div((constant284_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let globalaveragepool8_out1 = self.globalaveragepool8.forward(div15_out1.clone());
-        let conv2d45_out1 = self.conv2d45.forward(globalaveragepool8_out1);
-        let reshape15_out1 = self.reshape15.val();
-        let add35_out1 = conv2d45_out1.add(reshape15_out1);
-        let relu14_out1 = burn::tensor::activation::relu(add35_out1);
-        let conv2d46_out1 = self.conv2d46.forward(relu14_out1);
-        let reshape16_out1 = self.reshape16.val();
-        let add36_out1 = conv2d46_out1.add(reshape16_out1);
-        let hardsigmoid8_out1 =
-            burn::tensor::activation::hard_sigmoid(add36_out1, 0.20000000298023224, 0.5);
-        let mul23_out1 = div15_out1.mul(hardsigmoid8_out1);
-        let conv2d47_out1 = self.conv2d47.forward(mul23_out1);
-        let batchnormalization31_out1 = self.batchnormalization31.forward(conv2d47_out1);
-        let add37_out1 = batchnormalization28_out1.add(batchnormalization31_out1);
-        let conv2d48_out1 = self.conv2d48.forward(add37_out1.clone());
-        let batchnormalization32_out1 = self.batchnormalization32.forward(conv2d48_out1);
-        let constant291_out1 = self.constant291.val();
-        let add38_out1 = batchnormalization32_out1
-            .clone()
-            .add((constant291_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip16_out1 = add38_out1.clamp(0f64, 6f64);
-        let mul24_out1 = batchnormalization32_out1.mul(clip16_out1);
-        let constant290_out1 = self.constant290.val();
-        let div16_out1 =
-            mul24_out1.div((constant290_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d49_out1 = self.conv2d49.forward(div16_out1);
-        let batchnormalization33_out1 = self.batchnormalization33.forward(conv2d49_out1);
-        let constant295_out1 = self.constant295.val();
-        let add39_out1 = batchnormalization33_out1
-            .clone()
-            .add((constant295_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip17_out1 = add39_out1.clamp(0f64, 6f64);
-        let mul25_out1 = batchnormalization33_out1.mul(clip17_out1);
-        let constant294_out1 = self.constant294.val();
-        let div17_out1 =
-            mul25_out1.div((constant294_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let globalaveragepool9_out1 = self.globalaveragepool9.forward(div17_out1.clone());
-        let conv2d50_out1 = self.conv2d50.forward(globalaveragepool9_out1);
-        let reshape17_out1 = self.reshape17.val();
-        let add40_out1 = conv2d50_out1.add(reshape17_out1);
-        let relu15_out1 = burn::tensor::activation::relu(add40_out1);
-        let conv2d51_out1 = self.conv2d51.forward(relu15_out1);
-        let reshape18_out1 = self.reshape18.val();
-        let add41_out1 = conv2d51_out1.add(reshape18_out1);
-        let hardsigmoid9_out1 =
-            burn::tensor::activation::hard_sigmoid(add41_out1, 0.20000000298023224, 0.5);
-        let mul26_out1 = div17_out1.mul(hardsigmoid9_out1);
-        let conv2d52_out1 = self.conv2d52.forward(mul26_out1);
-        let batchnormalization34_out1 = self.batchnormalization34.forward(conv2d52_out1);
-        let add42_out1 = add37_out1.add(batchnormalization34_out1);
-        let conv2d53_out1 = self.conv2d53.forward(add42_out1);
-        let batchnormalization35_out1 = self.batchnormalization35.forward(conv2d53_out1);
-        let constant301_out1 = self.constant301.val();
-        let add43_out1 = batchnormalization35_out1
-            .clone()
-            .add((constant301_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip18_out1 = add43_out1.clamp(0f64, 6f64);
-        let mul27_out1 = batchnormalization35_out1.mul(clip18_out1);
-        let constant300_out1 = self.constant300.val();
-        let div18_out1 =
-            mul27_out1.div((constant300_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let maxpool2d1_out1 = self.maxpool2d1.forward(div18_out1);
-        let globalaveragepool10_out1 = self.globalaveragepool10.forward(maxpool2d1_out1);
-        let constant308_out1 = self.constant308.val();
-        let cast3_out1 = constant308_out1.cast(burn::tensor::DType::I64);
-        let slice1_out1: [i64; 1] = [-1i64];
-        let concat1_out1: [i64; 2usize] = {
-            let mut shape_parts = alloc::vec::Vec::with_capacity(2usize);
-            shape_parts.extend_from_slice(&slice1_out1[..]);
-            let tensor_data_1 = cast3_out1.cast(burn::tensor::DType::I64).to_data();
-            shape_parts.extend(tensor_data_1.iter::<i64>());
-            assert_eq!(
-                shape_parts.len(),
-                2usize,
-                "Concat {}: expected {} shape elements, got {}",
-                "concat1",
-                2usize,
-                shape_parts.len()
-            );
-            shape_parts.try_into().expect("length checked above")
-        };
-        let reshape19_out1 = globalaveragepool10_out1.reshape(concat1_out1);
-        let linear1_out1 = self.linear1.forward(reshape19_out1);
-        let softmax1_out1 = burn::tensor::activation::softmax(linear1_out1, 1);
-        softmax1_out1
     }
 }

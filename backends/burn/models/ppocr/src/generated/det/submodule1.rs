@@ -2,6 +2,8 @@
 // Regenerate: cargo run -p omnigate-ppocr --features codegen --example generate_models && cargo fmt -p omnigate-ppocr
 use super::*;
 
+mod forward;
+
 #[derive(Module, Debug)]
 pub struct Submodule1 {
     conv2d1: Conv2d,
@@ -372,103 +374,5 @@ impl Submodule1 {
             constant227,
             device: device.clone(),
         }
-    }
-    #[allow(clippy::let_and_return, clippy::approx_constant)]
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let conv2d1_out1 = self.conv2d1.forward(x);
-        let batchnormalization1_out1 = self.batchnormalization1.forward(conv2d1_out1);
-        let conv2d2_out1 = self.conv2d2.forward(batchnormalization1_out1);
-        let constant131_out1 = self.constant131.val();
-        let mul1_out1 = (constant131_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d2_out1);
-        let constant132_out1 = self.constant132.val();
-        let add1_out1 = mul1_out1.add((constant132_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant236_out1 = self.constant236.val();
-        let add2_out1 = add1_out1
-            .clone()
-            .add((constant236_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip1_out1 = add2_out1.clamp(0f64, 6f64);
-        let mul2_out1 = add1_out1.mul(clip1_out1);
-        let constant235_out1 = self.constant235.val();
-        let div1_out1 = mul2_out1.div((constant235_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant187_out1 = self.constant187.val();
-        let mul3_out1 = (constant187_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div1_out1);
-        let constant188_out1 = self.constant188.val();
-        let add3_out1 = mul3_out1.add((constant188_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d3_out1 = self.conv2d3.forward(add3_out1);
-        let constant133_out1 = self.constant133.val();
-        let mul4_out1 = (constant133_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d3_out1);
-        let constant134_out1 = self.constant134.val();
-        let add4_out1 = mul4_out1.add((constant134_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant240_out1 = self.constant240.val();
-        let add5_out1 = add4_out1
-            .clone()
-            .add((constant240_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip2_out1 = add5_out1.clamp(0f64, 6f64);
-        let mul5_out1 = add4_out1.mul(clip2_out1);
-        let constant239_out1 = self.constant239.val();
-        let div2_out1 = mul5_out1.div((constant239_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant207_out1 = self.constant207.val();
-        let mul6_out1 = (constant207_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div2_out1);
-        let constant208_out1 = self.constant208.val();
-        let add6_out1 = mul6_out1.add((constant208_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d4_out1 = self.conv2d4.forward(add6_out1);
-        let constant155_out1 = self.constant155.val();
-        let mul7_out1 = (constant155_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d4_out1);
-        let constant156_out1 = self.constant156.val();
-        let add7_out1 = mul7_out1.add((constant156_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d5_out1 = self.conv2d5.forward(add7_out1);
-        let constant173_out1 = self.constant173.val();
-        let mul8_out1 = (constant173_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d5_out1);
-        let constant174_out1 = self.constant174.val();
-        let add8_out1 = mul8_out1.add((constant174_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant244_out1 = self.constant244.val();
-        let add9_out1 = add8_out1
-            .clone()
-            .add((constant244_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip3_out1 = add9_out1.clamp(0f64, 6f64);
-        let mul9_out1 = add8_out1.mul(clip3_out1);
-        let constant243_out1 = self.constant243.val();
-        let div3_out1 = mul9_out1.div((constant243_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant225_out1 = self.constant225.val();
-        let mul10_out1 = (constant225_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div3_out1);
-        let constant226_out1 = self.constant226.val();
-        let add10_out1 =
-            mul10_out1.add((constant226_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d6_out1 = self.conv2d6.forward(add10_out1);
-        let constant175_out1 = self.constant175.val();
-        let mul11_out1 = (constant175_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d6_out1);
-        let constant176_out1 = self.constant176.val();
-        let add11_out1 =
-            mul11_out1.add((constant176_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant248_out1 = self.constant248.val();
-        let add12_out1 = add11_out1
-            .clone()
-            .add((constant248_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip4_out1 = add12_out1.clamp(0f64, 6f64);
-        let mul12_out1 = add11_out1.mul(clip4_out1);
-        let constant247_out1 = self.constant247.val();
-        let div4_out1 =
-            mul12_out1.div((constant247_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant227_out1 = self.constant227.val();
-        let mul13_out1 = (constant227_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div4_out1);
-        mul13_out1
     }
 }

@@ -2,6 +2,8 @@
 // Regenerate: cargo run -p omnigate-ppocr --features codegen --example generate_models && cargo fmt -p omnigate-ppocr
 use super::*;
 
+mod forward;
+
 #[derive(Module, Debug)]
 pub struct Submodule2 {
     constant228: burn::module::Param<Tensor<1>>,
@@ -368,113 +370,5 @@ impl Submodule2 {
             constant189,
             device: device.clone(),
         }
-    }
-    #[allow(clippy::let_and_return, clippy::approx_constant)]
-    pub fn forward(&self, mul13_out1: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-        let constant228_out1 = self.constant228.val();
-        let add13_out1 =
-            mul13_out1.add((constant228_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d7_out1 = self.conv2d7.forward(add13_out1);
-        let constant177_out1 = self.constant177.val();
-        let mul14_out1 = (constant177_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d7_out1);
-        let constant178_out1 = self.constant178.val();
-        let add14_out1 =
-            mul14_out1.add((constant178_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant252_out1 = self.constant252.val();
-        let add15_out1 = add14_out1
-            .clone()
-            .add((constant252_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip5_out1 = add15_out1.clamp(0f64, 6f64);
-        let mul15_out1 = add14_out1.mul(clip5_out1);
-        let constant251_out1 = self.constant251.val();
-        let div5_out1 =
-            mul15_out1.div((constant251_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant229_out1 = self.constant229.val();
-        let mul16_out1 = (constant229_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div5_out1);
-        let constant230_out1 = self.constant230.val();
-        let add16_out1 =
-            mul16_out1.add((constant230_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d8_out1 = self.conv2d8.forward(add16_out1.clone());
-        let constant179_out1 = self.constant179.val();
-        let mul17_out1 = (constant179_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d8_out1);
-        let constant180_out1 = self.constant180.val();
-        let add17_out1 =
-            mul17_out1.add((constant180_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d9_out1 = self.conv2d9.forward(add17_out1);
-        let constant181_out1 = self.constant181.val();
-        let mul18_out1 = (constant181_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d9_out1);
-        let constant182_out1 = self.constant182.val();
-        let add18_out1 =
-            mul18_out1.add((constant182_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant256_out1 = self.constant256.val();
-        let add19_out1 = add18_out1
-            .clone()
-            .add((constant256_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip6_out1 = add19_out1.clamp(0f64, 6f64);
-        let mul19_out1 = add18_out1.mul(clip6_out1);
-        let constant255_out1 = self.constant255.val();
-        let div6_out1 =
-            mul19_out1.div((constant255_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant231_out1 = self.constant231.val();
-        let mul20_out1 = (constant231_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div6_out1);
-        let constant232_out1 = self.constant232.val();
-        let add20_out1 =
-            mul20_out1.add((constant232_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d10_out1 = self.conv2d10.forward(add20_out1);
-        let constant183_out1 = self.constant183.val();
-        let mul21_out1 = (constant183_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d10_out1);
-        let constant184_out1 = self.constant184.val();
-        let add21_out1 =
-            mul21_out1.add((constant184_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant260_out1 = self.constant260.val();
-        let add22_out1 = add21_out1
-            .clone()
-            .add((constant260_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip7_out1 = add22_out1.clamp(0f64, 6f64);
-        let mul22_out1 = add21_out1.mul(clip7_out1);
-        let constant259_out1 = self.constant259.val();
-        let div7_out1 =
-            mul22_out1.div((constant259_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant233_out1 = self.constant233.val();
-        let mul23_out1 = (constant233_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div7_out1);
-        let constant234_out1 = self.constant234.val();
-        let add23_out1 =
-            mul23_out1.add((constant234_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d11_out1 = self.conv2d11.forward(add23_out1);
-        let constant185_out1 = self.constant185.val();
-        let mul24_out1 = (constant185_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d11_out1);
-        let constant186_out1 = self.constant186.val();
-        let add24_out1 =
-            mul24_out1.add((constant186_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant264_out1 = self.constant264.val();
-        let add25_out1 = add24_out1
-            .clone()
-            .add((constant264_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip8_out1 = add25_out1.clamp(0f64, 6f64);
-        let mul25_out1 = add24_out1.mul(clip8_out1);
-        let constant263_out1 = self.constant263.val();
-        let div8_out1 =
-            mul25_out1.div((constant263_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant189_out1 = self.constant189.val();
-        let mul26_out1 = (constant189_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div8_out1);
-        (mul26_out1, add16_out1)
     }
 }

@@ -2,6 +2,8 @@
 // Regenerate: cargo run -p omnigate-ppocr --features codegen --example generate_models && cargo fmt -p omnigate-ppocr
 use super::*;
 
+mod forward;
+
 #[derive(Module, Debug)]
 pub struct Submodule3 {
     constant190: burn::module::Param<Tensor<1>>,
@@ -368,113 +370,5 @@ impl Submodule3 {
             constant197,
             device: device.clone(),
         }
-    }
-    #[allow(clippy::let_and_return, clippy::approx_constant)]
-    pub fn forward(&self, mul26_out1: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-        let constant190_out1 = self.constant190.val();
-        let add26_out1 =
-            mul26_out1.add((constant190_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d12_out1 = self.conv2d12.forward(add26_out1.clone());
-        let constant135_out1 = self.constant135.val();
-        let mul27_out1 = (constant135_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d12_out1);
-        let constant136_out1 = self.constant136.val();
-        let add27_out1 =
-            mul27_out1.add((constant136_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d13_out1 = self.conv2d13.forward(add27_out1);
-        let constant137_out1 = self.constant137.val();
-        let mul28_out1 = (constant137_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d13_out1);
-        let constant138_out1 = self.constant138.val();
-        let add28_out1 =
-            mul28_out1.add((constant138_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant268_out1 = self.constant268.val();
-        let add29_out1 = add28_out1
-            .clone()
-            .add((constant268_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip9_out1 = add29_out1.clamp(0f64, 6f64);
-        let mul29_out1 = add28_out1.mul(clip9_out1);
-        let constant267_out1 = self.constant267.val();
-        let div9_out1 =
-            mul29_out1.div((constant267_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant191_out1 = self.constant191.val();
-        let mul30_out1 = (constant191_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div9_out1);
-        let constant192_out1 = self.constant192.val();
-        let add30_out1 =
-            mul30_out1.add((constant192_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d14_out1 = self.conv2d14.forward(add30_out1);
-        let constant139_out1 = self.constant139.val();
-        let mul31_out1 = (constant139_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d14_out1);
-        let constant140_out1 = self.constant140.val();
-        let add31_out1 =
-            mul31_out1.add((constant140_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant272_out1 = self.constant272.val();
-        let add32_out1 = add31_out1
-            .clone()
-            .add((constant272_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip10_out1 = add32_out1.clamp(0f64, 6f64);
-        let mul32_out1 = add31_out1.mul(clip10_out1);
-        let constant271_out1 = self.constant271.val();
-        let div10_out1 =
-            mul32_out1.div((constant271_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant193_out1 = self.constant193.val();
-        let mul33_out1 = (constant193_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div10_out1);
-        let constant194_out1 = self.constant194.val();
-        let add33_out1 =
-            mul33_out1.add((constant194_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d15_out1 = self.conv2d15.forward(add33_out1);
-        let constant141_out1 = self.constant141.val();
-        let mul34_out1 = (constant141_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d15_out1);
-        let constant142_out1 = self.constant142.val();
-        let add34_out1 =
-            mul34_out1.add((constant142_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant276_out1 = self.constant276.val();
-        let add35_out1 = add34_out1
-            .clone()
-            .add((constant276_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip11_out1 = add35_out1.clamp(0f64, 6f64);
-        let mul35_out1 = add34_out1.mul(clip11_out1);
-        let constant275_out1 = self.constant275.val();
-        let div11_out1 =
-            mul35_out1.div((constant275_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant195_out1 = self.constant195.val();
-        let mul36_out1 = (constant195_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div11_out1);
-        let constant196_out1 = self.constant196.val();
-        let add36_out1 =
-            mul36_out1.add((constant196_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d16_out1 = self.conv2d16.forward(add36_out1);
-        let constant143_out1 = self.constant143.val();
-        let mul37_out1 = (constant143_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d16_out1);
-        let constant144_out1 = self.constant144.val();
-        let add37_out1 =
-            mul37_out1.add((constant144_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant280_out1 = self.constant280.val();
-        let add38_out1 = add37_out1
-            .clone()
-            .add((constant280_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip12_out1 = add38_out1.clamp(0f64, 6f64);
-        let mul38_out1 = add37_out1.mul(clip12_out1);
-        let constant279_out1 = self.constant279.val();
-        let div12_out1 =
-            mul38_out1.div((constant279_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant197_out1 = self.constant197.val();
-        let mul39_out1 = (constant197_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div12_out1);
-        (mul39_out1, add26_out1)
     }
 }

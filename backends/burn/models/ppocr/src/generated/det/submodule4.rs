@@ -2,6 +2,8 @@
 // Regenerate: cargo run -p omnigate-ppocr --features codegen --example generate_models && cargo fmt -p omnigate-ppocr
 use super::*;
 
+mod forward;
+
 #[derive(Module, Debug)]
 pub struct Submodule4 {
     constant198: burn::module::Param<Tensor<1>>,
@@ -368,113 +370,5 @@ impl Submodule4 {
             constant153,
             device: device.clone(),
         }
-    }
-    #[allow(clippy::let_and_return, clippy::approx_constant)]
-    pub fn forward(&self, mul39_out1: Tensor<4>) -> Tensor<4> {
-        let constant198_out1 = self.constant198.val();
-        let add39_out1 =
-            mul39_out1.add((constant198_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d17_out1 = self.conv2d17.forward(add39_out1);
-        let constant145_out1 = self.constant145.val();
-        let mul40_out1 = (constant145_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d17_out1);
-        let constant146_out1 = self.constant146.val();
-        let add40_out1 =
-            mul40_out1.add((constant146_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant284_out1 = self.constant284.val();
-        let add41_out1 = add40_out1
-            .clone()
-            .add((constant284_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip13_out1 = add41_out1.clamp(0f64, 6f64);
-        let mul41_out1 = add40_out1.mul(clip13_out1);
-        let constant283_out1 = self.constant283.val();
-        let div13_out1 =
-            mul41_out1.div((constant283_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant199_out1 = self.constant199.val();
-        let mul42_out1 = (constant199_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div13_out1);
-        let constant200_out1 = self.constant200.val();
-        let add42_out1 =
-            mul42_out1.add((constant200_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d18_out1 = self.conv2d18.forward(add42_out1);
-        let constant147_out1 = self.constant147.val();
-        let mul43_out1 = (constant147_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d18_out1);
-        let constant148_out1 = self.constant148.val();
-        let add43_out1 =
-            mul43_out1.add((constant148_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant288_out1 = self.constant288.val();
-        let add44_out1 = add43_out1
-            .clone()
-            .add((constant288_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip14_out1 = add44_out1.clamp(0f64, 6f64);
-        let mul44_out1 = add43_out1.mul(clip14_out1);
-        let constant287_out1 = self.constant287.val();
-        let div14_out1 =
-            mul44_out1.div((constant287_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant201_out1 = self.constant201.val();
-        let mul45_out1 = (constant201_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div14_out1);
-        let constant202_out1 = self.constant202.val();
-        let add45_out1 =
-            mul45_out1.add((constant202_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d19_out1 = self.conv2d19.forward(add45_out1);
-        let constant149_out1 = self.constant149.val();
-        let mul46_out1 = (constant149_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d19_out1);
-        let constant150_out1 = self.constant150.val();
-        let add46_out1 =
-            mul46_out1.add((constant150_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant292_out1 = self.constant292.val();
-        let add47_out1 = add46_out1
-            .clone()
-            .add((constant292_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip15_out1 = add47_out1.clamp(0f64, 6f64);
-        let mul47_out1 = add46_out1.mul(clip15_out1);
-        let constant291_out1 = self.constant291.val();
-        let div15_out1 =
-            mul47_out1.div((constant291_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant203_out1 = self.constant203.val();
-        let mul48_out1 = (constant203_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div15_out1);
-        let constant204_out1 = self.constant204.val();
-        let add48_out1 =
-            mul48_out1.add((constant204_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d20_out1 = self.conv2d20.forward(add48_out1);
-        let constant151_out1 = self.constant151.val();
-        let mul49_out1 = (constant151_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d20_out1);
-        let constant152_out1 = self.constant152.val();
-        let add49_out1 =
-            mul49_out1.add((constant152_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant296_out1 = self.constant296.val();
-        let add50_out1 = add49_out1
-            .clone()
-            .add((constant296_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip16_out1 = add50_out1.clamp(0f64, 6f64);
-        let mul50_out1 = add49_out1.mul(clip16_out1);
-        let constant295_out1 = self.constant295.val();
-        let div16_out1 =
-            mul50_out1.div((constant295_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant205_out1 = self.constant205.val();
-        let mul51_out1 = (constant205_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div16_out1);
-        let constant206_out1 = self.constant206.val();
-        let add51_out1 =
-            mul51_out1.add((constant206_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d21_out1 = self.conv2d21.forward(add51_out1);
-        let constant153_out1 = self.constant153.val();
-        let mul52_out1 = (constant153_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d21_out1);
-        mul52_out1
     }
 }

@@ -2,6 +2,8 @@
 // Regenerate: cargo run -p omnigate-ppocr --features codegen --example generate_models && cargo fmt -p omnigate-ppocr
 use super::*;
 
+mod forward;
+
 #[derive(Module, Debug)]
 pub struct Submodule5 {
     constant154: burn::module::Param<Tensor<1>>,
@@ -340,106 +342,5 @@ impl Submodule5 {
             constant164,
             device: device.clone(),
         }
-    }
-    #[allow(clippy::let_and_return, clippy::approx_constant)]
-    pub fn forward(&self, mul52_out1: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-        let constant154_out1 = self.constant154.val();
-        let add52_out1 =
-            mul52_out1.add((constant154_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant300_out1 = self.constant300.val();
-        let add53_out1 = add52_out1
-            .clone()
-            .add((constant300_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip17_out1 = add53_out1.clamp(0f64, 6f64);
-        let mul53_out1 = add52_out1.mul(clip17_out1);
-        let constant299_out1 = self.constant299.val();
-        let div17_out1 =
-            mul53_out1.div((constant299_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant209_out1 = self.constant209.val();
-        let mul54_out1 = (constant209_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div17_out1);
-        let constant210_out1 = self.constant210.val();
-        let add54_out1 =
-            mul54_out1.add((constant210_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d22_out1 = self.conv2d22.forward(add54_out1.clone());
-        let constant157_out1 = self.constant157.val();
-        let mul55_out1 = (constant157_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d22_out1);
-        let constant158_out1 = self.constant158.val();
-        let add55_out1 =
-            mul55_out1.add((constant158_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let globalaveragepool1_out1 = self.globalaveragepool1.forward(add55_out1.clone());
-        let conv2d23_out1 = self.conv2d23.forward(globalaveragepool1_out1);
-        let relu1_out1 = burn::tensor::activation::relu(conv2d23_out1);
-        let conv2d24_out1 = self.conv2d24.forward(relu1_out1);
-        let hardsigmoid1_out1 =
-            burn::tensor::activation::hard_sigmoid(conv2d24_out1, 0.16666670143604279, 0.5);
-        let mul56_out1 = add55_out1.mul(hardsigmoid1_out1);
-        let conv2d25_out1 = self.conv2d25.forward(mul56_out1);
-        let constant159_out1 = self.constant159.val();
-        let mul57_out1 = (constant159_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d25_out1);
-        let constant160_out1 = self.constant160.val();
-        let add56_out1 =
-            mul57_out1.add((constant160_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant304_out1 = self.constant304.val();
-        let add57_out1 = add56_out1
-            .clone()
-            .add((constant304_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip18_out1 = add57_out1.clamp(0f64, 6f64);
-        let mul58_out1 = add56_out1.mul(clip18_out1);
-        let constant303_out1 = self.constant303.val();
-        let div18_out1 =
-            mul58_out1.div((constant303_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant211_out1 = self.constant211.val();
-        let mul59_out1 = (constant211_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div18_out1);
-        let constant212_out1 = self.constant212.val();
-        let add58_out1 =
-            mul59_out1.add((constant212_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d26_out1 = self.conv2d26.forward(add58_out1);
-        let constant161_out1 = self.constant161.val();
-        let mul60_out1 = (constant161_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d26_out1);
-        let constant162_out1 = self.constant162.val();
-        let add59_out1 =
-            mul60_out1.add((constant162_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant308_out1 = self.constant308.val();
-        let add60_out1 = add59_out1
-            .clone()
-            .add((constant308_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip19_out1 = add60_out1.clamp(0f64, 6f64);
-        let mul61_out1 = add59_out1.mul(clip19_out1);
-        let constant307_out1 = self.constant307.val();
-        let div19_out1 =
-            mul61_out1.div((constant307_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant213_out1 = self.constant213.val();
-        let mul62_out1 = (constant213_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div19_out1);
-        let constant214_out1 = self.constant214.val();
-        let add61_out1 =
-            mul62_out1.add((constant214_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let globalaveragepool2_out1 = self.globalaveragepool2.forward(add61_out1.clone());
-        let conv2d27_out1 = self.conv2d27.forward(globalaveragepool2_out1);
-        let relu2_out1 = burn::tensor::activation::relu(conv2d27_out1);
-        let conv2d28_out1 = self.conv2d28.forward(relu2_out1);
-        let hardsigmoid2_out1 =
-            burn::tensor::activation::hard_sigmoid(conv2d28_out1, 0.16666670143604279, 0.5);
-        let mul63_out1 = add61_out1.mul(hardsigmoid2_out1);
-        let conv2d29_out1 = self.conv2d29.forward(mul63_out1);
-        let constant163_out1 = self.constant163.val();
-        let mul64_out1 = (constant163_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d29_out1);
-        let constant164_out1 = self.constant164.val();
-        let add62_out1 =
-            mul64_out1.add((constant164_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        (add62_out1, add54_out1)
     }
 }

@@ -2,6 +2,8 @@
 // Regenerate: cargo run -p omnigate-ppocr --features codegen --example generate_models && cargo fmt -p omnigate-ppocr
 use super::*;
 
+mod forward;
+
 #[derive(Module, Debug)]
 pub struct Submodule6 {
     constant312: burn::module::Param<Tensor<1>>,
@@ -351,111 +353,5 @@ impl Submodule6 {
             constant328,
             device: device.clone(),
         }
-    }
-    #[allow(clippy::let_and_return, clippy::approx_constant)]
-    pub fn forward(&self, add62_out1: Tensor<4>) -> Tensor<4> {
-        let constant312_out1 = self.constant312.val();
-        let add63_out1 = add62_out1
-            .clone()
-            .add((constant312_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip20_out1 = add63_out1.clamp(0f64, 6f64);
-        let mul65_out1 = add62_out1.mul(clip20_out1);
-        let constant311_out1 = self.constant311.val();
-        let div20_out1 =
-            mul65_out1.div((constant311_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant215_out1 = self.constant215.val();
-        let mul66_out1 = (constant215_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div20_out1);
-        let constant216_out1 = self.constant216.val();
-        let add64_out1 =
-            mul66_out1.add((constant216_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d30_out1 = self.conv2d30.forward(add64_out1);
-        let constant165_out1 = self.constant165.val();
-        let mul67_out1 = (constant165_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d30_out1);
-        let constant166_out1 = self.constant166.val();
-        let add65_out1 =
-            mul67_out1.add((constant166_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant316_out1 = self.constant316.val();
-        let add66_out1 = add65_out1
-            .clone()
-            .add((constant316_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip21_out1 = add66_out1.clamp(0f64, 6f64);
-        let mul68_out1 = add65_out1.mul(clip21_out1);
-        let constant315_out1 = self.constant315.val();
-        let div21_out1 =
-            mul68_out1.div((constant315_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant217_out1 = self.constant217.val();
-        let mul69_out1 = (constant217_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div21_out1);
-        let constant218_out1 = self.constant218.val();
-        let add67_out1 =
-            mul69_out1.add((constant218_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d31_out1 = self.conv2d31.forward(add67_out1);
-        let constant167_out1 = self.constant167.val();
-        let mul70_out1 = (constant167_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d31_out1);
-        let constant168_out1 = self.constant168.val();
-        let add68_out1 =
-            mul70_out1.add((constant168_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant320_out1 = self.constant320.val();
-        let add69_out1 = add68_out1
-            .clone()
-            .add((constant320_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip22_out1 = add69_out1.clamp(0f64, 6f64);
-        let mul71_out1 = add68_out1.mul(clip22_out1);
-        let constant319_out1 = self.constant319.val();
-        let div22_out1 =
-            mul71_out1.div((constant319_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant219_out1 = self.constant219.val();
-        let mul72_out1 = (constant219_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div22_out1);
-        let constant220_out1 = self.constant220.val();
-        let add70_out1 =
-            mul72_out1.add((constant220_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d32_out1 = self.conv2d32.forward(add70_out1);
-        let constant169_out1 = self.constant169.val();
-        let mul73_out1 = (constant169_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d32_out1);
-        let constant170_out1 = self.constant170.val();
-        let add71_out1 =
-            mul73_out1.add((constant170_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant324_out1 = self.constant324.val();
-        let add72_out1 = add71_out1
-            .clone()
-            .add((constant324_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip23_out1 = add72_out1.clamp(0f64, 6f64);
-        let mul74_out1 = add71_out1.mul(clip23_out1);
-        let constant323_out1 = self.constant323.val();
-        let div23_out1 =
-            mul74_out1.div((constant323_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant221_out1 = self.constant221.val();
-        let mul75_out1 = (constant221_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div23_out1);
-        let constant222_out1 = self.constant222.val();
-        let add73_out1 =
-            mul75_out1.add((constant222_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d33_out1 = self.conv2d33.forward(add73_out1);
-        let constant171_out1 = self.constant171.val();
-        let mul76_out1 = (constant171_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d33_out1);
-        let constant172_out1 = self.constant172.val();
-        let add74_out1 =
-            mul76_out1.add((constant172_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant328_out1 = self.constant328.val();
-        let add75_out1 = add74_out1
-            .clone()
-            .add((constant328_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip24_out1 = add75_out1.clamp(0f64, 6f64);
-        let mul77_out1 = add74_out1.mul(clip24_out1);
-        mul77_out1
     }
 }

@@ -2,6 +2,8 @@
 // Regenerate: cargo run -p omnigate-ppocr --features codegen --example generate_models && cargo fmt -p omnigate-ppocr
 use super::*;
 
+mod forward;
+
 #[derive(Module, Debug)]
 pub struct Submodule7 {
     constant327: burn::module::Param<Tensor<1>>,
@@ -436,126 +438,5 @@ impl Submodule7 {
             constant129,
             device: device.clone(),
         }
-    }
-    #[allow(clippy::let_and_return, clippy::approx_constant)]
-    pub fn forward(
-        &self,
-        mul77_out1: Tensor<4>,
-        add16_out1: Tensor<4>,
-        add26_out1: Tensor<4>,
-        add54_out1: Tensor<4>,
-    ) -> Tensor<4> {
-        let constant327_out1 = self.constant327.val();
-        let div24_out1 =
-            mul77_out1.div((constant327_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant223_out1 = self.constant223.val();
-        let mul78_out1 = (constant223_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div24_out1);
-        let constant224_out1 = self.constant224.val();
-        let add76_out1 =
-            mul78_out1.add((constant224_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d34_out1 = self.conv2d34.forward(add16_out1);
-        let conv2d35_out1 = self.conv2d35.forward(add26_out1);
-        let conv2d36_out1 = self.conv2d36.forward(add54_out1);
-        let conv2d37_out1 = self.conv2d37.forward(add76_out1);
-        let conv2d38_out1 = self.conv2d38.forward(conv2d37_out1);
-        let globalaveragepool3_out1 = self.globalaveragepool3.forward(conv2d38_out1.clone());
-        let conv2d39_out1 = self.conv2d39.forward(globalaveragepool3_out1);
-        let relu3_out1 = burn::tensor::activation::relu(conv2d39_out1);
-        let conv2d40_out1 = self.conv2d40.forward(relu3_out1);
-        let hardsigmoid3_out1 =
-            burn::tensor::activation::hard_sigmoid(conv2d40_out1, 0.20000000298023224, 0.5);
-        let mul79_out1 = conv2d38_out1.clone().mul(hardsigmoid3_out1);
-        let add77_out1 = conv2d38_out1.add(mul79_out1);
-        let conv2d41_out1 = self.conv2d41.forward(conv2d36_out1);
-        let globalaveragepool4_out1 = self.globalaveragepool4.forward(conv2d41_out1.clone());
-        let conv2d42_out1 = self.conv2d42.forward(globalaveragepool4_out1);
-        let relu4_out1 = burn::tensor::activation::relu(conv2d42_out1);
-        let conv2d43_out1 = self.conv2d43.forward(relu4_out1);
-        let hardsigmoid4_out1 =
-            burn::tensor::activation::hard_sigmoid(conv2d43_out1, 0.20000000298023224, 0.5);
-        let mul80_out1 = conv2d41_out1.clone().mul(hardsigmoid4_out1);
-        let add78_out1 = conv2d41_out1.add(mul80_out1);
-        let conv2d44_out1 = self.conv2d44.forward(conv2d35_out1);
-        let globalaveragepool5_out1 = self.globalaveragepool5.forward(conv2d44_out1.clone());
-        let conv2d45_out1 = self.conv2d45.forward(globalaveragepool5_out1);
-        let relu5_out1 = burn::tensor::activation::relu(conv2d45_out1);
-        let conv2d46_out1 = self.conv2d46.forward(relu5_out1);
-        let hardsigmoid5_out1 =
-            burn::tensor::activation::hard_sigmoid(conv2d46_out1, 0.20000000298023224, 0.5);
-        let mul81_out1 = conv2d44_out1.clone().mul(hardsigmoid5_out1);
-        let add79_out1 = conv2d44_out1.add(mul81_out1);
-        let conv2d47_out1 = self.conv2d47.forward(conv2d34_out1);
-        let globalaveragepool6_out1 = self.globalaveragepool6.forward(conv2d47_out1.clone());
-        let conv2d48_out1 = self.conv2d48.forward(globalaveragepool6_out1);
-        let relu6_out1 = burn::tensor::activation::relu(conv2d48_out1);
-        let conv2d49_out1 = self.conv2d49.forward(relu6_out1);
-        let hardsigmoid6_out1 =
-            burn::tensor::activation::hard_sigmoid(conv2d49_out1, 0.20000000298023224, 0.5);
-        let mul82_out1 = conv2d47_out1.clone().mul(hardsigmoid6_out1);
-        let add80_out1 = conv2d47_out1.add(mul82_out1);
-        let resize1_out1 = self.resize1.forward(add77_out1.clone());
-        let add81_out1 = add78_out1.add(resize1_out1);
-        let resize2_out1 = self.resize2.forward(add81_out1.clone());
-        let add82_out1 = add79_out1.add(resize2_out1);
-        let resize3_out1 = self.resize3.forward(add82_out1.clone());
-        let add83_out1 = add80_out1.add(resize3_out1);
-        let conv2d50_out1 = self.conv2d50.forward(add77_out1);
-        let globalaveragepool7_out1 = self.globalaveragepool7.forward(conv2d50_out1.clone());
-        let conv2d51_out1 = self.conv2d51.forward(globalaveragepool7_out1);
-        let relu7_out1 = burn::tensor::activation::relu(conv2d51_out1);
-        let conv2d52_out1 = self.conv2d52.forward(relu7_out1);
-        let hardsigmoid7_out1 =
-            burn::tensor::activation::hard_sigmoid(conv2d52_out1, 0.20000000298023224, 0.5);
-        let mul83_out1 = conv2d50_out1.clone().mul(hardsigmoid7_out1);
-        let add84_out1 = conv2d50_out1.add(mul83_out1);
-        let conv2d53_out1 = self.conv2d53.forward(add81_out1);
-        let globalaveragepool8_out1 = self.globalaveragepool8.forward(conv2d53_out1.clone());
-        let conv2d54_out1 = self.conv2d54.forward(globalaveragepool8_out1);
-        let relu8_out1 = burn::tensor::activation::relu(conv2d54_out1);
-        let conv2d55_out1 = self.conv2d55.forward(relu8_out1);
-        let hardsigmoid8_out1 =
-            burn::tensor::activation::hard_sigmoid(conv2d55_out1, 0.20000000298023224, 0.5);
-        let mul84_out1 = conv2d53_out1.clone().mul(hardsigmoid8_out1);
-        let add85_out1 = conv2d53_out1.add(mul84_out1);
-        let conv2d56_out1 = self.conv2d56.forward(add82_out1);
-        let globalaveragepool9_out1 = self.globalaveragepool9.forward(conv2d56_out1.clone());
-        let conv2d57_out1 = self.conv2d57.forward(globalaveragepool9_out1);
-        let relu9_out1 = burn::tensor::activation::relu(conv2d57_out1);
-        let conv2d58_out1 = self.conv2d58.forward(relu9_out1);
-        let hardsigmoid9_out1 =
-            burn::tensor::activation::hard_sigmoid(conv2d58_out1, 0.20000000298023224, 0.5);
-        let mul85_out1 = conv2d56_out1.clone().mul(hardsigmoid9_out1);
-        let add86_out1 = conv2d56_out1.add(mul85_out1);
-        let conv2d59_out1 = self.conv2d59.forward(add83_out1);
-        let globalaveragepool10_out1 = self.globalaveragepool10.forward(conv2d59_out1.clone());
-        let conv2d60_out1 = self.conv2d60.forward(globalaveragepool10_out1);
-        let relu10_out1 = burn::tensor::activation::relu(conv2d60_out1);
-        let conv2d61_out1 = self.conv2d61.forward(relu10_out1);
-        let hardsigmoid10_out1 =
-            burn::tensor::activation::hard_sigmoid(conv2d61_out1, 0.20000000298023224, 0.5);
-        let mul86_out1 = conv2d59_out1.clone().mul(hardsigmoid10_out1);
-        let add87_out1 = conv2d59_out1.add(mul86_out1);
-        let resize4_out1 = self.resize4.forward(add84_out1);
-        let resize5_out1 = self.resize5.forward(add85_out1);
-        let resize6_out1 = self.resize6.forward(add86_out1);
-        let concat1_out1 = burn::tensor::Tensor::cat(
-            [resize4_out1, resize5_out1, resize6_out1, add87_out1].into(),
-            1,
-        );
-        let conv2d62_out1 = self.conv2d62.forward(concat1_out1);
-        let batchnormalization2_out1 = self.batchnormalization2.forward(conv2d62_out1);
-        let relu11_out1 = burn::tensor::activation::relu(batchnormalization2_out1);
-        let convtranspose2d1_out1 = self.convtranspose2d1.forward(relu11_out1);
-        let constant127_out1 = self.constant127.val();
-        let add88_out1 = convtranspose2d1_out1.add(constant127_out1);
-        let batchnormalization3_out1 = self.batchnormalization3.forward(add88_out1);
-        let relu12_out1 = burn::tensor::activation::relu(batchnormalization3_out1);
-        let convtranspose2d2_out1 = self.convtranspose2d2.forward(relu12_out1);
-        let constant129_out1 = self.constant129.val();
-        let add89_out1 = convtranspose2d2_out1.add(constant129_out1);
-        let sigmoid1_out1 = burn::tensor::activation::sigmoid(add89_out1);
-        sigmoid1_out1
     }
 }

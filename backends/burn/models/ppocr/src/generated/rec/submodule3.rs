@@ -2,6 +2,8 @@
 // Regenerate: cargo run -p omnigate-ppocr --features codegen --example generate_models && cargo fmt -p omnigate-ppocr
 use super::*;
 
+mod forward;
+
 #[derive(Module, Debug)]
 pub struct Submodule3 {
     constant267: burn::module::Param<Tensor<1>>,
@@ -335,112 +337,5 @@ impl Submodule3 {
             constant187,
             device: device.clone(),
         }
-    }
-    #[allow(clippy::let_and_return, clippy::approx_constant)]
-    pub fn forward(&self, mul26_out1: Tensor<4>) -> Tensor<4> {
-        let constant267_out1 = self.constant267.val();
-        let div9_out1 =
-            mul26_out1.div((constant267_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant233_out1 = self.constant233.val();
-        let mul27_out1 = (constant233_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div9_out1);
-        let constant234_out1 = self.constant234.val();
-        let add27_out1 =
-            mul27_out1.add((constant234_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d11_out1 = self.conv2d11.forward(add27_out1);
-        let constant177_out1 = self.constant177.val();
-        let mul28_out1 = (constant177_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d11_out1);
-        let constant178_out1 = self.constant178.val();
-        let add28_out1 =
-            mul28_out1.add((constant178_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant272_out1 = self.constant272.val();
-        let add29_out1 = add28_out1
-            .clone()
-            .add((constant272_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip10_out1 = add29_out1.clamp(0f64, 6f64);
-        let mul29_out1 = add28_out1.mul(clip10_out1);
-        let constant271_out1 = self.constant271.val();
-        let div10_out1 =
-            mul29_out1.div((constant271_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant181_out1 = self.constant181.val();
-        let mul30_out1 = (constant181_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div10_out1);
-        let constant182_out1 = self.constant182.val();
-        let add30_out1 =
-            mul30_out1.add((constant182_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d12_out1 = self.conv2d12.forward(add30_out1);
-        let constant127_out1 = self.constant127.val();
-        let mul31_out1 = (constant127_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d12_out1);
-        let constant128_out1 = self.constant128.val();
-        let add31_out1 =
-            mul31_out1.add((constant128_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant276_out1 = self.constant276.val();
-        let add32_out1 = add31_out1
-            .clone()
-            .add((constant276_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip11_out1 = add32_out1.clamp(0f64, 6f64);
-        let mul32_out1 = add31_out1.mul(clip11_out1);
-        let constant275_out1 = self.constant275.val();
-        let div11_out1 =
-            mul32_out1.div((constant275_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant183_out1 = self.constant183.val();
-        let mul33_out1 = (constant183_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div11_out1);
-        let constant184_out1 = self.constant184.val();
-        let add33_out1 =
-            mul33_out1.add((constant184_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d13_out1 = self.conv2d13.forward(add33_out1);
-        let constant129_out1 = self.constant129.val();
-        let mul34_out1 = (constant129_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d13_out1);
-        let constant130_out1 = self.constant130.val();
-        let add34_out1 =
-            mul34_out1.add((constant130_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant280_out1 = self.constant280.val();
-        let add35_out1 = add34_out1
-            .clone()
-            .add((constant280_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip12_out1 = add35_out1.clamp(0f64, 6f64);
-        let mul35_out1 = add34_out1.mul(clip12_out1);
-        let constant279_out1 = self.constant279.val();
-        let div12_out1 =
-            mul35_out1.div((constant279_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant185_out1 = self.constant185.val();
-        let mul36_out1 = (constant185_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div12_out1);
-        let constant186_out1 = self.constant186.val();
-        let add36_out1 =
-            mul36_out1.add((constant186_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d14_out1 = self.conv2d14.forward(add36_out1);
-        let constant131_out1 = self.constant131.val();
-        let mul37_out1 = (constant131_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d14_out1);
-        let constant132_out1 = self.constant132.val();
-        let add37_out1 =
-            mul37_out1.add((constant132_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant284_out1 = self.constant284.val();
-        let add38_out1 = add37_out1
-            .clone()
-            .add((constant284_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip13_out1 = add38_out1.clamp(0f64, 6f64);
-        let mul38_out1 = add37_out1.mul(clip13_out1);
-        let constant283_out1 = self.constant283.val();
-        let div13_out1 =
-            mul38_out1.div((constant283_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant187_out1 = self.constant187.val();
-        let mul39_out1 = (constant187_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div13_out1);
-        mul39_out1
     }
 }

@@ -2,6 +2,8 @@
 // Regenerate: cargo run -p omnigate-ppocr --features codegen --example generate_models && cargo fmt -p omnigate-ppocr
 use super::*;
 
+mod forward;
+
 #[derive(Module, Debug)]
 pub struct Submodule4 {
     constant188: burn::module::Param<Tensor<1>>,
@@ -344,113 +346,5 @@ impl Submodule4 {
             constant141,
             device: device.clone(),
         }
-    }
-    #[allow(clippy::let_and_return, clippy::approx_constant)]
-    pub fn forward(&self, mul39_out1: Tensor<4>) -> Tensor<4> {
-        let constant188_out1 = self.constant188.val();
-        let add39_out1 =
-            mul39_out1.add((constant188_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d15_out1 = self.conv2d15.forward(add39_out1);
-        let constant133_out1 = self.constant133.val();
-        let mul40_out1 = (constant133_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d15_out1);
-        let constant134_out1 = self.constant134.val();
-        let add40_out1 =
-            mul40_out1.add((constant134_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant288_out1 = self.constant288.val();
-        let add41_out1 = add40_out1
-            .clone()
-            .add((constant288_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip14_out1 = add41_out1.clamp(0f64, 6f64);
-        let mul41_out1 = add40_out1.mul(clip14_out1);
-        let constant287_out1 = self.constant287.val();
-        let div14_out1 =
-            mul41_out1.div((constant287_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant189_out1 = self.constant189.val();
-        let mul42_out1 = (constant189_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div14_out1);
-        let constant190_out1 = self.constant190.val();
-        let add42_out1 =
-            mul42_out1.add((constant190_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d16_out1 = self.conv2d16.forward(add42_out1);
-        let constant135_out1 = self.constant135.val();
-        let mul43_out1 = (constant135_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d16_out1);
-        let constant136_out1 = self.constant136.val();
-        let add43_out1 =
-            mul43_out1.add((constant136_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant292_out1 = self.constant292.val();
-        let add44_out1 = add43_out1
-            .clone()
-            .add((constant292_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip15_out1 = add44_out1.clamp(0f64, 6f64);
-        let mul44_out1 = add43_out1.mul(clip15_out1);
-        let constant291_out1 = self.constant291.val();
-        let div15_out1 =
-            mul44_out1.div((constant291_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant191_out1 = self.constant191.val();
-        let mul45_out1 = (constant191_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div15_out1);
-        let constant192_out1 = self.constant192.val();
-        let add45_out1 =
-            mul45_out1.add((constant192_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d17_out1 = self.conv2d17.forward(add45_out1);
-        let constant137_out1 = self.constant137.val();
-        let mul46_out1 = (constant137_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d17_out1);
-        let constant138_out1 = self.constant138.val();
-        let add46_out1 =
-            mul46_out1.add((constant138_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant296_out1 = self.constant296.val();
-        let add47_out1 = add46_out1
-            .clone()
-            .add((constant296_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip16_out1 = add47_out1.clamp(0f64, 6f64);
-        let mul47_out1 = add46_out1.mul(clip16_out1);
-        let constant295_out1 = self.constant295.val();
-        let div16_out1 =
-            mul47_out1.div((constant295_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant193_out1 = self.constant193.val();
-        let mul48_out1 = (constant193_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div16_out1);
-        let constant194_out1 = self.constant194.val();
-        let add48_out1 =
-            mul48_out1.add((constant194_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d18_out1 = self.conv2d18.forward(add48_out1);
-        let constant139_out1 = self.constant139.val();
-        let mul49_out1 = (constant139_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d18_out1);
-        let constant140_out1 = self.constant140.val();
-        let add49_out1 =
-            mul49_out1.add((constant140_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant300_out1 = self.constant300.val();
-        let add50_out1 = add49_out1
-            .clone()
-            .add((constant300_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip17_out1 = add50_out1.clamp(0f64, 6f64);
-        let mul50_out1 = add49_out1.mul(clip17_out1);
-        let constant299_out1 = self.constant299.val();
-        let div17_out1 =
-            mul50_out1.div((constant299_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant195_out1 = self.constant195.val();
-        let mul51_out1 = (constant195_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div17_out1);
-        let constant196_out1 = self.constant196.val();
-        let add51_out1 =
-            mul51_out1.add((constant196_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d19_out1 = self.conv2d19.forward(add51_out1);
-        let constant141_out1 = self.constant141.val();
-        let mul52_out1 = (constant141_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d19_out1);
-        mul52_out1
     }
 }

@@ -2,6 +2,8 @@
 // Regenerate: cargo run -p omnigate-ppocr --features codegen --example generate_models && cargo fmt -p omnigate-ppocr
 use super::*;
 
+mod forward;
+
 #[derive(Module, Debug)]
 pub struct Submodule5 {
     constant142: burn::module::Param<Tensor<1>>,
@@ -323,108 +325,5 @@ impl Submodule5 {
             conv2d25,
             device: device.clone(),
         }
-    }
-    #[allow(clippy::let_and_return, clippy::approx_constant)]
-    pub fn forward(&self, mul52_out1: Tensor<4>) -> Tensor<4> {
-        let constant142_out1 = self.constant142.val();
-        let add52_out1 =
-            mul52_out1.add((constant142_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant304_out1 = self.constant304.val();
-        let add53_out1 = add52_out1
-            .clone()
-            .add((constant304_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip18_out1 = add53_out1.clamp(0f64, 6f64);
-        let mul53_out1 = add52_out1.mul(clip18_out1);
-        let constant303_out1 = self.constant303.val();
-        let div18_out1 =
-            mul53_out1.div((constant303_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant197_out1 = self.constant197.val();
-        let mul54_out1 = (constant197_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div18_out1);
-        let constant198_out1 = self.constant198.val();
-        let add54_out1 =
-            mul54_out1.add((constant198_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d20_out1 = self.conv2d20.forward(add54_out1);
-        let constant143_out1 = self.constant143.val();
-        let mul55_out1 = (constant143_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d20_out1);
-        let constant144_out1 = self.constant144.val();
-        let add55_out1 =
-            mul55_out1.add((constant144_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant308_out1 = self.constant308.val();
-        let add56_out1 = add55_out1
-            .clone()
-            .add((constant308_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip19_out1 = add56_out1.clamp(0f64, 6f64);
-        let mul56_out1 = add55_out1.mul(clip19_out1);
-        let constant307_out1 = self.constant307.val();
-        let div19_out1 =
-            mul56_out1.div((constant307_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant199_out1 = self.constant199.val();
-        let mul57_out1 = (constant199_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div19_out1);
-        let constant200_out1 = self.constant200.val();
-        let add57_out1 =
-            mul57_out1.add((constant200_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d21_out1 = self.conv2d21.forward(add57_out1);
-        let constant145_out1 = self.constant145.val();
-        let mul58_out1 = (constant145_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d21_out1);
-        let constant146_out1 = self.constant146.val();
-        let add58_out1 =
-            mul58_out1.add((constant146_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant312_out1 = self.constant312.val();
-        let add59_out1 = add58_out1
-            .clone()
-            .add((constant312_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip20_out1 = add59_out1.clamp(0f64, 6f64);
-        let mul59_out1 = add58_out1.mul(clip20_out1);
-        let constant311_out1 = self.constant311.val();
-        let div20_out1 =
-            mul59_out1.div((constant311_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant203_out1 = self.constant203.val();
-        let mul60_out1 = (constant203_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div20_out1);
-        let constant204_out1 = self.constant204.val();
-        let add60_out1 =
-            mul60_out1.add((constant204_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d22_out1 = self.conv2d22.forward(add60_out1);
-        let constant149_out1 = self.constant149.val();
-        let mul61_out1 = (constant149_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d22_out1);
-        let constant150_out1 = self.constant150.val();
-        let add61_out1 =
-            mul61_out1.add((constant150_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant316_out1 = self.constant316.val();
-        let add62_out1 = add61_out1
-            .clone()
-            .add((constant316_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip21_out1 = add62_out1.clamp(0f64, 6f64);
-        let mul62_out1 = add61_out1.mul(clip21_out1);
-        let constant315_out1 = self.constant315.val();
-        let div21_out1 =
-            mul62_out1.div((constant315_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant205_out1 = self.constant205.val();
-        let mul63_out1 = (constant205_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div21_out1);
-        let constant206_out1 = self.constant206.val();
-        let add63_out1 =
-            mul63_out1.add((constant206_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let globalaveragepool1_out1 = self.globalaveragepool1.forward(add63_out1.clone());
-        let conv2d23_out1 = self.conv2d23.forward(globalaveragepool1_out1);
-        let relu1_out1 = burn::tensor::activation::relu(conv2d23_out1);
-        let conv2d24_out1 = self.conv2d24.forward(relu1_out1);
-        let hardsigmoid1_out1 =
-            burn::tensor::activation::hard_sigmoid(conv2d24_out1, 0.16666670143604279, 0.5);
-        let mul64_out1 = add63_out1.mul(hardsigmoid1_out1);
-        let conv2d25_out1 = self.conv2d25.forward(mul64_out1);
-        conv2d25_out1
     }
 }

@@ -2,6 +2,8 @@
 // Regenerate: cargo run -p omnigate-ppocr --features codegen --example generate_models && cargo fmt -p omnigate-ppocr
 use super::*;
 
+mod forward;
+
 #[derive(Module, Debug)]
 pub struct Submodule6 {
     constant151: burn::module::Param<Tensor<1>>,
@@ -325,111 +327,5 @@ impl Submodule6 {
             constant214,
             device: device.clone(),
         }
-    }
-    #[allow(clippy::let_and_return, clippy::approx_constant)]
-    pub fn forward(&self, conv2d25_out1: Tensor<4>) -> Tensor<4> {
-        let constant151_out1 = self.constant151.val();
-        let mul65_out1 = (constant151_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d25_out1);
-        let constant152_out1 = self.constant152.val();
-        let add64_out1 =
-            mul65_out1.add((constant152_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant320_out1 = self.constant320.val();
-        let add65_out1 = add64_out1
-            .clone()
-            .add((constant320_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip22_out1 = add65_out1.clamp(0f64, 6f64);
-        let mul66_out1 = add64_out1.mul(clip22_out1);
-        let constant319_out1 = self.constant319.val();
-        let div22_out1 =
-            mul66_out1.div((constant319_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant207_out1 = self.constant207.val();
-        let mul67_out1 = (constant207_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div22_out1);
-        let constant208_out1 = self.constant208.val();
-        let add66_out1 =
-            mul67_out1.add((constant208_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d26_out1 = self.conv2d26.forward(add66_out1);
-        let constant153_out1 = self.constant153.val();
-        let mul68_out1 = (constant153_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d26_out1);
-        let constant154_out1 = self.constant154.val();
-        let add67_out1 =
-            mul68_out1.add((constant154_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant324_out1 = self.constant324.val();
-        let add68_out1 = add67_out1
-            .clone()
-            .add((constant324_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip23_out1 = add68_out1.clamp(0f64, 6f64);
-        let mul69_out1 = add67_out1.mul(clip23_out1);
-        let constant323_out1 = self.constant323.val();
-        let div23_out1 =
-            mul69_out1.div((constant323_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant209_out1 = self.constant209.val();
-        let mul70_out1 = (constant209_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div23_out1);
-        let constant210_out1 = self.constant210.val();
-        let add69_out1 =
-            mul70_out1.add((constant210_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let globalaveragepool2_out1 = self.globalaveragepool2.forward(add69_out1.clone());
-        let conv2d27_out1 = self.conv2d27.forward(globalaveragepool2_out1);
-        let relu2_out1 = burn::tensor::activation::relu(conv2d27_out1);
-        let conv2d28_out1 = self.conv2d28.forward(relu2_out1);
-        let hardsigmoid2_out1 =
-            burn::tensor::activation::hard_sigmoid(conv2d28_out1, 0.16666670143604279, 0.5);
-        let mul71_out1 = add69_out1.mul(hardsigmoid2_out1);
-        let conv2d29_out1 = self.conv2d29.forward(mul71_out1);
-        let constant155_out1 = self.constant155.val();
-        let mul72_out1 = (constant155_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d29_out1);
-        let constant156_out1 = self.constant156.val();
-        let add70_out1 =
-            mul72_out1.add((constant156_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant328_out1 = self.constant328.val();
-        let add71_out1 = add70_out1
-            .clone()
-            .add((constant328_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip24_out1 = add71_out1.clamp(0f64, 6f64);
-        let mul73_out1 = add70_out1.mul(clip24_out1);
-        let constant327_out1 = self.constant327.val();
-        let div24_out1 =
-            mul73_out1.div((constant327_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant211_out1 = self.constant211.val();
-        let mul74_out1 = (constant211_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div24_out1);
-        let constant212_out1 = self.constant212.val();
-        let add72_out1 =
-            mul74_out1.add((constant212_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let conv2d30_out1 = self.conv2d30.forward(add72_out1);
-        let constant157_out1 = self.constant157.val();
-        let mul75_out1 = (constant157_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(conv2d30_out1);
-        let constant158_out1 = self.constant158.val();
-        let add73_out1 =
-            mul75_out1.add((constant158_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant332_out1 = self.constant332.val();
-        let add74_out1 = add73_out1
-            .clone()
-            .add((constant332_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let clip25_out1 = add74_out1.clamp(0f64, 6f64);
-        let mul76_out1 = add73_out1.mul(clip25_out1);
-        let constant331_out1 = self.constant331.val();
-        let div25_out1 =
-            mul76_out1.div((constant331_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        let constant213_out1 = self.constant213.val();
-        let mul77_out1 = (constant213_out1)
-            .unsqueeze_dims(&[0isize, 1isize, 2isize])
-            .mul(div25_out1);
-        let constant214_out1 = self.constant214.val();
-        let add75_out1 =
-            mul77_out1.add((constant214_out1).unsqueeze_dims(&[0isize, 1isize, 2isize]));
-        add75_out1
     }
 }
