@@ -7,6 +7,11 @@
 #   DURATION=15 REPEATS=3 CONCURRENCY="1 64" WORKLOADS="chat image" gateway/bench/overhead.sh
 #   SOAK=600 gateway/bench/overhead.sh         # then chat at c=64 for 600 s, RSS sampled every 10 s
 #   IDLE_POLL=1 CONCURRENCY=1 gateway/bench/overhead.sh   # idle CPUs poll instead of halting (root)
+#   FLOOR=1 CONCURRENCY=1 gateway/bench/overhead.sh       # + a bare TCP relay in omnigate's place
+#
+# FLOOR=1 adds a third side: a relay that only copies bytes (omnigate-mock-upstream relay) on
+# omnigate's core, one thread. What it adds is what any proxy placed there costs on this machine
+# before doing any work; omnigate's own share is the difference.
 #
 # Pinning (2+ cores): omnigate on GATEWAY_CPU (0), the mock and wrk on LOAD_CPU (1); omnigate
 # runs one worker thread. Needs wrk (apt-get install wrk). Loopback only.
@@ -17,6 +22,7 @@ DURATION="${DURATION:-10}"; REPEATS="${REPEATS:-2}"; WARMUP="${WARMUP:-2}"
 CONCURRENCY="${CONCURRENCY:-1 16 64}"; WORKLOADS="${WORKLOADS:-chat stream embed image}"
 GATEWAY_CPU="${GATEWAY_CPU:-0}"; LOAD_CPU="${LOAD_CPU:-1}"
 MOCK_PORT="${MOCK_PORT:-18000}"; GW_PORT="${GW_PORT:-18080}"; SOAK="${SOAK:-0}"
+RELAY_PORT="${RELAY_PORT:-18081}"; FLOOR="${FLOOR:-0}"
 OUT="${OUT:-$(mktemp -d /tmp/omnigate-bench.XXXXXX)}"
 mkdir -p "$OUT"
 LUA="$PWD/gateway/bench/wrk-post.lua"
@@ -42,26 +48,37 @@ taskset -c "$LOAD_CPU" "$BIN/omnigate-mock-upstream" serve --port "$MOCK_PORT" -
 MOCK_PID=$!
 RUST_LOG=error taskset -c "$GATEWAY_CPU" "$BIN/omnigate" serve --config "$OUT/omnigate.toml" >"$OUT/omnigate.log" 2>&1 &
 GW_PID=$!
-trap 'kill $MOCK_PID $GW_PID 2>/dev/null || true' EXIT
+RELAY_PID=""; TARGETS="direct gateway"
+if [[ $FLOOR == 1 ]]; then
+  taskset -c "$GATEWAY_CPU" "$BIN/omnigate-mock-upstream" relay --port "$RELAY_PORT" --to "$MOCK_PORT" >"$OUT/relay.log" 2>&1 &
+  RELAY_PID=$!; TARGETS="direct gateway relay"
+fi
+trap 'kill $MOCK_PID $GW_PID $RELAY_PID 2>/dev/null || true' EXIT
 for _ in $(seq 50); do
-  curl -sf "http://127.0.0.1:$GW_PORT/health" >/dev/null && curl -sf "http://127.0.0.1:$MOCK_PORT/health" >/dev/null && break
+  curl -sf "http://127.0.0.1:$GW_PORT/health" >/dev/null && curl -sf "http://127.0.0.1:$MOCK_PORT/health" >/dev/null &&
+    { [[ -z $RELAY_PID ]] || curl -sf "http://127.0.0.1:$RELAY_PORT/health" >/dev/null; } && break
   sleep 0.1
 done
 sleep 0.5
 IDLE_RSS=$(awk '/VmRSS/ {print $2}' "/proc/$GW_PID/status")
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$GW_PID/stat"; }
+# cpu_ticks PID: user + system clock ticks so far
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TICK=$(getconf CLK_TCK)
 
 # run TARGET WORKLOAD CONC SECONDS -> prints the RESULT json (+ cpu_ms for the gateway)
 run() {
-  local base path key=""
+  local base path key="" pid=$GW_PID
   path=$(bench_path "$2")
-  if [[ $1 == gateway ]]; then base="http://127.0.0.1:$GW_PORT"; key="sk-bench"; else base="http://127.0.0.1:$MOCK_PORT"; fi
-  local before; before=$(cpu_ticks)
+  case $1 in
+    gateway) base="http://127.0.0.1:$GW_PORT"; key="sk-bench" ;;
+    relay) base="http://127.0.0.1:$RELAY_PORT"; pid=$RELAY_PID ;;
+    *) base="http://127.0.0.1:$MOCK_PORT" ;;
+  esac
+  local before; before=$(cpu_ticks "$pid")
   local line
   line=$(BODY="$OUT/$2.json" KEY="$key" taskset -c "$LOAD_CPU" wrk -t1 -c"$3" -d"$4"s -s "$LUA" "$base$path" | grep '^RESULT' | cut -d' ' -f2-)
-  local after; after=$(cpu_ticks)
+  local after; after=$(cpu_ticks "$pid")
   python3 -c 'import json, sys; r = json.loads(sys.argv[1]); r["cpu_ms"] = float(sys.argv[2]); print(json.dumps(r))' \
     "$line" "$(( (after - before) * 1000 / TICK ))"
 }
@@ -69,9 +86,9 @@ run() {
 : >"$OUT/results.jsonl"
 for workload in $WORKLOADS; do
   for c in $CONCURRENCY; do
-    run direct "$workload" "$c" "$WARMUP" >/dev/null; run gateway "$workload" "$c" "$WARMUP" >/dev/null
+    for target in $TARGETS; do run "$target" "$workload" "$c" "$WARMUP" >/dev/null; done
     for rep in $(seq "$REPEATS"); do
-      for target in direct gateway; do
+      for target in $TARGETS; do
         r=$(run "$target" "$workload" "$c" "$DURATION")
         echo "{\"workload\":\"$workload\",\"c\":$c,\"rep\":$rep,\"target\":\"$target\",\"r\":$r}" >>"$OUT/results.jsonl"
         echo "$workload c=$c rep=$rep $target $r" >&2
@@ -87,12 +104,13 @@ TTFB_REQUESTS="${TTFB_REQUESTS:-600}"
 ttfb() {
   local base="http://127.0.0.1:$MOCK_PORT" auth=() args=()
   if [[ $1 == gateway ]]; then base="http://127.0.0.1:$GW_PORT"; auth=(-H "Authorization: Bearer sk-bench"); fi
+  if [[ $1 == relay ]]; then base="http://127.0.0.1:$RELAY_PORT"; fi
   for _ in $(seq 101); do args+=(-o /dev/null "$base/v1/chat/completions"); done
   taskset -c "$LOAD_CPU" curl -s "${auth[@]}" -H 'Content-Type: application/json' \
     --data-binary @"$OUT/stream.json" -w "$1 %{time_starttransfer} %{http_code}\n" "${args[@]}" | tail -n +2
 }
 if [[ " $WORKLOADS " == *" stream "* ]] && command -v curl >/dev/null; then
-  for _ in $(seq $(( (TTFB_REQUESTS + 99) / 100 ))); do ttfb direct >>"$OUT/ttfb.txt"; ttfb gateway >>"$OUT/ttfb.txt"; done
+  for _ in $(seq $(( (TTFB_REQUESTS + 99) / 100 ))); do for target in $TARGETS; do ttfb "$target" >>"$OUT/ttfb.txt"; done; done
 fi
 PEAK_RSS=$(awk '/VmHWM/ {print $2}' "/proc/$GW_PID/status")
 
@@ -108,33 +126,39 @@ python3 - "$OUT/results.jsonl" "$IDLE_RSS" "$PEAK_RSS" "$SOAK_LOG" "$OUT/ttfb.tx
 import json, sys, statistics as st
 rows = [json.loads(l) for l in open(sys.argv[1])]
 idle, peak, soak = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-ttfb = {"direct": [], "gateway": []}
+ttfb = {"direct": [], "gateway": [], "relay": []}
 bad = 0
 for line in open(sys.argv[5]):
     side, seconds, status = line.split()
     bad += status != "200"
     ttfb[side].append(float(seconds) * 1000)
+names = {"gateway": "omnigate", "relay": "bare TCP relay (FLOOR=1)"}
 print("| workload | c | direct req/s | omnigate req/s | gw/direct | added p50 / p90 / p99 ms | omnigate CPU µs/req | errors |")
+# With FLOOR=1 a second row per workload: the relay's figures in the omnigate columns.
 print("|---|--:|--:|--:|--:|--:|--:|--:|")
 keys = []
 for r in rows:
     k = (r["workload"], r["c"])
     if k not in keys: keys.append(k)
-for w, c in keys:
+for (w, c), side in ((k, side) for k in keys for side in ("gateway", "relay")):
     d = [r["r"] for r in rows if (r["workload"], r["c"], r["target"]) == (w, c, "direct")]
-    g = [r["r"] for r in rows if (r["workload"], r["c"], r["target"]) == (w, c, "gateway")]
+    g = [r["r"] for r in rows if (r["workload"], r["c"], r["target"]) == (w, c, side)]
+    if not g:
+        continue
+    label = w if side == "gateway" else f"{w}, bare TCP relay"
     rps = lambda xs: st.mean(x["requests"] / x["seconds"] for x in xs)
     lat = lambda xs, p: st.mean(x[p] for x in xs)
     add = " / ".join(f"{lat(g, p) - lat(d, p):.3f}" for p in ("p50", "p90", "p99"))
     cpu = st.mean(x["cpu_ms"] * 1000 / max(x["requests"], 1) for x in g)
     errs = sum(x["errors"] + x["non2xx"] for x in g + d)
-    print(f"| {w} | {c} | {rps(d):,.0f} | {rps(g):,.0f} | {rps(g) / rps(d):.2f} | {add} | {cpu:.0f} | {errs} |")
-if ttfb["direct"] and ttfb["gateway"]:
-    q = lambda xs, p: st.quantiles(xs, n=100)[p - 1]
-    d, g = ttfb["direct"], ttfb["gateway"]
-    print(f"\nstreaming time to first byte, c=1, {len(g)} requests per side ({bad} not 200): "
-          f"direct p50 {q(d, 50):.3f} / p99 {q(d, 99):.3f} ms, omnigate p50 {q(g, 50):.3f} / p99 {q(g, 99):.3f} ms, "
-          f"added p50 {q(g, 50) - q(d, 50):.3f} / p99 {q(g, 99) - q(d, 99):.3f} ms")
+    print(f"| {label} | {c} | {rps(d):,.0f} | {rps(g):,.0f} | {rps(g) / rps(d):.2f} | {add} | {cpu:.0f} | {errs} |")
+q = lambda xs, p: st.quantiles(xs, n=100)[p - 1]
+for side in ("gateway", "relay"):
+    d, g = ttfb["direct"], ttfb[side]
+    if d and g:
+        print(f"\nstreaming time to first byte, c=1, {len(g)} requests per side ({bad} not 200): "
+              f"direct p50 {q(d, 50):.3f} / p99 {q(d, 99):.3f} ms, {names[side]} p50 {q(g, 50):.3f} / p99 {q(g, 99):.3f} ms, "
+              f"added p50 {q(g, 50) - q(d, 50):.3f} / p99 {q(g, 99) - q(d, 99):.3f} ms")
 print(f"\nomnigate RSS: idle {idle / 1024:.1f} MB, peak {peak / 1024:.1f} MB")
 if soak:
     vals = [int(v) for v in open(soak) if v.strip()]

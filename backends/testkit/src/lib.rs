@@ -9,6 +9,7 @@
     reason = "test support: a broken fixture should fail the test loudly"
 )]
 
+pub mod bench_relay;
 pub mod bench_upstream;
 
 use axum::Router;

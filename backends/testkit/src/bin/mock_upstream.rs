@@ -1,13 +1,15 @@
 //! The benchmarks' OpenAI-compatible upstream ([`omnigate_testkit::bench_upstream`]) on a
-//! loopback port, and the benchmark's test JPEG.
+//! loopback port, the benchmark's floor (a bare TCP relay, [`omnigate_testkit::bench_relay`]),
+//! and the benchmark's test JPEG.
 //!
 //! ```text
 //! omnigate-mock-upstream serve [--port 18000] [--threads 1]
+//! omnigate-mock-upstream relay [--port 18081] [--to 18000]
 //! omnigate-mock-upstream jpeg WIDTH HEIGHT > picture.jpg
 //! ```
 #![allow(clippy::print_stdout, reason = "a command-line tool")]
 
-use omnigate_testkit::bench_upstream;
+use omnigate_testkit::{bench_relay, bench_upstream};
 use std::io::Write;
 
 fn arg(args: &[String], flag: &str, default: usize) -> usize {
@@ -52,8 +54,34 @@ fn main() -> std::process::ExitCode {
             }
             std::process::ExitCode::SUCCESS
         }
+        Some("relay") => {
+            let port = arg(&args, "--port", 18_081) as u16;
+            let upstream =
+                std::net::SocketAddr::from(([127, 0, 0, 1], arg(&args, "--to", 18_000) as u16));
+            // One thread, like omnigate's benchmark configuration.
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return std::process::ExitCode::FAILURE;
+            };
+            let served = runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+                println!(
+                    "TCP relay on 127.0.0.1:{} to {upstream}",
+                    listener.local_addr()?.port()
+                );
+                bench_relay::serve(listener, upstream).await
+            });
+            if served.is_err() {
+                return std::process::ExitCode::FAILURE;
+            }
+            std::process::ExitCode::SUCCESS
+        }
         _ => {
-            eprintln!("usage: omnigate-mock-upstream serve [--port P] [--threads N] | jpeg W H");
+            eprintln!(
+                "usage: omnigate-mock-upstream serve [--port P] [--threads N] | relay [--port P] [--to UPSTREAM_PORT] | jpeg W H"
+            );
             std::process::ExitCode::from(2)
         }
     }
