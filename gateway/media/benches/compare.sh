@@ -5,6 +5,7 @@
 #   gateway/media/benches/compare.sh                        # all workloads, 3 rounds
 #   ROUNDS=5 ONLY="jpeg mp3" gateway/media/benches/compare.sh
 #   CPU=1 gateway/media/benches/compare.sh                  # pin both sides to core 1
+#   FEATURES=ffmpeg ONLY=video gateway/media/benches/compare.sh   # video decoded by FFmpeg
 #
 # Inputs go to target/media-bench/: the photo is written by the Rust example, the MP3 is the
 # committed testdata clip, the video is made by ffmpeg (apt-get install -y ffmpeg; the video
@@ -36,7 +37,7 @@ if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import PIL, numpy, 
 fi
 
 echo "building (release) ..." >&2
-cargo build --release --quiet -p omnigate-media --example media_timings
+cargo build --release --quiet -p omnigate-media --example media_timings ${FEATURES:+--features "$FEATURES"}
 BIN="$PWD/target/release/examples/media_timings"
 
 ONLY_ARGS=()

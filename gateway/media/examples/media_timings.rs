@@ -112,7 +112,8 @@ fn main() {
                 let policy = common::video_policy();
                 let (frames, report) = sample_frames(&bytes, &policy).unwrap();
                 eprintln!(
-                    "rust video: {} frames, {} decoded",
+                    "rust video ({}): {} frames, {} decoded",
+                    omnigate_video::H264_DECODER,
                     frames.len(),
                     report.decoded_frames
                 );

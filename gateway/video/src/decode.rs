@@ -1,22 +1,21 @@
-//! Runs a sampling plan through OpenH264 and converts the kept pictures to
-//! RGB, labelling each with its sample's presentation time.
+//! Runs a sampling plan through an H.264 decoder (`codec.rs`) and converts
+//! the kept pictures to RGB, labelling each with its sample's presentation
+//! time.
 //!
-//! OpenH264 returns pictures in presentation order (with a reorder delay
-//! for B-frames) and does not carry our timestamps through, so each picture
-//! is matched to the earliest-presented sample fed and not yet returned: a
-//! decoder only emits a picture once every earlier one has been emitted.
-//! A picture that never arrives is an error rather than a silent shift.
+//! FFmpeg carries each sample's tag through to its picture. OpenH264 does
+//! not: it returns pictures in presentation order (with a reorder delay for
+//! B-frames), so each of its pictures is matched to the earliest-presented
+//! sample fed and not yet returned: a decoder only emits a picture once every
+//! earlier one has been emitted. A picture that never arrives is an error
+//! rather than a silent shift.
 
 use crate::Frame;
 use crate::avc::{self, AvcConfig};
+use crate::codec::{self, Picture, PictureSink};
 use crate::demux::Sample;
 use crate::error::VideoError;
 use crate::sample::{Plan, Run};
-use openh264::OpenH264API;
-use openh264::decoder::{DecodedYUV, Decoder, DecoderConfig, Flush};
-use openh264::formats::YUVSource;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Bounds applied while decoding.
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +26,8 @@ pub(crate) struct DecodeLimits {
     pub max_height: u32,
     /// Most samples fed to the decoder, over all runs.
     pub max_decoded_frames: u32,
+    /// Which decoder to run.
+    pub decoder: codec::Kind,
 }
 
 /// Decodes the plan's runs; returns the wanted frames in presentation order
@@ -76,22 +77,11 @@ fn decode_run(
     decoded: &mut u32,
     kept: &mut BTreeMap<usize, Frame>,
 ) -> Result<(), VideoError> {
-    // NoFlush: OpenH264's default flushes after every packet, which emits
-    // B-frame streams out of order and loses pictures; we flush once at
-    // the end of the run instead.
-    let config = DecoderConfig::new().flush_after_decode(Flush::NoFlush);
-    let mut decoder =
-        Decoder::with_api_config(OpenH264API::from_source(), config).map_err(|e| {
-            VideoError::Decoder {
-                reason: e.to_string(),
-            }
-        })?;
+    let mut decoder = codec::open(limits.decoder)?;
     let mut vet_sps = |nal: &[u8]| -> Result<(), VideoError> {
         let sps = crate::sps::parse_sps(nal)?;
         check_picture(sps.width, sps.height, limits)
     };
-    // Samples fed but not yet returned, earliest presentation first.
-    let mut pending = BinaryHeap::new();
     let mut packet = Vec::new();
     let mut fed = 0usize;
     let mut matcher = Matcher {
@@ -99,6 +89,7 @@ fn decode_run(
         plan,
         limits,
         kept,
+        pending: BTreeSet::new(),
     };
     for index in run.start..=run.end {
         let sample = samples
@@ -131,31 +122,36 @@ fn decode_run(
             }
         }
         avc::append_annex_b(data, avc.length_size, &mut packet, &mut vet_sps)?;
-        pending.push(Reverse((sample.pts_ticks, index)));
-        let picture = decoder.decode(&packet).map_err(|e| {
-            VideoError::corrupt(format!("H.264 decoding failed at {:.3} s: {e}", sample.pts))
-        })?;
-        if let Some(picture) = picture {
-            matcher.take(&mut pending, &picture)?;
-        }
+        matcher.pending.insert((sample.pts_ticks, index));
+        decoder
+            .feed(&packet, index, &mut matcher)
+            .map_err(|e| at_time(e, sample.pts))?;
     }
-    let rest = decoder
-        .flush_remaining()
-        .map_err(|e| VideoError::corrupt(format!("H.264 decoding failed at the end: {e}")))?;
-    for picture in &rest {
-        matcher.take(&mut pending, picture)?;
-    }
+    decoder
+        .finish(&mut matcher)
+        .map_err(|e| at_time(e, f64::NAN))?;
     // Every coded frame fed yields one picture; if one went missing, the
     // later pictures of this run may have been paired with the wrong
     // timestamps.
-    if !pending.is_empty() {
+    if !matcher.pending.is_empty() {
         return Err(VideoError::corrupt(format!(
             "{} of {} frames produced no picture",
-            pending.len(),
+            matcher.pending.len(),
             fed
         )));
     }
     Ok(())
+}
+
+/// Says where in the video a decoding failure happened (`NaN`: at the end).
+fn at_time(error: VideoError, secs: f64) -> VideoError {
+    match error {
+        VideoError::Corrupt { reason } if secs.is_nan() => {
+            VideoError::corrupt(format!("{reason} (at the end of the stream)"))
+        }
+        VideoError::Corrupt { reason } => VideoError::corrupt(format!("{reason} (at {secs:.3} s)")),
+        other => other,
+    }
 }
 
 /// Pairs decoded pictures with samples and keeps the wanted ones.
@@ -164,18 +160,32 @@ struct Matcher<'a> {
     plan: &'a Plan,
     limits: &'a DecodeLimits,
     kept: &'a mut BTreeMap<usize, Frame>,
+    /// Samples fed but not yet returned, as (presentation time, index).
+    pending: BTreeSet<(i64, usize)>,
 }
 
-impl Matcher<'_> {
-    fn take(
-        &mut self,
-        pending: &mut BinaryHeap<Reverse<(i64, usize)>>,
-        picture: &DecodedYUV<'_>,
-    ) -> Result<(), VideoError> {
-        let Some(Reverse((_, index))) = pending.pop() else {
-            return Err(VideoError::corrupt(
-                "the decoder returned more pictures than frames",
-            ));
+impl PictureSink for Matcher<'_> {
+    fn picture(&mut self, tag: Option<usize>, picture: &dyn Picture) -> Result<(), VideoError> {
+        let index = match tag {
+            Some(index) => {
+                let ticks = self.samples.get(index).map(|s| s.pts_ticks);
+                match ticks.filter(|ticks| self.pending.remove(&(*ticks, index))) {
+                    Some(_) => index,
+                    None => {
+                        return Err(VideoError::corrupt(
+                            "the decoder returned a picture for a frame it was not given",
+                        ));
+                    }
+                }
+            }
+            None => match self.pending.pop_first() {
+                Some((_, index)) => index,
+                None => {
+                    return Err(VideoError::corrupt(
+                        "the decoder returned more pictures than frames",
+                    ));
+                }
+            },
         };
         if !self.plan.wanted.contains(&index) {
             return Ok(());
@@ -189,7 +199,7 @@ impl Matcher<'_> {
         check_picture(w32, h32, self.limits)?;
         // Both sides are at most 16384 here, so this cannot overflow.
         let mut rgb = vec![0u8; width * height * 3];
-        picture.write_rgb8(&mut rgb);
+        picture.write_rgb8(&mut rgb)?;
         let timestamp_secs = self.samples.get(index).map_or(0.0, |s| s.pts);
         self.kept.insert(
             index,

@@ -268,3 +268,44 @@ fn unreferenced_b_frames_nobody_wants_are_not_decoded() {
         assert!((ramp_index(frame) - 10.0 * k as f64).abs() < 0.5);
     }
 }
+
+/// Both decoders give the same frames: the same times and sizes, pixels
+/// within colour-conversion rounding (OpenH264's YUV-to-RGB against
+/// libswscale's).
+#[cfg(feature = "ffmpeg")]
+#[test]
+fn ffmpeg_and_openh264_give_the_same_frames() {
+    for name in [
+        "ramp_high_bframes.mp4",
+        "ramp_open_gop.mp4",
+        "colors_main.mov",
+        "colors_baseline.mp4",
+    ] {
+        let bytes = clip(name);
+        let policy = policy(Sampling::Fps(4.0));
+        let (open, open_report) =
+            sample_frames_with(&bytes, &policy, codec::Kind::OpenH264).unwrap();
+        let (ff, ff_report) = sample_frames_with(&bytes, &policy, codec::Kind::Ffmpeg).unwrap();
+        assert_eq!(open_report.sampled, ff_report.sampled, "{name}");
+        assert_eq!(
+            open_report.decoded_frames, ff_report.decoded_frames,
+            "{name}"
+        );
+        assert_eq!(open.len(), ff.len(), "{name}");
+        for (a, b) in open.iter().zip(&ff) {
+            assert_eq!((a.width, a.height), (b.width, b.height), "{name}");
+            let mean_difference = a
+                .rgb
+                .iter()
+                .zip(&b.rgb)
+                .map(|(x, y)| f64::from(x.abs_diff(*y)))
+                .sum::<f64>()
+                / a.rgb.len() as f64;
+            assert!(
+                mean_difference < 2.0,
+                "{name} at {} s: mean difference {mean_difference}",
+                a.timestamp_secs
+            );
+        }
+    }
+}
