@@ -140,9 +140,10 @@ mod openh264_session {
         }
 
         fn finish(&mut self, sink: &mut dyn PictureSink) -> Result<(), VideoError> {
-            let rest = self.decoder.flush_remaining().map_err(|e| {
-                VideoError::corrupt(format!("H.264 decoding failed at the end: {e}"))
-            })?;
+            let rest = self
+                .decoder
+                .flush_remaining()
+                .map_err(|e| VideoError::corrupt(format!("H.264 decoding failed: {e}")))?;
             rest.iter()
                 .try_for_each(|picture| sink.picture(None, picture))
         }

@@ -88,7 +88,18 @@ impl H264Decoder for FfmpegH264 {
     ) -> Result<(), VideoError> {
         let mut packet = ffmpeg::Packet::copy(access_unit);
         packet.set_pts(i64::try_from(tag).ok());
-        self.decoder.send_packet(&packet).map_err(bitstream)?;
+        match self.decoder.send_packet(&packet) {
+            // Its output queue is full: take the pictures out, then it
+            // accepts the packet. (Draining after every packet keeps this
+            // from happening with H.264, but the API allows it.)
+            Err(ffmpeg::Error::Other {
+                errno: ffmpeg::error::EAGAIN,
+            }) => {
+                self.drain(sink)?;
+                self.decoder.send_packet(&packet).map_err(bitstream)?;
+            }
+            sent => sent.map_err(bitstream)?,
+        }
         self.drain(sink)
     }
 
