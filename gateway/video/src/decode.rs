@@ -125,11 +125,9 @@ fn decode_run(
         matcher.pending.insert((sample.pts_ticks, index));
         decoder
             .feed(&packet, index, &mut matcher)
-            .map_err(|e| at_time(e, sample.pts))?;
+            .map_err(|e| located(e, Some(sample.pts)))?;
     }
-    decoder
-        .finish(&mut matcher)
-        .map_err(|e| at_time(e, f64::NAN))?;
+    decoder.finish(&mut matcher).map_err(|e| located(e, None))?;
     // Every coded frame fed yields one picture; if one went missing, the
     // later pictures of this run may have been paired with the wrong
     // timestamps.
@@ -143,14 +141,17 @@ fn decode_run(
     Ok(())
 }
 
-/// Says where in the video a decoding failure happened (`NaN`: at the end).
-fn at_time(error: VideoError, secs: f64) -> VideoError {
-    match error {
-        VideoError::Corrupt { reason } if secs.is_nan() => {
+/// Says where in the video a decoding failure happened: at the sample fed
+/// at `secs`, or (`None`) when the stream was ended.
+fn located(error: VideoError, secs: Option<f64>) -> VideoError {
+    match (error, secs) {
+        (VideoError::Corrupt { reason }, Some(secs)) => {
+            VideoError::corrupt(format!("{reason} (at {secs:.3} s)"))
+        }
+        (VideoError::Corrupt { reason }, None) => {
             VideoError::corrupt(format!("{reason} (at the end of the stream)"))
         }
-        VideoError::Corrupt { reason } => VideoError::corrupt(format!("{reason} (at {secs:.3} s)")),
-        other => other,
+        (other, _) => other,
     }
 }
 
@@ -168,24 +169,23 @@ impl PictureSink for Matcher<'_> {
     fn picture(&mut self, tag: Option<usize>, picture: &dyn Picture) -> Result<(), VideoError> {
         let index = match tag {
             Some(index) => {
-                let ticks = self.samples.get(index).map(|s| s.pts_ticks);
-                match ticks.filter(|ticks| self.pending.remove(&(*ticks, index))) {
-                    Some(_) => index,
-                    None => {
-                        return Err(VideoError::corrupt(
-                            "the decoder returned a picture for a frame it was not given",
-                        ));
-                    }
-                }
-            }
-            None => match self.pending.pop_first() {
-                Some((_, index)) => index,
-                None => {
+                let was_pending = self
+                    .samples
+                    .get(index)
+                    .is_some_and(|sample| self.pending.remove(&(sample.pts_ticks, index)));
+                if !was_pending {
                     return Err(VideoError::corrupt(
-                        "the decoder returned more pictures than frames",
+                        "the decoder returned a picture for a frame it was not given",
                     ));
                 }
-            },
+                index
+            }
+            None => {
+                let (_, index) = self.pending.pop_first().ok_or_else(|| {
+                    VideoError::corrupt("the decoder returned more pictures than frames")
+                })?;
+                index
+            }
         };
         if !self.plan.wanted.contains(&index) {
             return Ok(());

@@ -22,8 +22,6 @@
 mod avc;
 mod boxes;
 mod codec;
-#[cfg(feature = "ffmpeg")]
-mod codec_ffmpeg;
 mod decode;
 mod demux;
 mod error;

@@ -8,7 +8,7 @@
 //! through as the packet's pts, so each picture is paired with its sample by
 //! tag rather than by order.
 
-use crate::codec::{H264Decoder, Picture, PictureSink};
+use super::{H264Decoder, Picture, PictureSink};
 use crate::error::VideoError;
 use ffmpeg::codec::decoder::{Check, Conceal};
 use ffmpeg::format::Pixel;
