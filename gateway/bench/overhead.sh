@@ -66,15 +66,21 @@ IDLE_RSS=$(awk '/VmRSS/ {print $2}' "/proc/$GW_PID/status")
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TICK=$(getconf CLK_TCK)
 
+# target_base TARGET -> the base URL requests for TARGET (direct, gateway, relay) go to
+target_base() {
+  case $1 in
+    gateway) echo "http://127.0.0.1:$GW_PORT" ;;
+    relay) echo "http://127.0.0.1:$RELAY_PORT" ;;
+    *) echo "http://127.0.0.1:$MOCK_PORT" ;;
+  esac
+}
+
 # run TARGET WORKLOAD CONC SECONDS -> prints the RESULT json (+ cpu_ms for the gateway)
 run() {
   local base path key="" pid=$GW_PID
-  path=$(bench_path "$2")
-  case $1 in
-    gateway) base="http://127.0.0.1:$GW_PORT"; key="sk-bench" ;;
-    relay) base="http://127.0.0.1:$RELAY_PORT"; pid=$RELAY_PID ;;
-    *) base="http://127.0.0.1:$MOCK_PORT" ;;
-  esac
+  path=$(bench_path "$2"); base=$(target_base "$1")
+  if [[ $1 == gateway ]]; then key="sk-bench"; fi
+  if [[ $1 == relay ]]; then pid=$RELAY_PID; fi
   local before; before=$(cpu_ticks "$pid")
   local line
   line=$(BODY="$OUT/$2.json" KEY="$key" taskset -c "$LOAD_CPU" wrk -t1 -c"$3" -d"$4"s -s "$LUA" "$base$path" | grep '^RESULT' | cut -d' ' -f2-)
@@ -102,9 +108,9 @@ done
 TTFB_REQUESTS="${TTFB_REQUESTS:-600}"
 : >"$OUT/ttfb.txt"
 ttfb() {
-  local base="http://127.0.0.1:$MOCK_PORT" auth=() args=()
-  if [[ $1 == gateway ]]; then base="http://127.0.0.1:$GW_PORT"; auth=(-H "Authorization: Bearer sk-bench"); fi
-  if [[ $1 == relay ]]; then base="http://127.0.0.1:$RELAY_PORT"; fi
+  local base auth=() args=()
+  base=$(target_base "$1")
+  if [[ $1 == gateway ]]; then auth=(-H "Authorization: Bearer sk-bench"); fi
   for _ in $(seq 101); do args+=(-o /dev/null "$base/v1/chat/completions"); done
   taskset -c "$LOAD_CPU" curl -s "${auth[@]}" -H 'Content-Type: application/json' \
     --data-binary @"$OUT/stream.json" -w "$1 %{time_starttransfer} %{http_code}\n" "${args[@]}" | tail -n +2
@@ -133,8 +139,8 @@ for line in open(sys.argv[5]):
     bad += status != "200"
     ttfb[side].append(float(seconds) * 1000)
 names = {"gateway": "omnigate", "relay": "bare TCP relay (FLOOR=1)"}
-print("| workload | c | direct req/s | omnigate req/s | gw/direct | added p50 / p90 / p99 ms | omnigate CPU µs/req | errors |")
 # With FLOOR=1 a second row per workload: the relay's figures in the omnigate columns.
+print("| workload | c | direct req/s | omnigate req/s | gw/direct | added p50 / p90 / p99 ms | omnigate CPU µs/req | errors |")
 print("|---|--:|--:|--:|--:|--:|--:|--:|")
 keys = []
 for r in rows:

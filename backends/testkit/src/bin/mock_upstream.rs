@@ -20,6 +20,23 @@ fn arg(args: &[String], flag: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// Runs `serve` to its end on `runtime`: success only if both start and serving went well.
+fn serve_on<F>(
+    runtime: std::io::Result<tokio::runtime::Runtime>,
+    serve: F,
+) -> std::process::ExitCode
+where
+    F: std::future::Future<Output = std::io::Result<()>>,
+{
+    match runtime.and_then(|runtime| runtime.block_on(serve)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("omnigate-mock-upstream: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -36,47 +53,33 @@ fn main() -> std::process::ExitCode {
         Some("serve") => {
             let port = arg(&args, "--port", 18_000);
             let threads = arg(&args, "--threads", 1).max(1);
-            let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
+            let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(threads)
                 .enable_all()
-                .build()
-            else {
-                return std::process::ExitCode::FAILURE;
-            };
-            let served = runtime.block_on(async move {
+                .build();
+            serve_on(runtime, async move {
                 let listener = tokio::net::TcpListener::bind(("127.0.0.1", port as u16)).await?;
                 let port = listener.local_addr()?.port();
                 println!("mock upstream on http://127.0.0.1:{port}/v1");
                 axum::serve(listener, bench_upstream::router()).await
-            });
-            if served.is_err() {
-                return std::process::ExitCode::FAILURE;
-            }
-            std::process::ExitCode::SUCCESS
+            })
         }
         Some("relay") => {
             let port = arg(&args, "--port", 18_081) as u16;
             let upstream =
                 std::net::SocketAddr::from(([127, 0, 0, 1], arg(&args, "--to", 18_000) as u16));
             // One thread, like omnigate's benchmark configuration.
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
-                .build()
-            else {
-                return std::process::ExitCode::FAILURE;
-            };
-            let served = runtime.block_on(async move {
+                .build();
+            serve_on(runtime, async move {
                 let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
                 println!(
                     "TCP relay on 127.0.0.1:{} to {upstream}",
                     listener.local_addr()?.port()
                 );
                 bench_relay::serve(listener, upstream).await
-            });
-            if served.is_err() {
-                return std::process::ExitCode::FAILURE;
-            }
-            std::process::ExitCode::SUCCESS
+            })
         }
         _ => {
             eprintln!(
