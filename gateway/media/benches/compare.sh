@@ -74,7 +74,9 @@ pairs = [
     ("jpeg420_tensor_448", "jpeg420_tensor_448"),
     ("jpeg_reencode_448", "jpeg_reencode_448"),
     ("mp3_60s_16k_mono", "mp3_60s_16k_mono"),
+    ("mp3_decode_only", "mp3_decode_only"),
     ("video_60s_720p_1fps", "video_60s_720p_1fps"),
+    ("video_per_picture", "video_per_picture"),
 ]
 print(f"{'workload':<24}{'python':>12}{'rust':>12}{'python/rust':>14}")
 for rust_name, py_name in pairs:
@@ -84,4 +86,36 @@ for rust_name, py_name in pairs:
         continue
     r, p = statistics.median(rust), statistics.median(py)
     print(f"{py_name:<24}{p:>12.2f}{r:>12.2f}{p / r:>13.2f}x")
+
+
+def median(name, side):
+    values = rows.get(name, {}).get(side)
+    return statistics.median(values) if values else None
+
+
+# What the targets leave for the decoders, against what the decoders take in this run.
+librosa, rust_decode, py_decode = (
+    median("mp3_60s_16k_mono", "python"),
+    median("mp3_decode_only", "rust"),
+    median("mp3_decode_only", "python"),
+)
+if librosa and rust_decode and py_decode:
+    print(
+        f"\nMP3 at 3x librosa: {librosa / 3:.2f} ms for decoding and resampling together; "
+        f"decoding alone takes {rust_decode:.2f} ms (symphonia) and {py_decode:.2f} ms "
+        "(libsndfile/mpg123)"
+    )
+pyav, rust_video, rust_picture, py_picture = (
+    median("video_60s_720p_1fps", "python"),
+    median("video_60s_720p_1fps", "rust"),
+    median("video_per_picture", "rust"),
+    median("video_per_picture", "python"),
+)
+if pyav and rust_video and rust_picture and py_picture:
+    pictures = rust_video / rust_picture
+    print(
+        f"video at 2x PyAV: {pyav / 2 / pictures:.3f} ms per picture for the {pictures:.0f} "
+        f"the sampler must decode; this build takes {rust_picture:.3f}, PyAV's FFmpeg "
+        f"{py_picture:.3f} per reference picture"
+    )
 PY

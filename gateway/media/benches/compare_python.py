@@ -19,6 +19,13 @@ Workloads (DIR holds the inputs the Rust side wrote):
   video_60s_720p_1fps    PyAV, one decoding thread: decode every frame in order and keep the one
                          on screen at each whole second, as rgb24 numpy arrays (what Hugging
                          Face's read_video_pyav does).
+
+And the floors under the sound and video workloads, what the decoders alone cost:
+  mp3_decode_only        soundfile.read of the MP3 as f32 (libsndfile/mpg123), librosa's decode
+                         step, nothing resampled.
+  video_per_picture      PyAV (its own FFmpeg build), one thread, skip_frame="NONREF": only the
+                         pictures other pictures refer to are decoded, as the Rust pipeline does;
+                         ms per picture decoded.
 """
 
 import io
@@ -30,6 +37,7 @@ import time
 import av
 import librosa
 import numpy as np
+import soundfile
 from PIL import Image
 
 PHOTO = "photo_1280x960_q90.jpg"
@@ -41,14 +49,15 @@ MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
-def timed(name, warmup, runs, fn):
+def timed(name, warmup, runs, fn, per=1):
+    """Prints the RESULT line of `fn`'s runs, each divided by `per` (items per run)."""
     for _ in range(warmup):
         fn()
     ms = []
     for _ in range(runs):
         start = time.perf_counter()
         fn()
-        ms.append((time.perf_counter() - start) * 1e3)
+        ms.append((time.perf_counter() - start) * 1e3 / per)
     print(f"RESULT python {name} {statistics.median(ms):.3f} {min(ms):.3f} {runs}", flush=True)
 
 
@@ -86,6 +95,22 @@ def load_mp3(data):
     samples, rate = librosa.load(io.BytesIO(data), sr=16000, mono=True)
     assert rate == 16000 and samples.dtype == np.float32
     return samples
+
+
+def decode_mp3(data):
+    samples, rate = soundfile.read(io.BytesIO(data), dtype="float32")
+    assert rate == 44100 and samples.dtype == np.float32
+    return samples
+
+
+def decode_reference_pictures(data):
+    """Decodes only the pictures other pictures refer to; returns how many were decoded."""
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "NONE"
+        stream.codec_context.thread_count = 1
+        stream.codec_context.skip_frame = "NONREF"
+        return sum(1 for _ in container.decode(stream))
 
 
 def sample_video(data, fps=1.0):
@@ -145,6 +170,9 @@ def main():
     if wanted("mp3_60s_16k_mono"):
         mp3 = read(MP3)
         timed("mp3_60s_16k_mono", 2, 15, lambda: load_mp3(mp3))
+    if wanted("mp3_decode_only"):
+        mp3 = read(MP3)
+        timed("mp3_decode_only", 2, 15, lambda: decode_mp3(mp3))
     if wanted("video_60s_720p_1fps"):
         path = os.path.join(folder, VIDEO)
         if not os.path.exists(path):
@@ -154,6 +182,9 @@ def main():
             count = len(sample_video(video))
             print(f"python video: {count} frames", file=sys.stderr)
             timed("video_60s_720p_1fps", 1, 5, lambda: sample_video(video))
+            pictures = decode_reference_pictures(video)
+            print(f"python video: {pictures} reference pictures", file=sys.stderr)
+            timed("video_per_picture", 1, 5, lambda: decode_reference_pictures(video), pictures)
 
 
 if __name__ == "__main__":
