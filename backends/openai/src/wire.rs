@@ -220,7 +220,11 @@ fn audio_part(audio: &Audio) -> serde_json::Value {
            "input_audio": {"data": BASE64.encode(wav_pcm16(audio)), "format": "wav"}})
 }
 
-/// 16-bit PCM WAV: what every audio-capable server accepts. Samples are clamped, never wrapped.
+/// 16-bit PCM WAV: what every audio-capable server accepts.
+///
+/// Decoded and resampled sound may overshoot full scale a little (a band-limited signal near
+/// ±1.0 rings past it); rather than clip those peaks, which distorts, a clip whose peak is over
+/// full scale is attenuated as a whole just enough to fit. Anything else is sent at its level.
 pub(crate) fn wav_pcm16(audio: &Audio) -> Vec<u8> {
     let channels = audio.channels.max(1);
     let data_len = u32::try_from(audio.samples.len() * 2).unwrap_or(u32::MAX - 36);
@@ -238,8 +242,24 @@ pub(crate) fn wav_pcm16(audio: &Audio) -> Vec<u8> {
     out.extend_from_slice(&16u16.to_le_bytes());
     out.extend_from_slice(b"data");
     out.extend_from_slice(&data_len.to_le_bytes());
+    let peak = audio
+        .samples
+        .iter()
+        .filter(|s| s.is_finite())
+        .fold(0.0f32, |peak, s| peak.max(s.abs()));
+    let gain = if peak > 1.0 {
+        tracing::debug!(peak, "sound over full scale attenuated to fit 16-bit PCM");
+        1.0 / peak
+    } else {
+        1.0
+    };
+    let scale = gain * f32::from(i16::MAX);
     for sample in audio.samples.iter() {
-        let value = (sample.clamp(-1.0, 1.0) * f32::from(i16::MAX)).round() as i16;
+        // After the gain every finite sample is within ±1.0; the clamp only guards rounding,
+        // and a NaN (no decoder makes one) becomes silence rather than a wrapped value.
+        let value = (sample * scale)
+            .round()
+            .clamp(-f32::from(i16::MAX), f32::from(i16::MAX)) as i16;
         out.extend_from_slice(&value.to_le_bytes());
     }
     out
@@ -325,8 +345,27 @@ mod tests {
         assert_eq!(parts[2]["input_audio"]["format"], "wav");
         let wav = wav_pcm16(&audio);
         assert_eq!(wav.len(), 44 + 6);
-        // 1.5 is clamped to full scale, not wrapped.
-        assert_eq!(i16::from_le_bytes([wav[46], wav[47]]), i16::MAX);
-        assert_eq!(i16::from_le_bytes([wav[48], wav[49]]), -i16::MAX);
+    }
+
+    fn pcm(samples: &[f32]) -> Vec<i16> {
+        let audio = Audio {
+            sample_rate: 16_000,
+            channels: 1,
+            samples: Arc::from(samples),
+        };
+        wav_pcm16(&audio)[44..]
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect()
+    }
+
+    #[test]
+    fn sound_over_full_scale_is_attenuated_whole_not_clipped() {
+        // Peak 2.0: everything halves, so the shape survives (a clip would flatten 2.0 and
+        // -1.5 to the same magnitude).
+        assert_eq!(pcm(&[0.5, 2.0, -1.5]), vec![8192, 32767, -24575]);
+        // Within full scale, levels are untouched.
+        assert_eq!(pcm(&[0.5, 1.0, -1.0]), vec![16384, 32767, -32767]);
+        assert_eq!(pcm(&[f32::NAN, 0.25]), vec![0, 8192]);
     }
 }
