@@ -1,6 +1,7 @@
 //! Runs a sampling plan through an H.264 decoder (`codec.rs`) and converts
 //! the kept pictures to RGB, labelling each with its sample's presentation
-//! time.
+//! time and handing it straight to the caller's shaping, so only one
+//! full-size frame is alive at a time.
 //!
 //! FFmpeg carries each sample's tag through to its picture. OpenH264 does
 //! not: it returns pictures in presentation order (with a reorder delay for
@@ -30,16 +31,34 @@ pub(crate) struct DecodeLimits {
     pub decoder: codec::Kind,
 }
 
-/// Decodes the plan's runs; returns the wanted frames in presentation order
-/// and the number of samples decoded.
-pub(crate) fn decode(
+/// What becomes of each wanted picture: converted to a [`Frame`] and handed
+/// at once to `shape`, whose result is kept (by sample index) instead of
+/// the full-size frame.
+pub(crate) struct Keeper<'s, T> {
+    pub shape: &'s mut dyn FnMut(Frame) -> Result<T, VideoError>,
+    kept: BTreeMap<usize, (f64, T)>,
+}
+
+impl<'s, T> Keeper<'s, T> {
+    pub(crate) fn new(shape: &'s mut dyn FnMut(Frame) -> Result<T, VideoError>) -> Self {
+        Self {
+            shape,
+            kept: BTreeMap::new(),
+        }
+    }
+}
+
+/// Decodes the plan's runs; returns each wanted frame's timestamp and what
+/// `keeper` made of it, in presentation order, and the number of samples
+/// decoded.
+pub(crate) fn decode<T>(
     bytes: &[u8],
     samples: &[Sample],
     avc: &AvcConfig,
     plan: &Plan,
     limits: &DecodeLimits,
-) -> Result<(Vec<Frame>, u32), VideoError> {
-    let mut kept = BTreeMap::new();
+    mut keeper: Keeper<'_, T>,
+) -> Result<(Vec<(f64, T)>, u32), VideoError> {
     let mut decoded = 0u32;
     for run in &plan.runs {
         decode_run(
@@ -50,24 +69,24 @@ pub(crate) fn decode(
             *run,
             limits,
             &mut decoded,
-            &mut kept,
+            &mut keeper,
         )?;
     }
-    if let Some(missing) = plan.wanted.iter().find(|i| !kept.contains_key(*i)) {
+    if let Some(missing) = plan.wanted.iter().find(|i| !keeper.kept.contains_key(*i)) {
         let at = samples.get(*missing).map_or(0.0, |s| s.pts);
         return Err(VideoError::corrupt(format!(
             "the frame at {at:.3} s could not be decoded"
         )));
     }
-    let mut frames: Vec<Frame> = kept.into_values().collect();
-    frames.sort_by(|a, b| a.timestamp_secs.total_cmp(&b.timestamp_secs));
+    let mut frames: Vec<(f64, T)> = keeper.kept.into_values().collect();
+    frames.sort_by(|a, b| a.0.total_cmp(&b.0));
     Ok((frames, decoded))
 }
 
 /// One decoder session over `run`, with a fresh decoder so that no state
 /// (or reordering) leaks between runs.
 #[allow(clippy::too_many_arguments)] // private plumbing, called once
-fn decode_run(
+fn decode_run<T>(
     bytes: &[u8],
     samples: &[Sample],
     avc: &AvcConfig,
@@ -75,7 +94,7 @@ fn decode_run(
     run: Run,
     limits: &DecodeLimits,
     decoded: &mut u32,
-    kept: &mut BTreeMap<usize, Frame>,
+    keeper: &mut Keeper<'_, T>,
 ) -> Result<(), VideoError> {
     let mut decoder = codec::open(limits.decoder)?;
     let mut vet_sps = |nal: &[u8]| -> Result<(), VideoError> {
@@ -88,7 +107,7 @@ fn decode_run(
         samples,
         plan,
         limits,
-        kept,
+        keeper,
         pending: BTreeSet::new(),
     };
     for index in run.start..=run.end {
@@ -156,16 +175,16 @@ fn located(error: VideoError, secs: Option<f64>) -> VideoError {
 }
 
 /// Pairs decoded pictures with samples and keeps the wanted ones.
-struct Matcher<'a> {
+struct Matcher<'a, 's, T> {
     samples: &'a [Sample],
     plan: &'a Plan,
     limits: &'a DecodeLimits,
-    kept: &'a mut BTreeMap<usize, Frame>,
+    keeper: &'a mut Keeper<'s, T>,
     /// Samples fed but not yet returned, as (presentation time, index).
     pending: BTreeSet<(i64, usize)>,
 }
 
-impl PictureSink for Matcher<'_> {
+impl<T> PictureSink for Matcher<'_, '_, T> {
     fn picture(&mut self, tag: Option<usize>, picture: &dyn Picture) -> Result<(), VideoError> {
         let index = match tag {
             Some(index) => {
@@ -201,15 +220,13 @@ impl PictureSink for Matcher<'_> {
         let mut rgb = vec![0u8; width * height * 3];
         picture.write_rgb8(&mut rgb)?;
         let timestamp_secs = self.samples.get(index).map_or(0.0, |s| s.pts);
-        self.kept.insert(
-            index,
-            Frame {
-                timestamp_secs,
-                width: w32,
-                height: h32,
-                rgb,
-            },
-        );
+        let shaped = (self.keeper.shape)(Frame {
+            timestamp_secs,
+            width: w32,
+            height: h32,
+            rgb,
+        })?;
+        self.keeper.kept.insert(index, (timestamp_secs, shaped));
         Ok(())
     }
 }

@@ -2,8 +2,8 @@
 
 /// Why a video was refused or could not be sampled.
 ///
-/// Every variant except [`VideoError::InvalidPolicy`] and
-/// [`VideoError::Decoder`] describes the client's input; the messages are
+/// Every variant except [`VideoError::InvalidPolicy`], [`VideoError::Decoder`]
+/// and [`VideoError::Shaping`] describes the client's input; the messages are
 /// written to be returned to the client as-is.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum VideoError {
@@ -80,6 +80,13 @@ pub enum VideoError {
         /// The decoder's own message.
         reason: String,
     },
+    /// The caller's per-frame shaping failed (see
+    /// [`crate::sample_frames_shaped`]; not the client's fault).
+    #[error("shaping a video frame failed: {reason}")]
+    Shaping {
+        /// The shaping step's own message.
+        reason: String,
+    },
 }
 
 impl VideoError {
@@ -101,6 +108,9 @@ impl VideoError {
     /// server's configuration or environment (HTTP 5xx).
     #[must_use]
     pub fn is_client_error(&self) -> bool {
-        !matches!(self, Self::InvalidPolicy { .. } | Self::Decoder { .. })
+        !matches!(
+            self,
+            Self::InvalidPolicy { .. } | Self::Decoder { .. } | Self::Shaping { .. }
+        )
     }
 }

@@ -177,15 +177,30 @@ pub fn sample_frames(
     bytes: &[u8],
     policy: &VideoPolicy,
 ) -> Result<(Vec<Frame>, VideoReport), VideoError> {
-    sample_frames_with(bytes, policy, codec::Kind::DEFAULT)
+    sample_frames_shaped(bytes, policy, &mut Ok)
 }
 
-/// [`sample_frames`] with a chosen decoder (tests compare them).
-fn sample_frames_with(
+/// [`sample_frames`], handing each frame to `shape` as soon as it is
+/// decoded and keeping only what `shape` returns, in presentation order.
+///
+/// Peak memory is then one full-size frame rather than all of them: 32
+/// frames of a 4K video are 800 MB of RGB, their 448² tensors 77 MB. An
+/// error from `shape` stops sampling and is returned as is.
+pub fn sample_frames_shaped<T>(
+    bytes: &[u8],
+    policy: &VideoPolicy,
+    shape: &mut dyn FnMut(Frame) -> Result<T, VideoError>,
+) -> Result<(Vec<T>, VideoReport), VideoError> {
+    sample_with_decoder(bytes, policy, codec::Kind::DEFAULT, shape)
+}
+
+/// [`sample_frames_shaped`] with a chosen decoder (tests compare them).
+fn sample_with_decoder<T>(
     bytes: &[u8],
     policy: &VideoPolicy,
     decoder: codec::Kind,
-) -> Result<(Vec<Frame>, VideoReport), VideoError> {
+    shape: &mut dyn FnMut(Frame) -> Result<T, VideoError>,
+) -> Result<(Vec<T>, VideoReport), VideoError> {
     policy.validate()?;
     let limits = HeaderLimits {
         max_width: policy.max_width,
@@ -213,14 +228,18 @@ fn sample_frames_with(
         max_decoded_frames: policy.max_decoded_frames,
         decoder,
     };
+    let keeper = decode::Keeper::new(shape);
     let (frames, decoded_frames) =
-        decode::decode(bytes, &samples, &demuxed.avc, &plan, &decode_limits)?;
+        decode::decode(bytes, &samples, &demuxed.avc, &plan, &decode_limits, keeper)?;
     let report = VideoReport {
         info: demuxed.info,
         decoded_frames,
-        sampled: frames.iter().map(|f| f.timestamp_secs).collect(),
+        sampled: frames.iter().map(|(secs, _)| *secs).collect(),
     };
-    Ok((frames, report))
+    Ok((
+        frames.into_iter().map(|(_, shaped)| shaped).collect(),
+        report,
+    ))
 }
 
 /// Fuzzing entry point: samples `bytes` under tight caps and ignores the

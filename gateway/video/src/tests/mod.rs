@@ -58,6 +58,41 @@ fn find(data: &[u8], fourcc: &[u8; 4]) -> usize {
 }
 
 #[test]
+fn shaped_sampling_hands_over_each_frame_once_in_presentation_order() {
+    // The B-frame clip returns pictures out of decode order: the shaped results must still come
+    // back by time, one per sampled frame, with the same timestamps as unshaped sampling.
+    let bytes = clip("ramp_high_bframes.mp4");
+    let policy = policy(Sampling::Fps(4.0));
+    let (frames, report) = sample_frames(&bytes, &policy).unwrap();
+    let mut calls = 0;
+    let (shaped, shaped_report) = sample_frames_shaped(&bytes, &policy, &mut |frame: Frame| {
+        calls += 1;
+        Ok((frame.timestamp_secs, frame.rgb.len()))
+    })
+    .unwrap();
+    assert_eq!(calls, frames.len());
+    assert_eq!(shaped_report, report);
+    let expected: Vec<(f64, usize)> = frames
+        .iter()
+        .map(|f| (f.timestamp_secs, f.rgb.len()))
+        .collect();
+    assert_eq!(shaped, expected);
+
+    // An error from the shaping stops sampling and comes back as is.
+    let failed = sample_frames_shaped(&bytes, &policy, &mut |_: Frame| -> Result<(), _> {
+        Err(VideoError::Shaping {
+            reason: "no room".into(),
+        })
+    });
+    assert_eq!(
+        failed.unwrap_err(),
+        VideoError::Shaping {
+            reason: "no room".into()
+        }
+    );
+}
+
+#[test]
 fn fps_sampling_returns_frames_at_each_second_with_their_colour() {
     let (frames, report) =
         sample_frames(&clip("colors_baseline.mp4"), &policy(Sampling::Fps(1.0))).unwrap();
@@ -284,8 +319,9 @@ fn ffmpeg_and_openh264_give_the_same_frames() {
         let bytes = clip(name);
         let policy = policy(Sampling::Fps(4.0));
         let (open, open_report) =
-            sample_frames_with(&bytes, &policy, codec::Kind::OpenH264).unwrap();
-        let (ff, ff_report) = sample_frames_with(&bytes, &policy, codec::Kind::Ffmpeg).unwrap();
+            sample_with_decoder(&bytes, &policy, codec::Kind::OpenH264, &mut Ok).unwrap();
+        let (ff, ff_report) =
+            sample_with_decoder(&bytes, &policy, codec::Kind::Ffmpeg, &mut Ok).unwrap();
         assert_eq!(open_report.sampled, ff_report.sampled, "{name}");
         assert_eq!(
             open_report.decoded_frames, ff_report.decoded_frames,
