@@ -91,6 +91,12 @@ pub enum FetchError {
     /// The HTTP client could not be built (TLS roots, ...); a server fault.
     #[error("media fetcher could not be initialised")]
     Init,
+    /// A worker of the gateway failed while handling the media (a server fault).
+    #[error("the media could not be read (an internal failure)")]
+    Internal {
+        /// What failed; for logs only.
+        reason: String,
+    },
 }
 
 impl FetchError {
@@ -99,7 +105,7 @@ impl FetchError {
         match self {
             Self::TooLarge { .. } => 413,
             Self::Connect { trusted: true, .. } => 502,
-            Self::Init => 500,
+            Self::Init | Self::Internal { .. } => 500,
             _ => 400,
         }
     }

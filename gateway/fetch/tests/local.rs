@@ -49,6 +49,39 @@ async fn data_urls() {
 }
 
 #[tokio::test]
+async fn owned_data_urls_decode_the_same_in_place_or_on_the_blocking_pool() {
+    use base64::Engine as _;
+    let fetcher = Fetcher::new().unwrap();
+    let policy = FetchPolicy::default();
+    // Small ones are decoded in place, ones over 64 KiB of text on the blocking pool.
+    for len in [5usize, 200_000] {
+        let payload: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&payload);
+        let got = fetcher
+            .fetch_owned(format!(" data:audio/wav;base64,{encoded}"), &policy)
+            .await
+            .unwrap();
+        assert_eq!(&got.bytes[..], &payload[..], "{len}");
+        assert_eq!(got.media_type.as_deref(), Some("audio/wav"));
+        assert_eq!(got.source, Source::Data);
+        let small = FetchPolicy {
+            max_bytes: len - 1,
+            ..FetchPolicy::default()
+        };
+        let err = fetcher
+            .fetch_owned(format!("data:;base64,{encoded}"), &small)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, FetchError::TooLarge { .. }), "{len}: {err:?}");
+    }
+    let err = fetcher
+        .fetch_owned(format!("DATA:;base64,{}", "!".repeat(100_000)), &policy)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::InvalidData { .. }), "{err:?}");
+}
+
+#[tokio::test]
 async fn unknown_and_malformed_schemes() {
     let fetcher = Fetcher::new().unwrap();
     let policy = FetchPolicy::default();
