@@ -175,7 +175,27 @@ async fn read_form(request: Request, state: &AppState) -> Result<Form, ApiError>
                     }
                 };
             }
-            // timestamp_granularities[], chunking_strategy...: accepted, not used here.
+            // Segments are what `verbose_json` carries; word timing would need alignment the
+            // speech backends do not do, and an answer silently without it misleads.
+            "timestamp_granularities[]" | "timestamp_granularities" => match value.trim() {
+                "segment" => {}
+                "word" => {
+                    return Err(ApiError::invalid(
+                        "Word timestamps are not available here; `timestamp_granularities` may \
+                         only ask for `segment` (in `verbose_json`).",
+                        Some("timestamp_granularities"),
+                    ));
+                }
+                other => {
+                    return Err(ApiError::invalid(
+                        format!(
+                            "`timestamp_granularities` must be `segment` or `word`, not `{other}`."
+                        ),
+                        Some("timestamp_granularities"),
+                    ));
+                }
+            },
+            // chunking_strategy, include[]...: accepted, not used here.
             _ => {}
         }
     }

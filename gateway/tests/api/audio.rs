@@ -156,6 +156,16 @@ async fn transcription_errors() {
     )
     .await;
     assert_eq!(error["param"], "response_format");
+    // Segment timing is what verbose_json carries; word timing is refused, not dropped.
+    let segments = form("asr", Some("verbose_json"), wav(16_000, 1))
+        .text("timestamp_granularities[]", "segment");
+    assert_eq!(post(&gateway, path, segments).await.status(), 200);
+    for granularity in ["word", "syllable"] {
+        let asked = form("asr", Some("verbose_json"), wav(16_000, 1))
+            .text("timestamp_granularities[]", granularity);
+        let error = expect_error(post(&gateway, path, asked).await, 400).await;
+        assert_eq!(error["param"], "timestamp_granularities", "{granularity}");
+    }
     let error = expect_error(
         post(
             &gateway,
@@ -175,5 +185,9 @@ async fn transcription_errors() {
         .await
         .unwrap();
     expect_error(json, 415).await;
-    assert!(upstream.requests().is_empty());
+    assert_eq!(
+        upstream.requests().len(),
+        1,
+        "only the segment request went through"
+    );
 }
