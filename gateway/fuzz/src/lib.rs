@@ -99,8 +99,14 @@ pub fn audio(data: &[u8]) -> bool {
         channels: [ChannelMode::Mono, ChannelMode::Keep][n / 3 % 2],
         max_seconds: 30.0,
     };
-    let hint = [None, Some("mp3"), Some("audio/wav"), Some("ogg"), Some("m4a"), Some("webm")]
-        [n / 6 % 6];
+    let hint = [
+        None,
+        Some("mp3"),
+        Some("audio/wav"),
+        Some("ogg"),
+        Some("m4a"),
+        Some("webm"),
+    ][n / 6 % 6];
     normalize_audio(data, hint, &policy).is_ok()
 }
 
@@ -194,7 +200,10 @@ fn image_seeds() -> Vec<(String, Vec<u8>)> {
         }
     }
     if let Some(jpeg) = encode(&rgb, ImageFormat::Jpeg) {
-        seeds.push(("exif_orientation6.jpg".into(), with_exif_orientation(&jpeg, 6)));
+        seeds.push((
+            "exif_orientation6.jpg".into(),
+            with_exif_orientation(&jpeg, 6),
+        ));
     }
     seeds
 }

@@ -42,7 +42,7 @@ fn parse_args() -> Result<Options, String> {
     let mut options = Options {
         targets: Vec::new(),
         seconds: 60,
-        seed: 0x5EED_0F_0BB1,
+        seed: 0x005E_ED0F_0BB1,
         slow_ms: 2_000,
         hang_ms: 30_000,
         artifacts: PathBuf::from("artifacts/smoke"),
@@ -51,9 +51,7 @@ fn parse_args() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
     let number = |value: Option<String>, flag: &str| -> Result<u64, String> {
         let value = value.ok_or(format!("{flag} needs a value"))?;
-        value
-            .parse()
-            .map_err(|e| format!("{flag} {value:?}: {e}"))
+        value.parse().map_err(|e| format!("{flag} {value:?}: {e}"))
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -65,8 +63,9 @@ fn parse_args() -> Result<Options, String> {
                 options.artifacts = PathBuf::from(args.next().ok_or("--artifacts needs a folder")?);
             }
             "--write-seeds" => {
-                options.write_seeds =
-                    Some(PathBuf::from(args.next().ok_or("--write-seeds needs a folder")?));
+                options.write_seeds = Some(PathBuf::from(
+                    args.next().ok_or("--write-seeds needs a folder")?,
+                ));
             }
             name => options
                 .targets
@@ -209,7 +208,10 @@ fn watchdog(current: Arc<Current>, epoch: Instant, hang_ms: u64, artifacts: Path
             let started = current.started_ms.load(Ordering::Acquire);
             let now = epoch.elapsed().as_millis() as u64;
             if started != 0 && now.saturating_sub(started) > hang_ms {
-                let target = *current.target.lock().unwrap_or_else(PoisonError::into_inner);
+                let target = *current
+                    .target
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
                 let input = current
                     .input
                     .lock()
@@ -239,7 +241,10 @@ fn run_target(
         eprintln!("{}: no seed files found, skipped", target.name());
         return stats;
     }
-    *current.target.lock().unwrap_or_else(PoisonError::into_inner) = target.name();
+    *current
+        .target
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = target.name();
     let mut rng = Rng(options.seed ^ (target as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut pool: Vec<Vec<u8>> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(options.seconds);
@@ -272,9 +277,10 @@ fn run_target(
             .unwrap_or_else(PoisonError::into_inner)
             .clone_from(&input);
         let start = Instant::now();
-        current
-            .started_ms
-            .store((epoch.elapsed().as_millis() as u64).max(1), Ordering::Release);
+        current.started_ms.store(
+            (epoch.elapsed().as_millis() as u64).max(1),
+            Ordering::Release,
+        );
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| target.run(&input)));
         current.started_ms.store(0, Ordering::Release);
         let took = start.elapsed();
@@ -296,8 +302,15 @@ fn run_target(
                 stats.panics += 1;
                 let name = format!("crash-{}-{}.bin", target.name(), stats.panics);
                 let path = save(&options.artifacts, &name, &input);
-                let message = last_panic.lock().unwrap_or_else(PoisonError::into_inner).clone();
-                eprintln!("PANIC in {}: {message}; input saved as {}", target.name(), path.display());
+                let message = last_panic
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                eprintln!(
+                    "PANIC in {}: {message}; input saved as {}",
+                    target.name(),
+                    path.display()
+                );
             }
         }
         if took > Duration::from_millis(options.slow_ms) {
@@ -324,7 +337,12 @@ fn write_seeds(dir: &Path) -> std::io::Result<()> {
         for (name, bytes) in &seeds {
             std::fs::write(folder.join(name), bytes)?;
         }
-        println!("{}: {} seeds in {}", target.name(), seeds.len(), folder.display());
+        println!(
+            "{}: {} seeds in {}",
+            target.name(),
+            seeds.len(),
+            folder.display()
+        );
     }
     Ok(())
 }
