@@ -31,7 +31,7 @@ pub use error::ConfigError;
 pub use load::{ENV_PREFIX, load, load_str};
 pub use media::{
     AudioContract, ChannelMode, FetchConfig, FitMode, ImageContract, ImageOutputKind, MediaConfig,
-    VideoContract,
+    VideoAdapt, VideoContract,
 };
 pub use model::{DeploymentConfig, Modality, ModelConfig, OpenAiDeployment, Task};
 pub use secret::{Secret, SecretRef};

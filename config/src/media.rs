@@ -177,4 +177,17 @@ pub struct VideoContract {
     pub max_input_side: Option<u32>,
     /// Pass the audio track on as an audio part when the model takes audio (default true).
     pub extract_audio: Option<bool>,
+    /// How a video reaches a model without the `video` modality (default `auto`).
+    pub adapt: Option<VideoAdapt>,
+}
+
+/// What becomes of a video sent to a model that does not take video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VideoAdapt {
+    /// As what the model does take: its sampled frames as image parts if it takes pictures,
+    /// its audio track as an audio part if it takes sound (and `extract_audio` allows).
+    Auto,
+    /// Refused with a 400, like any other modality the model does not take.
+    Refuse,
 }

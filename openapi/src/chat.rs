@@ -60,6 +60,11 @@ pub struct ChatCompletionRequest {
     /// An end-user id for abuse monitoring, forwarded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// omnigate extension: tighter media limits for this request. Each may lower the server's
+    /// (or the model's) limit, never raise it; a value above it is a 400 naming the key. Not
+    /// forwarded to the backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_limits: Option<MediaLimits>,
     /// Any other field, forwarded to the backend untouched.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -84,6 +89,7 @@ impl ChatCompletionRequest {
             tool_choice,
             response_format,
             user,
+            media_limits: _,
             extra: mut params,
         } = self;
         let mut put = |key: &str, value: Option<Value>| {
@@ -111,6 +117,44 @@ impl ChatCompletionRequest {
         put("user", user.map(Value::from));
         (model, messages, stream.unwrap_or(false), params)
     }
+}
+
+/// Per-request media limits (`media_limits`), each at most what the server and the model allow.
+/// Unset fields keep the server's limit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MediaLimits {
+    /// Largest single media item, in bytes (after base64 decoding or download).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub max_item_bytes: Option<usize>,
+    /// Largest total of media bytes in the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub max_request_bytes: Option<usize>,
+    /// Most image parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_images: Option<usize>,
+    /// Most audio parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_audio: Option<usize>,
+    /// Most video parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_videos: Option<usize>,
+    /// Longest side of each picture passed on (video frames included), in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub max_image_side: Option<u32>,
+    /// Longest sound accepted, in seconds (video sound tracks included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_audio_seconds: Option<f64>,
+    /// Longest video accepted, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_video_seconds: Option<f64>,
+    /// Most frames taken from each video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub max_video_frames: Option<u32>,
 }
 
 /// Options for streamed answers.

@@ -17,7 +17,7 @@ mod status;
 pub use audio::{
     TranscriptionForm, TranscriptionJson, TranscriptionSegmentJson, TranscriptionVerbose,
 };
-pub use chat::{ChatCompletionRequest, ChatMessage, ChatRole, StreamOptions};
+pub use chat::{ChatCompletionRequest, ChatMessage, ChatRole, MediaLimits, StreamOptions};
 pub use content::{ContentPart, ImageUrl, InputAudio, MediaUrl, MessageContent};
 pub use embeddings::{EmbeddingsInput, EmbeddingsRequest};
 pub use error::{ErrorBody, ErrorResponse};

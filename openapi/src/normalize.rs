@@ -132,7 +132,8 @@ pub struct VideoItem {
     pub frame: Option<ImageItem>,
     /// Whether the file has an audio track.
     pub has_audio: bool,
-    /// How the frames reach the model: `video` (as a video part) or `images` (as image parts,
-    /// for a model that takes pictures but not video).
+    /// How the video reaches the model: `video` (as a video part), `images` (its frames as
+    /// image parts, for a model that takes pictures but not video) or `audio` (its sound track
+    /// alone, for a model that takes sound only; no frame is decoded).
     pub delivered_as: String,
 }

@@ -3,7 +3,7 @@
 
 use omnigate_config::{
     AudioContract, ChannelMode, FitMode, ImageContract, ImageOutputKind, MediaConfig, ModelConfig,
-    VideoContract,
+    VideoAdapt, VideoContract,
 };
 use omnigate_media::{AudioPolicy, ImageOutput, ImagePolicy};
 
@@ -37,6 +37,9 @@ pub struct VideoSampling {
     pub max_input_side: u32,
     /// Pass the audio track on when the model takes audio.
     pub extract_audio: bool,
+    /// A model without the video modality gets what it does take of a video (frames as
+    /// pictures, the sound track as audio) rather than a 400.
+    pub adapt: bool,
 }
 
 impl MediaContract {
@@ -143,6 +146,7 @@ fn video_sampling(base: &VideoContract, model: &VideoContract) -> VideoSampling 
         max_seconds: model.max_seconds.or(base.max_seconds).unwrap_or(600.0),
         max_input_side: model.max_input_side.or(base.max_input_side).unwrap_or(4096),
         extract_audio: model.extract_audio.or(base.extract_audio).unwrap_or(true),
+        adapt: model.adapt.or(base.adapt).unwrap_or(VideoAdapt::Auto) == VideoAdapt::Auto,
     }
 }
 

@@ -3,7 +3,9 @@
 //! target model's contract before any backend sees it.
 
 mod contract;
+mod decode_pool;
 mod errors;
+mod limits;
 mod normalizer;
 mod report;
 mod video;

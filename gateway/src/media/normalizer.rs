@@ -1,7 +1,10 @@
 //! The per-request media pass: budgets (item counts, bytes), fetching, decoding on the blocking
 //! pool behind a semaphore with a deadline, and the accounting reported as `usage.media`.
 
-use super::errors::{from_fetch, from_media, media};
+use super::contract::MediaContract;
+use super::decode_pool::DecodePool;
+use super::errors::{from_fetch, media};
+use super::limits::{Budget, Counted, lowered_contract};
 use super::report::{audio_item, image_item, output_name};
 use super::video;
 use crate::error::{ApiError, MediaProblem};
@@ -11,15 +14,20 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use omnigate_backend::{ContentPart, ImagePart, Message, MessageContent, Modality, Role, Video};
 use omnigate_config::MediaConfig;
 use omnigate_fetch::{FetchPolicy, Fetcher, Source};
-use omnigate_media::{Detail, MediaError};
+use omnigate_media::Detail;
 use omnigate_openapi::{
-    ChatMessage, ChatRole, ContentPart as ApiPart, ImageItem, MediaUsage,
+    ChatMessage, ChatRole, ContentPart as ApiPart, ImageItem, MediaLimits, MediaUsage,
     MessageContent as ApiContent, NormalizedItem, VideoItem,
 };
-use std::sync::Arc;
+use std::borrow::Cow;
 use std::time::Duration;
-use tokio::sync::Semaphore;
-use tokio::time::Instant;
+
+/// The `input_audio.format` values accepted (a hint for the probe; the bytes decide).
+const INPUT_AUDIO_FORMATS: [&str; 6] = ["wav", "mp3", "flac", "ogg", "m4a", "webm"];
+
+/// Base64 payloads up to this many characters are decoded in place, larger ones on the
+/// blocking pool: ~64 µs of work, about what handing it over costs.
+const INLINE_BASE64_MAX_CHARS: usize = 64 * 1024;
 
 /// Base64 as clients send it: standard alphabet, padding optional.
 const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -30,7 +38,7 @@ const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
 /// Shared media machinery: one fetcher (pooled clients) and one decode semaphore per process.
 pub struct Normalizer {
     fetcher: Fetcher,
-    decode_slots: Arc<Semaphore>,
+    decoders: DecodePool,
     config: MediaConfig,
 }
 
@@ -44,34 +52,31 @@ pub struct Normalized {
     pub items: Vec<NormalizedItem>,
 }
 
-/// What one request may still consume.
-struct Budget {
-    bytes_left: usize,
-    images: usize,
-    audio: usize,
-    videos: usize,
+/// The model as one request sees it: its modalities, and its media contract under the
+/// request's `media_limits`.
+struct Recipient<'a> {
+    model: &'a ModelEntry,
+    media: Cow<'a, MediaContract>,
 }
 
 impl Normalizer {
     /// Builds the fetcher and the decode pool limit from `[media]`.
     pub fn new(config: &MediaConfig) -> Result<Self, String> {
         let fetcher = Fetcher::new().map_err(|e| format!("cannot build the media fetcher: {e}"))?;
-        let slots = match config.decode_concurrency {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
         Ok(Self {
             fetcher,
-            decode_slots: Arc::new(Semaphore::new(slots)),
+            decoders: DecodePool::new(config),
             config: config.clone(),
         })
     }
 
-    /// Converts the conversation for `model`, normalizing every media part.
+    /// Converts the conversation for `model`, normalizing every media part under the server's
+    /// limits, lowered where the request's `limits` ask.
     pub async fn messages(
         &self,
         messages: Vec<ChatMessage>,
         model: &ModelEntry,
+        limits: Option<&MediaLimits>,
     ) -> Result<Normalized, ApiError> {
         if messages.is_empty() {
             return Err(ApiError::invalid(
@@ -79,11 +84,13 @@ impl Normalizer {
                 Some("messages"),
             ));
         }
-        let mut budget = Budget {
-            bytes_left: self.config.max_request_bytes,
-            images: self.config.max_images_per_request,
-            audio: self.config.max_audio_per_request,
-            videos: self.config.max_videos_per_request,
+        let mut budget = Budget::new(&self.config, limits)?;
+        let to = Recipient {
+            model,
+            media: match limits {
+                None => Cow::Borrowed(&model.media),
+                Some(limits) => Cow::Owned(lowered_contract(&model.media, limits)?),
+            },
         };
         let mut out = Normalized {
             messages: Vec::with_capacity(messages.len()),
@@ -98,7 +105,7 @@ impl Normalizer {
                     let mut converted = Vec::with_capacity(parts.len());
                     for (j, part) in parts.into_iter().enumerate() {
                         let param = format!("messages[{i}].content[{j}]");
-                        self.part(part, model, &param, &mut budget, &mut out, &mut converted)
+                        self.part(part, &to, &param, &mut budget, &mut out, &mut converted)
                             .await?;
                     }
                     Some(MessageContent::Parts(converted))
@@ -116,7 +123,7 @@ impl Normalizer {
     async fn part(
         &self,
         part: ApiPart,
-        model: &ModelEntry,
+        to: &Recipient<'_>,
         param: &str,
         budget: &mut Budget,
         out: &mut Normalized,
@@ -128,14 +135,15 @@ impl Normalizer {
             ApiPart::InputAudio { .. } | ApiPart::AudioUrl { .. } => Modality::Audio,
             ApiPart::VideoUrl { .. } => Modality::Video,
         };
-        // A video is also welcome where pictures are: it arrives as its frames.
-        let accepted = model.modalities.contains(&modality)
-            || (modality == Modality::Video && model.modalities.contains(&Modality::Image));
+        let accepted = match modality {
+            Modality::Video => video_wanted(to).is_some(),
+            other => to.model.modalities.contains(&other),
+        };
         if !accepted {
             return Err(ApiError::invalid(
                 format!(
                     "The model `{}` does not accept {} input (part type `{}`).",
-                    model.name,
+                    to.model.name,
                     modality_noun(modality),
                     part.type_name()
                 ),
@@ -145,7 +153,7 @@ impl Normalizer {
         match part {
             ApiPart::Text { text } => parts.push(ContentPart::Text(text)),
             ApiPart::ImageUrl { image_url } => {
-                take(&mut budget.images, param, "image")?;
+                budget.take(Counted::Image, param)?;
                 let detail = match image_url.detail.as_deref() {
                     None => None,
                     Some(value) => Some(Detail::parse(value).ok_or_else(|| {
@@ -156,11 +164,12 @@ impl Normalizer {
                     })?),
                 };
                 let timeout = self.config.fetch.image_timeout_secs;
-                let (bytes, source) = self.fetch(&image_url.url, timeout, param, budget).await?;
-                let policy = model.media.image.clone();
+                let (bytes, source) = self.fetch(image_url.url, timeout, param, budget).await?;
+                let policy = to.media.image.clone();
                 let input_bytes = bytes.len() as u64;
                 let (image, report) = self
-                    .decode(param, move || {
+                    .decoders
+                    .run(param, move || {
                         omnigate_media::normalize_image(&bytes, &policy, detail)
                     })
                     .await?;
@@ -183,23 +192,32 @@ impl Normalizer {
                 }));
             }
             ApiPart::InputAudio { input_audio } => {
-                take(&mut budget.audio, param, "audio")?;
-                let bytes = self.inline_base64(&input_audio.data, param, budget)?;
+                budget.take(Counted::Audio, param)?;
+                if !INPUT_AUDIO_FORMATS.contains(&input_audio.format.as_str()) {
+                    return Err(ApiError::invalid(
+                        format!(
+                            "`format` must be one of {}.",
+                            INPUT_AUDIO_FORMATS.join(", ")
+                        ),
+                        Some(&format!("{param}.input_audio.format")),
+                    ));
+                }
+                let bytes = self.inline_base64(input_audio.data, param, budget).await?;
                 let hint = Some(input_audio.format);
-                let audio = self.audio(bytes, hint, "inline".to_owned(), model, param, out);
+                let audio = self.audio(bytes, hint, "inline".to_owned(), to, param, out);
                 parts.push(audio.await?);
             }
             ApiPart::AudioUrl { audio_url } => {
-                take(&mut budget.audio, param, "audio")?;
+                budget.take(Counted::Audio, param)?;
                 let timeout = self.config.fetch.audio_timeout_secs;
-                let (bytes, source) = self.fetch(&audio_url.url, timeout, param, budget).await?;
-                parts.push(self.audio(bytes, None, source, model, param, out).await?);
+                let (bytes, source) = self.fetch(audio_url.url, timeout, param, budget).await?;
+                parts.push(self.audio(bytes, None, source, to, param, out).await?);
             }
             ApiPart::VideoUrl { video_url } => {
-                take(&mut budget.videos, param, "video")?;
+                budget.take(Counted::Video, param)?;
                 let timeout = self.config.fetch.video_timeout_secs;
-                let (bytes, source) = self.fetch(&video_url.url, timeout, param, budget).await?;
-                self.video(bytes, source, model, param, out, parts).await?;
+                let (bytes, source) = self.fetch(video_url.url, timeout, param, budget).await?;
+                self.video(bytes, source, to, param, out, parts).await?;
             }
         }
         Ok(())
@@ -211,20 +229,22 @@ impl Normalizer {
         &self,
         bytes: bytes::Bytes,
         source: String,
-        model: &ModelEntry,
+        to: &Recipient<'_>,
         param: &str,
         out: &mut Normalized,
         parts: &mut Vec<ContentPart>,
     ) -> Result<(), ApiError> {
-        let as_video = model.modalities.contains(&Modality::Video);
-        let with_audio =
-            model.media.video.extract_audio && model.modalities.contains(&Modality::Audio);
-        let contract = model.media.clone();
+        let as_video = to.model.modalities.contains(&Modality::Video);
+        let wanted = video_wanted(to).ok_or_else(|| {
+            ApiError::Internal(format!("{param}: a video reached a model that takes none"))
+        })?;
+        let contract = MediaContract::clone(&to.media);
         let input_bytes = bytes.len() as u64;
         let sampled = self
-            .decode_with(
+            .decoders
+            .run_with(
                 param,
-                move || video::sample(&bytes, &contract, with_audio),
+                move || video::sample(&bytes, &contract, wanted),
                 video::failure,
             )
             .await?;
@@ -242,7 +262,7 @@ impl Normalizer {
             exif_orientation: 1,
             orientation_applied: false,
             alpha_composited: false,
-            output: output_name(&model.media.image.output).to_owned(),
+            output: output_name(&to.media.image.output).to_owned(),
             output_width: w,
             output_height: h,
             output_bytes: None,
@@ -264,7 +284,12 @@ impl Normalizer {
                 frame_timestamps: sampled.report.sampled.clone(),
                 frame,
                 has_audio: info.has_audio,
-                delivered_as: if as_video { "video" } else { "images" }.to_owned(),
+                delivered_as: match (as_video, wanted.frames) {
+                    (true, _) => "video",
+                    (false, true) => "images",
+                    (false, false) => "audio",
+                }
+                .to_owned(),
             }),
         });
         let audio = sampled.audio.map(|(audio, _)| audio);
@@ -316,7 +341,8 @@ impl Normalizer {
             .map(|(_, ext)| ext.to_ascii_lowercase());
         let policy = model.media.audio.clone();
         let (audio, _report) = self
-            .decode(param, move || {
+            .decoders
+            .run(param, move || {
                 omnigate_media::normalize_audio(&bytes, hint.as_deref(), &policy)
             })
             .await?;
@@ -328,14 +354,15 @@ impl Normalizer {
         bytes: bytes::Bytes,
         hint: Option<String>,
         source: String,
-        model: &ModelEntry,
+        to: &Recipient<'_>,
         param: &str,
         out: &mut Normalized,
     ) -> Result<ContentPart, ApiError> {
-        let policy = model.media.audio.clone();
+        let policy = to.media.audio.clone();
         let input_bytes = bytes.len() as u64;
         let (audio, report) = self
-            .decode(param, move || {
+            .decoders
+            .run(param, move || {
                 omnigate_media::normalize_audio(&bytes, hint.as_deref(), &policy)
             })
             .await?;
@@ -355,14 +382,14 @@ impl Normalizer {
     /// Fetches a URL under the request's remaining byte budget.
     async fn fetch(
         &self,
-        url: &str,
+        url: String,
         timeout_secs: f64,
         param: &str,
         budget: &mut Budget,
     ) -> Result<(bytes::Bytes, String), ApiError> {
         let fetch = &self.config.fetch;
         let policy = FetchPolicy {
-            max_bytes: self.config.max_item_bytes.min(budget.bytes_left),
+            max_bytes: budget.next_item_cap(),
             timeout: Duration::from_secs_f64(timeout_secs),
             max_redirects: fetch.max_redirects,
             allow_hosts: fetch.allow_hosts.clone(),
@@ -371,10 +398,10 @@ impl Normalizer {
         };
         let fetched = self
             .fetcher
-            .fetch(url, &policy)
+            .fetch_owned(url, &policy)
             .await
             .map_err(|e| from_fetch(e, param))?;
-        budget.bytes_left = budget.bytes_left.saturating_sub(fetched.bytes.len());
+        budget.spend(fetched.bytes.len());
         let source = match fetched.source {
             Source::Data => "data",
             Source::Http { .. } => "http",
@@ -383,14 +410,15 @@ impl Normalizer {
         Ok((fetched.bytes, source.to_owned()))
     }
 
-    /// Decodes an inline base64 field, checking its size before decoding.
-    fn inline_base64(
+    /// Decodes an inline base64 field, checking its size before decoding; a large one is
+    /// decoded on the blocking pool (tens of MB take milliseconds the executor should not lose).
+    async fn inline_base64(
         &self,
-        data: &str,
+        data: String,
         param: &str,
         budget: &mut Budget,
     ) -> Result<bytes::Bytes, ApiError> {
-        let cap = self.config.max_item_bytes.min(budget.bytes_left);
+        let cap = budget.next_item_cap();
         if data.len() / 4 * 3 > cap.saturating_add(3) {
             return Err(media(
                 MediaProblem::TooLarge,
@@ -399,7 +427,16 @@ impl Normalizer {
                 format!("{param}: the audio is larger than the limit of {cap} bytes"),
             ));
         }
-        let bytes = LENIENT_BASE64.decode(data.trim()).map_err(|e| {
+        let small = data.len() <= INLINE_BASE64_MAX_CHARS;
+        let decode = move || LENIENT_BASE64.decode(data.trim());
+        let decoded = if small {
+            decode()
+        } else {
+            tokio::task::spawn_blocking(decode)
+                .await
+                .map_err(|e| ApiError::Internal(format!("base64 decoding stopped: {e}")))?
+        };
+        let bytes = decoded.map_err(|e| {
             media(
                 MediaProblem::Invalid,
                 param,
@@ -407,83 +444,25 @@ impl Normalizer {
                 format!("{param}: `data` is not valid base64: {e}"),
             )
         })?;
-        budget.bytes_left = budget.bytes_left.saturating_sub(bytes.len());
+        budget.spend(bytes.len());
         Ok(bytes::Bytes::from(bytes))
-    }
-
-    /// Runs a decoder on the blocking pool, at most `decode_concurrency` at once, within the
-    /// decode deadline (the wait for a slot included).
-    async fn decode<T, F>(&self, param: &str, work: F) -> Result<T, ApiError>
-    where
-        T: Send + 'static,
-        F: FnOnce() -> Result<T, MediaError> + Send + 'static,
-    {
-        self.decode_with(param, work, from_media).await
-    }
-
-    /// [`Self::decode`] for work with its own error type, mapped by `to_api`.
-    async fn decode_with<T, E, F>(
-        &self,
-        param: &str,
-        work: F,
-        to_api: fn(E, &str) -> ApiError,
-    ) -> Result<T, ApiError>
-    where
-        T: Send + 'static,
-        E: Send + 'static,
-        F: FnOnce() -> Result<T, E> + Send + 'static,
-    {
-        let limit = Duration::from_secs_f64(self.config.decode_timeout_secs);
-        let deadline = Instant::now() + limit;
-        let permit = tokio::time::timeout_at(deadline, self.decode_slots.clone().acquire_owned())
-            .await
-            .map_err(|_| {
-                ApiError::RateLimited("All media decoders are busy; retry shortly.".to_owned())
-            })?
-            .map_err(|_| ApiError::Internal("media decode pool closed".to_owned()))?;
-        let span = tracing::Span::current();
-        let task = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            span.in_scope(work)
-        });
-        match tokio::time::timeout_at(deadline, task).await {
-            Err(_) => Err(media(
-                MediaProblem::Undecodable,
-                param,
-                "media_decode_timeout",
-                format!(
-                    "{param}: decoding took longer than {:.0} s",
-                    limit.as_secs_f64()
-                ),
-            )),
-            // A decoder that panics did so on this file's bytes (fuzzing found such inputs in
-            // third-party codecs): the file is at fault, and the worker thread survives.
-            Ok(Err(join)) if join.is_panic() => {
-                tracing::warn!(%param, "media decoder panicked on this input");
-                Err(media(
-                    MediaProblem::Undecodable,
-                    param,
-                    "media_decoder_failed",
-                    format!("{param}: the file could not be decoded (the decoder failed on it)"),
-                ))
-            }
-            Ok(Err(join)) => Err(ApiError::Internal(format!("media decoder stopped: {join}"))),
-            Ok(Ok(result)) => result.map_err(|e| to_api(e, param)),
-        }
     }
 }
 
-fn take(left: &mut usize, param: &str, noun: &str) -> Result<(), ApiError> {
-    if *left == 0 {
-        return Err(media(
-            MediaProblem::TooLarge,
-            param,
-            "too_many_media_items",
-            format!("{param}: too many {noun} parts in one request"),
-        ));
+/// What `model` takes of a video: the video itself, or (when its contract adapts videos) its
+/// frames as pictures and/or its sound track; `None` when nothing, and the part is refused.
+fn video_wanted(to: &Recipient<'_>) -> Option<video::Wanted> {
+    let takes = |m: Modality| to.model.modalities.contains(&m);
+    let contract = &to.media.video;
+    let audio = contract.extract_audio && takes(Modality::Audio);
+    if takes(Modality::Video) {
+        return Some(video::Wanted {
+            frames: true,
+            audio,
+        });
     }
-    *left -= 1;
-    Ok(())
+    let frames = takes(Modality::Image);
+    (contract.adapt && (frames || audio)).then_some(video::Wanted { frames, audio })
 }
 
 fn role(role: ChatRole) -> Role {
@@ -503,43 +482,5 @@ fn modality_noun(modality: Modality) -> &'static str {
         Modality::Image => "image",
         Modality::Audio => "audio",
         Modality::Video => "video",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::http::StatusCode;
-
-    fn normalizer() -> Normalizer {
-        Normalizer::new(&MediaConfig::default()).unwrap_or_else(|e| unreachable!("{e}"))
-    }
-
-    fn to_api(message: String, param: &str) -> ApiError {
-        ApiError::invalid(message, Some(param))
-    }
-
-    #[tokio::test]
-    async fn a_decoder_that_panics_on_a_file_is_a_422_naming_the_part() {
-        let work = || -> Result<(), String> { std::panic::panic_any("codec bug") };
-        let err = normalizer()
-            .decode_with("messages[0].content[1]", work, to_api)
-            .await
-            .err()
-            .unwrap_or_else(|| unreachable!("the panic was not reported"));
-        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
-        let body = format!("{err:?}");
-        assert!(body.contains("media_decoder_failed"), "{body}");
-        assert!(body.contains("messages[0].content[1]"), "{body}");
-    }
-
-    #[tokio::test]
-    async fn decoder_errors_go_through_the_callers_mapping() {
-        let err = normalizer()
-            .decode_with("p", || Err::<(), _>("bad bytes".to_owned()), to_api)
-            .await
-            .err()
-            .unwrap_or_else(|| unreachable!("the error was not reported"));
-        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
     }
 }

@@ -1,6 +1,7 @@
 //! Video parts: frames sampled by timestamp (omnigate-video), each shaped by the model's picture
-//! contract, plus the audio track through the audio pipeline when the model takes sound. Runs
-//! whole on the blocking pool.
+//! contract as it is decoded, plus the audio track through the audio pipeline when the model
+//! takes sound; for a model that takes only sound, the audio track alone. Runs whole on the
+//! blocking pool.
 
 use super::contract::MediaContract;
 use super::errors::media;
@@ -8,7 +9,7 @@ use crate::error::{ApiError, MediaProblem};
 use bytes::Bytes;
 use omnigate_backend::{Audio, VideoFrame};
 use omnigate_media::{AudioReport, MediaError};
-use omnigate_video::{Sampling, VideoError, VideoPolicy, VideoReport};
+use omnigate_video::{Frame, Sampling, VideoError, VideoPolicy, VideoReport};
 
 /// Frames decoded at most for one video (keyframe lead-ins included): bounds CPU time.
 const MAX_DECODED_FRAMES: u32 = 9000;
@@ -26,13 +27,24 @@ pub(crate) struct SampledVideo {
 pub(crate) enum VideoFailure {
     Video(VideoError),
     Media(MediaError),
+    /// Only the sound was wanted, and the video has none.
+    NoAudioTrack,
 }
 
-/// Samples and shapes `bytes` for `contract`; `with_audio` asks for the audio track too.
+/// What the model takes from a video.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wanted {
+    /// Sampled frames (as a video part or as image parts).
+    pub frames: bool,
+    /// The audio track.
+    pub audio: bool,
+}
+
+/// Samples and shapes `bytes` for `contract`, taking what `wanted` says.
 pub(crate) fn sample(
     bytes: &Bytes,
     contract: &MediaContract,
-    with_audio: bool,
+    wanted: Wanted,
 ) -> Result<SampledVideo, VideoFailure> {
     let sampling = &contract.video;
     let policy = VideoPolicy {
@@ -46,33 +58,54 @@ pub(crate) fn sample(
         max_height: sampling.max_input_side,
         max_decoded_frames: MAX_DECODED_FRAMES,
     };
-    let (raw_frames, report) =
-        omnigate_video::sample_frames(bytes, &policy).map_err(VideoFailure::Video)?;
-    let mut frames = Vec::with_capacity(raw_frames.len());
     let mut pixels = 0;
     let mut frame_size = None;
-    for frame in raw_frames {
-        let (image, (w, h)) = omnigate_media::normalize_rgb(
-            frame.width,
-            frame.height,
-            frame.rgb,
-            &contract.image,
-            None,
-        )
-        .map_err(VideoFailure::Media)?;
-        pixels += u64::from(w) * u64::from(h);
-        frame_size = Some((w, h));
-        frames.push(VideoFrame {
-            timestamp_secs: frame.timestamp_secs,
-            image,
-        });
-    }
-    let audio = if with_audio && report.info.has_audio {
+    let (frames, report) = if wanted.frames {
+        // Each frame is shaped as soon as it is decoded, so a long 4K video holds one
+        // full-size frame at a time, not `max_frames` of them.
+        let mut shape = |frame: Frame| {
+            let (image, (w, h)) = omnigate_media::normalize_rgb(
+                frame.width,
+                frame.height,
+                frame.rgb,
+                &contract.image,
+                None,
+            )
+            .map_err(|e| VideoError::Shaping {
+                reason: e.to_string(),
+            })?;
+            pixels += u64::from(w) * u64::from(h);
+            frame_size = Some((w, h));
+            Ok(VideoFrame {
+                timestamp_secs: frame.timestamp_secs,
+                image,
+            })
+        };
+        omnigate_video::sample_frames_shaped(bytes, &policy, &mut shape)
+            .map_err(VideoFailure::Video)?
+    } else {
+        // Sound only: the header is still read and held to the video limits, nothing decoded.
+        let info = omnigate_video::probe(bytes).map_err(VideoFailure::Video)?;
+        if info.duration_secs > policy.max_seconds {
+            return Err(VideoFailure::Video(VideoError::TooLong {
+                secs: info.duration_secs,
+                limit: policy.max_seconds,
+            }));
+        }
+        let report = VideoReport {
+            info,
+            decoded_frames: 0,
+            sampled: Vec::new(),
+        };
+        (Vec::new(), report)
+    };
+    let audio = if wanted.audio && report.info.has_audio {
         // The track is read by the audio pipeline's own MP4 demuxer. An audio codec it cannot
-        // decode leaves the frames usable, so that is logged, not refused.
+        // decode leaves the frames usable, so that is logged, not refused, when there are frames.
         match omnigate_media::normalize_audio(bytes, Some("mp4"), &contract.audio) {
             Ok(audio) => Some(audio),
             Err(err @ MediaError::AudioTooLong { .. }) => return Err(VideoFailure::Media(err)),
+            Err(err) if !wanted.frames => return Err(VideoFailure::Media(err)),
             Err(err) => {
                 tracing::info!(%err, "video audio track skipped");
                 None
@@ -81,6 +114,9 @@ pub(crate) fn sample(
     } else {
         None
     };
+    if !wanted.frames && audio.is_none() {
+        return Err(VideoFailure::NoAudioTrack);
+    }
     Ok(SampledVideo {
         frames,
         pixels,
@@ -94,6 +130,17 @@ pub(crate) fn sample(
 pub(crate) fn failure(failure: VideoFailure, param: &str) -> ApiError {
     let err = match failure {
         VideoFailure::Media(err) => return super::errors::from_media(err, param),
+        VideoFailure::NoAudioTrack => {
+            return media(
+                MediaProblem::Invalid,
+                param,
+                "no_audio_track",
+                format!(
+                    "{param}: the video has no sound track, and this model takes only the sound \
+                     of a video"
+                ),
+            );
+        }
         VideoFailure::Video(err) => err,
     };
     let (problem, code) = match &err {
@@ -108,7 +155,9 @@ pub(crate) fn failure(failure: VideoFailure, param: &str) -> ApiError {
         VideoError::TooLong { .. } => (MediaProblem::TooLarge, "video_too_long"),
         VideoError::TooLarge { .. } => (MediaProblem::TooLarge, "video_too_large"),
         VideoError::TooManyFrames { .. } => (MediaProblem::TooLarge, "video_too_many_frames"),
-        VideoError::InvalidPolicy { .. } | VideoError::Decoder { .. } => {
+        VideoError::InvalidPolicy { .. }
+        | VideoError::Decoder { .. }
+        | VideoError::Shaping { .. } => {
             return ApiError::Internal(format!("{param}: {err}"));
         }
     };

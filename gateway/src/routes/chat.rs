@@ -37,10 +37,11 @@ use std::sync::Arc;
 )]
 pub async fn chat_completions(
     State(state): State<AppState>,
-    ApiJson(request): ApiJson<ChatCompletionRequest>,
+    ApiJson(mut request): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
     let model = state.registry().get(&request.model)?.clone();
     model.require(Task::Chat)?;
+    let limits = request.media_limits.take();
     let (public_name, messages, stream, params) = request.into_params();
     if !stream && params.contains_key("stream_options") {
         return Err(ApiError::invalid(
@@ -48,7 +49,10 @@ pub async fn chat_completions(
             Some("stream_options"),
         ));
     }
-    let normalized = state.normalizer().messages(messages, &model).await?;
+    let normalized = state
+        .normalizer()
+        .messages(messages, &model, limits.as_ref())
+        .await?;
     let media = normalized.usage;
     let deployment = model.pick()?;
     let request = ChatRequest {

@@ -30,11 +30,15 @@ use omnigate_openapi::{ChatCompletionRequest, NormalizeResponse};
 )]
 pub async fn normalize(
     State(state): State<AppState>,
-    ApiJson(request): ApiJson<ChatCompletionRequest>,
+    ApiJson(mut request): ApiJson<ChatCompletionRequest>,
 ) -> Result<Json<NormalizeResponse>, ApiError> {
     let model = state.registry().get(&request.model)?.clone();
+    let limits = request.media_limits.take();
     let (public_name, messages, _, _) = request.into_params();
-    let normalized = state.normalizer().messages(messages, &model).await?;
+    let normalized = state
+        .normalizer()
+        .messages(messages, &model, limits.as_ref())
+        .await?;
     Ok(Json(NormalizeResponse {
         model: public_name,
         items: normalized.items,

@@ -17,6 +17,7 @@ mod embeddings_models;
 mod errors;
 mod lifecycle;
 mod media;
+mod media_limits;
 mod openapi_spec;
 mod ops;
 mod python_sdk;

@@ -1,0 +1,131 @@
+//! The media decode pool: decoders run on tokio's blocking pool, at most `decode_concurrency`
+//! at once across all requests, each within the decode deadline (the wait for a slot
+//! included), and a decoder that panics on a file is that file's 422, not a crash.
+
+use super::errors::{from_media, media};
+use crate::error::{ApiError, MediaProblem};
+use omnigate_config::MediaConfig;
+use omnigate_media::MediaError;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+/// Decode slots and the per-item deadline, shared by every request.
+pub(crate) struct DecodePool {
+    slots: Arc<Semaphore>,
+    deadline: Duration,
+}
+
+impl DecodePool {
+    /// `decode_concurrency` slots (0 = one per CPU) and `decode_timeout_secs` from `[media]`.
+    pub(crate) fn new(config: &MediaConfig) -> Self {
+        let slots = match config.decode_concurrency {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        Self {
+            slots: Arc::new(Semaphore::new(slots)),
+            deadline: Duration::from_secs_f64(config.decode_timeout_secs),
+        }
+    }
+
+    /// Runs a decoder on the blocking pool, at most `decode_concurrency` at once, within the
+    /// decode deadline (the wait for a slot included).
+    pub(crate) async fn run<T, F>(&self, param: &str, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T, MediaError> + Send + 'static,
+    {
+        self.run_with(param, work, from_media).await
+    }
+
+    /// [`Self::run`] for work with its own error type, mapped by `to_api`.
+    pub(crate) async fn run_with<T, E, F>(
+        &self,
+        param: &str,
+        work: F,
+        to_api: fn(E, &str) -> ApiError,
+    ) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Result<T, E> + Send + 'static,
+    {
+        let limit = self.deadline;
+        let deadline = Instant::now() + limit;
+        let permit = tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| {
+                ApiError::RateLimited("All media decoders are busy; retry shortly.".to_owned())
+            })?
+            .map_err(|_| ApiError::Internal("media decode pool closed".to_owned()))?;
+        let span = tracing::Span::current();
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            span.in_scope(work)
+        });
+        match tokio::time::timeout_at(deadline, task).await {
+            Err(_) => Err(media(
+                MediaProblem::Undecodable,
+                param,
+                "media_decode_timeout",
+                format!(
+                    "{param}: decoding took longer than {:.0} s",
+                    limit.as_secs_f64()
+                ),
+            )),
+            // A decoder that panics did so on this file's bytes (fuzzing found such inputs in
+            // third-party codecs): the file is at fault, and the worker thread survives.
+            Ok(Err(join)) if join.is_panic() => {
+                tracing::warn!(%param, "media decoder panicked on this input");
+                Err(media(
+                    MediaProblem::Undecodable,
+                    param,
+                    "media_decoder_failed",
+                    format!("{param}: the file could not be decoded (the decoder failed on it)"),
+                ))
+            }
+            Ok(Err(join)) => Err(ApiError::Internal(format!("media decoder stopped: {join}"))),
+            Ok(Ok(result)) => result.map_err(|e| to_api(e, param)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+
+    fn pool() -> DecodePool {
+        DecodePool::new(&MediaConfig::default())
+    }
+
+    fn to_api(message: String, param: &str) -> ApiError {
+        ApiError::invalid(message, Some(param))
+    }
+
+    #[tokio::test]
+    async fn a_decoder_that_panics_on_a_file_is_a_422_naming_the_part() {
+        let work = || -> Result<(), String> { std::panic::panic_any("codec bug") };
+        let err = pool()
+            .run_with("messages[0].content[1]", work, to_api)
+            .await
+            .err()
+            .unwrap_or_else(|| unreachable!("the panic was not reported"));
+        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body = format!("{err:?}");
+        assert!(body.contains("media_decoder_failed"), "{body}");
+        assert!(body.contains("messages[0].content[1]"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn decoder_errors_go_through_the_callers_mapping() {
+        let err = pool()
+            .run_with("p", || Err::<(), _>("bad bytes".to_owned()), to_api)
+            .await
+            .err()
+            .unwrap_or_else(|| unreachable!("the error was not reported"));
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+    }
+}
