@@ -6,7 +6,9 @@ use axum::Json;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use omnigate_backend::{TranscriptionResponse, TranscriptionSegment};
-use omnigate_openapi::{TranscriptionJson, TranscriptionSegmentJson, TranscriptionVerbose};
+use omnigate_openapi::{
+    DurationUsage, TranscriptionJson, TranscriptionSegmentJson, TranscriptionVerbose,
+};
 use std::fmt::Write;
 
 /// The requested answer shape.
@@ -43,16 +45,20 @@ impl ResponseFormat {
     }
 }
 
-/// The HTTP answer for `transcript` in `format`.
+/// The HTTP answer for `transcript` in `format`; the JSON forms report `audio_seconds` (the
+/// decoded upload's length) as their usage.
 pub fn respond(
     transcript: TranscriptionResponse,
     format: ResponseFormat,
     translate: bool,
+    audio_seconds: f64,
 ) -> Response {
     let segments = timed_segments(&transcript);
+    let usage = DurationUsage::seconds(audio_seconds);
     match format {
         ResponseFormat::Json => Json(TranscriptionJson {
             text: transcript.text,
+            usage,
         })
         .into_response(),
         ResponseFormat::Text => plain(transcript.text + "\n", "text/plain; charset=utf-8"),
@@ -79,6 +85,7 @@ pub fn respond(
                     text: s.text.clone(),
                 })
                 .collect(),
+            usage,
         })
         .into_response(),
     }

@@ -32,6 +32,29 @@ pub struct TranscriptionForm {
 pub struct TranscriptionJson {
     /// The transcript.
     pub text: String,
+    /// What the request consumed: the seconds of sound transcribed.
+    pub usage: DurationUsage,
+}
+
+/// Usage of a speech request, as OpenAI reports it for duration-billed models.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DurationUsage {
+    /// Always `duration`.
+    #[serde(rename = "type")]
+    #[schema(example = "duration")]
+    pub kind: String,
+    /// Seconds of sound, after decoding (the upload's own length, to the millisecond).
+    pub seconds: f64,
+}
+
+impl DurationUsage {
+    /// Usage for `seconds` of sound.
+    pub fn seconds(seconds: f64) -> Self {
+        Self {
+            kind: "duration".to_owned(),
+            seconds: (seconds * 1000.0).round() / 1000.0,
+        }
+    }
 }
 
 /// `response_format: verbose_json`.
@@ -47,6 +70,8 @@ pub struct TranscriptionVerbose {
     pub text: String,
     /// Timed segments.
     pub segments: Vec<TranscriptionSegmentJson>,
+    /// What the request consumed: the seconds of sound transcribed.
+    pub usage: DurationUsage,
 }
 
 /// One timed segment.

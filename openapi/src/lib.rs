@@ -15,7 +15,8 @@ mod normalize;
 mod status;
 
 pub use audio::{
-    TranscriptionForm, TranscriptionJson, TranscriptionSegmentJson, TranscriptionVerbose,
+    DurationUsage, TranscriptionForm, TranscriptionJson, TranscriptionSegmentJson,
+    TranscriptionVerbose,
 };
 pub use chat::{ChatCompletionRequest, ChatMessage, ChatRole, MediaLimits, StreamOptions};
 pub use content::{ContentPart, ImageUrl, InputAudio, MediaUrl, MessageContent};

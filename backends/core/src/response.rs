@@ -81,7 +81,9 @@ pub struct Usage {
     pub completion_tokens: u64,
     /// Their sum.
     pub total_tokens: u64,
-    /// Other fields (`prompt_tokens_details`, ...).
+    /// Other fields: the backend's (`prompt_tokens_details`, ...) and omnigate's `media`, what
+    /// the request's media cost (`images`, `image_pixels`, `audio_seconds`, `video_frames`;
+    /// present when the request carried media and the backend reported usage).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

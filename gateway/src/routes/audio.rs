@@ -81,6 +81,7 @@ async fn transcribe(
         .normalizer()
         .upload(file, form.filename, &model, "file")
         .await?;
+    let audio_seconds = audio.duration_secs();
     let deployment = model.pick()?;
     let request = TranscriptionRequest {
         model: deployment.upstream_model.clone(),
@@ -101,7 +102,12 @@ async fn transcribe(
         return Ok(crate::transcript_sse::respond(stream));
     }
     let result = time_upstream(deployment.backend.transcribe(request)).await?;
-    Ok(transcript::respond(result, format, translate))
+    Ok(transcript::respond(
+        result,
+        format,
+        translate,
+        audio_seconds,
+    ))
 }
 
 #[derive(Default)]

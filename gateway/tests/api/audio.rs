@@ -63,6 +63,10 @@ async fn transcription_in_every_response_format() {
         .await
         .unwrap();
     assert_eq!(json["text"], TRANSCRIPT);
+    // The sound consumed, as OpenAI reports it for duration-billed models: one second.
+    assert_eq!(json["usage"]["type"], "duration");
+    let seconds = json["usage"]["seconds"].as_f64().unwrap();
+    assert!((seconds - 1.0).abs() < 0.01, "{seconds}");
     let sent = upstream.last_request().body;
     assert_eq!(sent["model"], "whisper-1");
     assert_eq!(
@@ -111,6 +115,8 @@ async fn transcription_in_every_response_format() {
     assert_eq!(verbose["task"], "transcribe");
     assert!((verbose["duration"].as_f64().unwrap() - 1.0).abs() < 0.01);
     assert_eq!(verbose["segments"].as_array().unwrap().len(), 2);
+    assert_eq!(verbose["usage"]["type"], "duration");
+    assert!((verbose["usage"]["seconds"].as_f64().unwrap() - 1.0).abs() < 0.01);
 }
 
 #[tokio::test]
