@@ -177,7 +177,7 @@ impl Backend for OpenAiBackend {
 
     async fn chat(&self, request: ChatRequest) -> Result<Answer<ChatResponse>, BackendError> {
         self.ensure_serves(Task::Chat)?;
-        let body = wire::chat_body(&request, false)?;
+        let body = encode_chat(request, false).await?;
         let answer = self
             .call(http::Method::POST, &self.chat_uri, Some(body))
             .await?;
@@ -186,7 +186,7 @@ impl Backend for OpenAiBackend {
 
     async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, BackendError> {
         self.ensure_serves(Task::Chat)?;
-        let body = wire::chat_body(&request, true)?;
+        let body = encode_chat(request, true).await?;
         let timeout = self.settings.timeout;
         let send = self.upstream.send(
             http::Method::POST,
@@ -224,11 +224,26 @@ impl Backend for OpenAiBackend {
             &self.transcriptions_url
         };
         let duration = request.audio.duration_secs();
-        let form = wire::transcription_form(&request)?;
+        // WAV and multipart assembly of up to an hour of sound: off the async executor.
+        let form = tokio::task::spawn_blocking(move || wire::transcription_form(&request))
+            .await
+            .map_err(|e| BackendError::Internal(format!("encoding the upload stopped: {e}")))??;
         let builder = self.authorize(self.uploads.post(url.clone()).multipart(form));
         let answer: wire::VerboseTranscript = self.upload_json(builder).await?;
         Ok(answer.into_response(duration))
     }
+}
+
+/// The JSON body of a chat request. One carrying media (pictures and sound, base64-encoded:
+/// megabytes) is encoded on the blocking pool, so the async executor keeps serving; text alone
+/// is encoded in place.
+async fn encode_chat(request: ChatRequest, stream: bool) -> Result<Vec<u8>, BackendError> {
+    if !wire::carries_media(&request) {
+        return wire::chat_body(&request, stream);
+    }
+    tokio::task::spawn_blocking(move || wire::chat_body(&request, stream))
+        .await
+        .map_err(|e| BackendError::Internal(format!("encoding the chat request stopped: {e}")))?
 }
 
 impl OpenAiBackend {

@@ -23,6 +23,19 @@ pub(crate) fn chat_body(request: &ChatRequest, stream: bool) -> Result<Vec<u8>, 
         .map_err(|e| BackendError::Internal(format!("cannot encode the chat request: {e}")))
 }
 
+/// Whether any message carries a picture, sound or video part.
+pub(crate) fn carries_media(request: &ChatRequest) -> bool {
+    request
+        .messages
+        .iter()
+        .any(|message| match &message.content {
+            Some(MessageContent::Parts(parts)) => parts
+                .iter()
+                .any(|part| !matches!(part, ContentPart::Text(_))),
+            _ => false,
+        })
+}
+
 pub(crate) fn embeddings_body(request: &EmbeddingsRequest) -> Result<Vec<u8>, BackendError> {
     let mut body = serde_json::Map::with_capacity(request.extra.len() + 3);
     body.insert("model".into(), json!(request.model));
@@ -345,6 +358,29 @@ mod tests {
         assert_eq!(parts[2]["input_audio"]["format"], "wav");
         let wav = wav_pcm16(&audio);
         assert_eq!(wav.len(), 44 + 6);
+    }
+
+    #[test]
+    fn only_requests_with_media_count_as_carrying_it() {
+        let mut request = ChatRequest {
+            model: "m".into(),
+            messages: vec![Message::text(Role::User, "hi")],
+            params: Map::new(),
+        };
+        assert!(!carries_media(&request));
+        let mut message = Message::text(Role::User, "");
+        message.content = Some(MessageContent::Parts(vec![ContentPart::Text(
+            "look".into(),
+        )]));
+        request.messages.push(message.clone());
+        assert!(!carries_media(&request));
+        message.content = Some(MessageContent::Parts(vec![ContentPart::Audio(Audio {
+            sample_rate: 16_000,
+            channels: 1,
+            samples: Arc::from(vec![0.0; 4]),
+        })]));
+        request.messages.push(message);
+        assert!(carries_media(&request));
     }
 
     fn pcm(samples: &[f32]) -> Vec<i16> {
