@@ -120,17 +120,17 @@ impl ChatCompletionRequest {
 }
 
 /// Per-request media limits (`media_limits`), each at most what the server and the model allow.
-/// Unset fields keep the server's limit.
+/// Unset fields keep the server's limit. Counts are of parts as sent: a video counts as a video
+/// whatever it reaches the model as (frames, sound), and its frames and sound are held to the
+/// picture and sound limits.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MediaLimits {
     /// Largest single media item, in bytes (after base64 decoding or download).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1)]
     pub max_item_bytes: Option<usize>,
     /// Largest total of media bytes in the request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1)]
     pub max_request_bytes: Option<usize>,
     /// Most image parts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,15 +141,18 @@ pub struct MediaLimits {
     /// Most video parts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_videos: Option<usize>,
-    /// Longest side of each picture passed on (video frames included), in pixels.
+    /// Longest side of each picture passed on (video frames included), in pixels; it bounds
+    /// `detail: original` too. Models whose contract outputs a fixed-size tensor keep that size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1)]
     pub max_image_side: Option<u32>,
     /// Longest sound accepted, in seconds (video sound tracks included).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(exclusive_minimum = 0.0)]
     pub max_audio_seconds: Option<f64>,
     /// Longest video accepted, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(exclusive_minimum = 0.0)]
     pub max_video_seconds: Option<f64>,
     /// Most frames taken from each video.
     #[serde(default, skip_serializing_if = "Option::is_none")]

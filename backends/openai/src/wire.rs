@@ -233,11 +233,16 @@ fn audio_part(audio: &Audio) -> serde_json::Value {
            "input_audio": {"data": BASE64.encode(wav_pcm16(audio)), "format": "wav"}})
 }
 
+/// The most a clip over full scale is turned down to fit 16-bit PCM: 4×, 12 dB.
+const MAX_ATTENUATION: f32 = 4.0;
+
 /// 16-bit PCM WAV: what every audio-capable server accepts.
 ///
 /// Decoded and resampled sound may overshoot full scale a little (a band-limited signal near
 /// ±1.0 rings past it); rather than clip those peaks, which distorts, a clip whose peak is over
-/// full scale is attenuated as a whole just enough to fit. Anything else is sent at its level.
+/// full scale is attenuated as a whole just enough to fit, by at most [`MAX_ATTENUATION`]. A
+/// peak beyond that is a glitch rather than loud sound (a lone wild sample would otherwise turn
+/// the whole clip to silence), so those samples are clipped, and that is logged.
 pub(crate) fn wav_pcm16(audio: &Audio) -> Vec<u8> {
     let channels = audio.channels.max(1);
     let data_len = u32::try_from(audio.samples.len() * 2).unwrap_or(u32::MAX - 36);
@@ -255,24 +260,30 @@ pub(crate) fn wav_pcm16(audio: &Audio) -> Vec<u8> {
     out.extend_from_slice(&16u16.to_le_bytes());
     out.extend_from_slice(b"data");
     out.extend_from_slice(&data_len.to_le_bytes());
+    let finite = |s: &f32| if s.is_finite() { *s } else { 0.0 };
     let peak = audio
         .samples
         .iter()
-        .filter(|s| s.is_finite())
-        .fold(0.0f32, |peak, s| peak.max(s.abs()));
+        .fold(0.0f32, |peak, s| peak.max(finite(s).abs()));
     let gain = if peak > 1.0 {
-        tracing::debug!(peak, "sound over full scale attenuated to fit 16-bit PCM");
-        1.0 / peak
+        1.0 / peak.min(MAX_ATTENUATION)
     } else {
         1.0
     };
-    let scale = gain * f32::from(i16::MAX);
+    if peak > MAX_ATTENUATION {
+        tracing::warn!(
+            peak,
+            "sound far over full scale: attenuated 12 dB, the rest clipped"
+        );
+    } else if peak > 1.0 {
+        tracing::debug!(peak, "sound over full scale attenuated to fit 16-bit PCM");
+    }
+    let full_scale = f32::from(i16::MAX);
     for sample in audio.samples.iter() {
-        // After the gain every finite sample is within ±1.0; the clamp only guards rounding,
-        // and a NaN (no decoder makes one) becomes silence rather than a wrapped value.
-        let value = (sample * scale)
+        // NaN and infinities (no decoder makes them) become silence, not a full-scale click.
+        let value = (finite(sample) * gain * full_scale)
             .round()
-            .clamp(-f32::from(i16::MAX), f32::from(i16::MAX)) as i16;
+            .clamp(-full_scale, full_scale) as i16;
         out.extend_from_slice(&value.to_le_bytes());
     }
     out
@@ -402,6 +413,8 @@ mod tests {
         assert_eq!(pcm(&[0.5, 2.0, -1.5]), vec![8192, 32767, -24575]);
         // Within full scale, levels are untouched.
         assert_eq!(pcm(&[0.5, 1.0, -1.0]), vec![16384, 32767, -32767]);
-        assert_eq!(pcm(&[f32::NAN, 0.25]), vec![0, 8192]);
+        assert_eq!(pcm(&[f32::NAN, 0.25, f32::INFINITY]), vec![0, 8192, 0]);
+        // A wild sample is clipped rather than silencing the clip: 12 dB at most.
+        assert_eq!(pcm(&[1000.0, 2.0, 0.5]), vec![32767, 16384, 4096]);
     }
 }

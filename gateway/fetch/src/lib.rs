@@ -92,9 +92,20 @@ fn normalize_host(host: &str) -> String {
     host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase()
 }
 
-/// `data:` URLs up to this long are decoded in place by [`Fetcher::fetch_owned`], longer ones on
-/// the blocking pool (~64 µs of work, about what handing it over costs).
-const INLINE_DATA_URL_MAX_CHARS: usize = 64 * 1024;
+/// Base64 text up to this long is decoded in place (by [`Fetcher::fetch_owned`] for `data:`
+/// URLs, and by the gateway for inline fields), longer text on the blocking pool: ~64 µs of
+/// work, about what handing it over costs.
+pub const INLINE_DECODE_MAX_CHARS: usize = 64 * 1024;
+
+/// A `data:` URL's bytes (`rest` is what follows `data:`), under `max_bytes`.
+fn decode_data(rest: &str, max_bytes: usize) -> Result<Fetched, FetchError> {
+    let (bytes, media_type) = data_url::decode(rest, max_bytes)?;
+    Ok(Fetched {
+        bytes,
+        media_type,
+        source: Source::Data,
+    })
+}
 
 /// The fetched media.
 #[derive(Debug, Clone)]
@@ -148,19 +159,13 @@ impl Fetcher {
             .trim_start_matches(|c: char| c <= ' ')
             .get(..5)
             .is_some_and(|scheme| scheme.eq_ignore_ascii_case("data:"));
-        if !is_data || url.len() <= INLINE_DATA_URL_MAX_CHARS {
+        if !is_data || url.len() <= INLINE_DECODE_MAX_CHARS {
             return self.fetch(&url, policy).await;
         }
         let max_bytes = policy.max_bytes;
         tokio::task::spawn_blocking(move || {
             let url = url.trim_matches(|c: char| c <= ' ');
-            let (bytes, media_type) =
-                data_url::decode(url.get(5..).unwrap_or_default(), max_bytes)?;
-            Ok(Fetched {
-                bytes,
-                media_type,
-                source: Source::Data,
-            })
+            decode_data(url.get("data:".len()..).unwrap_or_default(), max_bytes)
         })
         .await
         .unwrap_or_else(|join| {
@@ -195,14 +200,7 @@ impl Fetcher {
         match scheme.to_ascii_lowercase().as_str() {
             // Parsed by hand: the URL parser would copy (and re-escape) a payload
             // that may be megabytes long.
-            "data" => {
-                let (bytes, media_type) = data_url::decode(rest, policy.max_bytes)?;
-                Ok(Fetched {
-                    bytes,
-                    media_type,
-                    source: Source::Data,
-                })
-            }
+            "data" => decode_data(rest, policy.max_bytes),
             "http" | "https" => http::fetch(&self.clients, parse(url)?, policy).await,
             "file" => {
                 let bytes = file::read(&parse(url)?, policy).await?;

@@ -71,8 +71,8 @@ impl DecodePool {
                 param,
                 "media_decode_timeout",
                 format!(
-                    "{param}: decoding took longer than {:.0} s",
-                    limit.as_secs_f64()
+                    "{param}: decoding took longer than the limit of {}",
+                    human_duration(limit)
                 ),
             )),
             // A decoder that panics did so on this file's bytes (fuzzing found such inputs in
@@ -89,6 +89,15 @@ impl DecodePool {
             Ok(Err(join)) => Err(ApiError::Internal(format!("media decoder stopped: {join}"))),
             Ok(Ok(result)) => result.map_err(|e| to_api(e, param)),
         }
+    }
+}
+
+/// `30 s`, or `250 ms` below a second.
+fn human_duration(limit: Duration) -> String {
+    if limit >= Duration::from_secs(1) {
+        format!("{:.0} s", limit.as_secs_f64())
+    } else {
+        format!("{} ms", limit.as_millis().max(1))
     }
 }
 
@@ -117,6 +126,13 @@ mod tests {
         let body = format!("{err:?}");
         assert!(body.contains("media_decoder_failed"), "{body}");
         assert!(body.contains("messages[0].content[1]"), "{body}");
+    }
+
+    #[test]
+    fn limits_read_naturally() {
+        assert_eq!(human_duration(Duration::from_secs(30)), "30 s");
+        assert_eq!(human_duration(Duration::from_millis(1)), "1 ms");
+        assert_eq!(human_duration(Duration::from_micros(10)), "1 ms");
     }
 
     #[tokio::test]

@@ -11,9 +11,9 @@ use std::fmt::Display;
 /// What one request may still consume.
 pub(crate) struct Budget {
     /// Largest single item, in bytes.
-    pub item_bytes: usize,
+    item_bytes: usize,
     /// Media bytes the request may still bring.
-    pub bytes_left: usize,
+    bytes_left: usize,
     images: usize,
     audio: usize,
     videos: usize,
@@ -40,13 +40,13 @@ impl Budget {
                 "max_item_bytes",
                 asked.max_item_bytes,
                 config.max_item_bytes,
-                1,
+                0,
             )?,
             bytes_left: lower(
                 "max_request_bytes",
                 asked.max_request_bytes,
                 config.max_request_bytes,
-                1,
+                0,
             )?,
             images: lower(
                 "max_images",
@@ -261,10 +261,12 @@ mod tests {
                 .unwrap();
             assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{limits:?}");
         }
+        // Zero is a limit like any other: no media bytes at all.
         let zero_bytes = MediaLimits {
             max_request_bytes: Some(0),
             ..MediaLimits::default()
         };
-        assert!(Budget::new(&MediaConfig::default(), Some(&zero_bytes)).is_err());
+        let budget = Budget::new(&MediaConfig::default(), Some(&zero_bytes)).unwrap();
+        assert_eq!(budget.next_item_cap(), 0);
     }
 }

@@ -25,10 +25,6 @@ use std::time::Duration;
 /// The `input_audio.format` values accepted (a hint for the probe; the bytes decide).
 const INPUT_AUDIO_FORMATS: [&str; 6] = ["wav", "mp3", "flac", "ogg", "m4a", "webm"];
 
-/// Base64 payloads up to this many characters are decoded in place, larger ones on the
-/// blocking pool: ~64 µs of work, about what handing it over costs.
-const INLINE_BASE64_MAX_CHARS: usize = 64 * 1024;
-
 /// Base64 as clients send it: standard alphabet, padding optional.
 const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
@@ -57,6 +53,8 @@ pub struct Normalized {
 struct Recipient<'a> {
     model: &'a ModelEntry,
     media: Cow<'a, MediaContract>,
+    /// The request set `max_image_side`, which bounds `detail: original` too.
+    side_limited: bool,
 }
 
 impl Normalizer {
@@ -91,6 +89,7 @@ impl Normalizer {
                 None => Cow::Borrowed(&model.media),
                 Some(limits) => Cow::Owned(lowered_contract(&model.media, limits)?),
             },
+            side_limited: limits.is_some_and(|l| l.max_image_side.is_some()),
         };
         let mut out = Normalized {
             messages: Vec::with_capacity(messages.len()),
@@ -135,8 +134,9 @@ impl Normalizer {
             ApiPart::InputAudio { .. } | ApiPart::AudioUrl { .. } => Modality::Audio,
             ApiPart::VideoUrl { .. } => Modality::Video,
         };
+        let video = video_wanted(to);
         let accepted = match modality {
-            Modality::Video => video_wanted(to).is_some(),
+            Modality::Video => video.is_some(),
             other => to.model.modalities.contains(&other),
         };
         if !accepted {
@@ -162,6 +162,11 @@ impl Normalizer {
                             Some(&format!("{param}.image_url.detail")),
                         )
                     })?),
+                };
+                // `original` skips the size box; a side the request asked for still holds.
+                let detail = match detail {
+                    Some(Detail::Original) if to.side_limited => Some(Detail::High),
+                    other => other,
                 };
                 let timeout = self.config.fetch.image_timeout_secs;
                 let (bytes, source) = self.fetch(image_url.url, timeout, param, budget).await?;
@@ -216,28 +221,31 @@ impl Normalizer {
             ApiPart::VideoUrl { video_url } => {
                 budget.take(Counted::Video, param)?;
                 let timeout = self.config.fetch.video_timeout_secs;
+                let wanted = video.ok_or_else(|| {
+                    ApiError::Internal(format!("{param}: a video reached a model that takes none"))
+                })?;
                 let (bytes, source) = self.fetch(video_url.url, timeout, param, budget).await?;
-                self.video(bytes, source, to, param, out, parts).await?;
+                self.video(bytes, source, wanted, to, param, out, parts)
+                    .await?;
             }
         }
         Ok(())
     }
 
-    /// Samples a video and adds it as a video part, or as its frames (and audio track) for a
-    /// model that takes pictures but not video.
+    /// Samples a video and adds it as a video part, or, for a model without the video modality,
+    /// as what `wanted` says it takes: its frames as pictures and/or its sound track.
+    #[allow(clippy::too_many_arguments)] // private plumbing of one request's state, called once
     async fn video(
         &self,
         bytes: bytes::Bytes,
         source: String,
+        wanted: video::Wanted,
         to: &Recipient<'_>,
         param: &str,
         out: &mut Normalized,
         parts: &mut Vec<ContentPart>,
     ) -> Result<(), ApiError> {
         let as_video = to.model.modalities.contains(&Modality::Video);
-        let wanted = video_wanted(to).ok_or_else(|| {
-            ApiError::Internal(format!("{param}: a video reached a model that takes none"))
-        })?;
         let contract = MediaContract::clone(&to.media);
         let input_bytes = bytes.len() as u64;
         let sampled = self
@@ -419,15 +427,20 @@ impl Normalizer {
         budget: &mut Budget,
     ) -> Result<bytes::Bytes, ApiError> {
         let cap = budget.next_item_cap();
-        if data.len() / 4 * 3 > cap.saturating_add(3) {
-            return Err(media(
+        let too_large = || {
+            media(
                 MediaProblem::TooLarge,
                 param,
                 "media_too_large",
                 format!("{param}: the audio is larger than the limit of {cap} bytes"),
-            ));
+            )
+        };
+        // Before decoding, from the length alone (a valid encoding of `cap` bytes is at most
+        // this long), so a huge payload is refused without a buffer for it.
+        if data.trim().len() > cap.div_ceil(3).saturating_mul(4) {
+            return Err(too_large());
         }
-        let small = data.len() <= INLINE_BASE64_MAX_CHARS;
+        let small = data.len() <= omnigate_fetch::INLINE_DECODE_MAX_CHARS;
         let decode = move || LENIENT_BASE64.decode(data.trim());
         let decoded = if small {
             decode()
@@ -444,6 +457,10 @@ impl Normalizer {
                 format!("{param}: `data` is not valid base64: {e}"),
             )
         })?;
+        // The check above allows for padding; this one is exact.
+        if bytes.len() > cap {
+            return Err(too_large());
+        }
         budget.spend(bytes.len());
         Ok(bytes::Bytes::from(bytes))
     }

@@ -9,7 +9,7 @@ use crate::error::{ApiError, MediaProblem};
 use bytes::Bytes;
 use omnigate_backend::{Audio, VideoFrame};
 use omnigate_media::{AudioReport, MediaError};
-use omnigate_video::{Frame, Sampling, VideoError, VideoPolicy, VideoReport};
+use omnigate_video::{Frame, Sampling, VideoError, VideoInfo, VideoPolicy, VideoReport};
 
 /// Frames decoded at most for one video (keyframe lead-ins included): bounds CPU time.
 const MAX_DECODED_FRAMES: u32 = 9000;
@@ -58,9 +58,12 @@ pub(crate) fn sample(
         max_height: sampling.max_input_side,
         max_decoded_frames: MAX_DECODED_FRAMES,
     };
+    if !wanted.frames {
+        return sound_only(bytes, contract, policy.max_seconds);
+    }
     let mut pixels = 0;
     let mut frame_size = None;
-    let (frames, report) = if wanted.frames {
+    let (frames, report) = {
         // Each frame is shaped as soon as it is decoded, so a long 4K video holds one
         // full-size frame at a time, not `max_frames` of them.
         let mut shape = |frame: Frame| {
@@ -83,29 +86,13 @@ pub(crate) fn sample(
         };
         omnigate_video::sample_frames_shaped(bytes, &policy, &mut shape)
             .map_err(VideoFailure::Video)?
-    } else {
-        // Sound only: the header is still read and held to the video limits, nothing decoded.
-        let info = omnigate_video::probe(bytes).map_err(VideoFailure::Video)?;
-        if info.duration_secs > policy.max_seconds {
-            return Err(VideoFailure::Video(VideoError::TooLong {
-                secs: info.duration_secs,
-                limit: policy.max_seconds,
-            }));
-        }
-        let report = VideoReport {
-            info,
-            decoded_frames: 0,
-            sampled: Vec::new(),
-        };
-        (Vec::new(), report)
     };
     let audio = if wanted.audio && report.info.has_audio {
         // The track is read by the audio pipeline's own MP4 demuxer. An audio codec it cannot
-        // decode leaves the frames usable, so that is logged, not refused, when there are frames.
+        // decode leaves the frames usable, so that is logged, not refused.
         match omnigate_media::normalize_audio(bytes, Some("mp4"), &contract.audio) {
             Ok(audio) => Some(audio),
             Err(err @ MediaError::AudioTooLong { .. }) => return Err(VideoFailure::Media(err)),
-            Err(err) if !wanted.frames => return Err(VideoFailure::Media(err)),
             Err(err) => {
                 tracing::info!(%err, "video audio track skipped");
                 None
@@ -114,15 +101,57 @@ pub(crate) fn sample(
     } else {
         None
     };
-    if !wanted.frames && audio.is_none() {
-        return Err(VideoFailure::NoAudioTrack);
-    }
     Ok(SampledVideo {
         frames,
         pixels,
         frame_size,
         audio,
         report,
+    })
+}
+
+/// The sound track alone, for a model that takes no pictures: nothing is decoded but the sound.
+/// The header is still held to the video's length limit; a picture track omnigate cannot decode
+/// (HEVC from a phone, or none at all) does not matter here, so then only the sound's own limits
+/// apply.
+fn sound_only(
+    bytes: &Bytes,
+    contract: &MediaContract,
+    max_seconds: f64,
+) -> Result<SampledVideo, VideoFailure> {
+    let info = match omnigate_video::probe_within(bytes, max_seconds) {
+        Ok(info) if !info.has_audio => return Err(VideoFailure::NoAudioTrack),
+        Ok(info) => Some(info),
+        Err(VideoError::UnsupportedCodec { .. } | VideoError::NoVideoTrack) => None,
+        Err(err) => return Err(VideoFailure::Video(err)),
+    };
+    let (audio, report) = omnigate_media::normalize_audio(bytes, Some("mp4"), &contract.audio)
+        .map_err(|err| match err {
+            MediaError::Unsupported { .. } | MediaError::Empty(_) if info.is_none() => {
+                VideoFailure::NoAudioTrack
+            }
+            err => VideoFailure::Media(err),
+        })?;
+    let info = info.unwrap_or_else(|| VideoInfo {
+        container: report.container.clone(),
+        codec: "none decoded".to_owned(),
+        profile: String::new(),
+        width: 0,
+        height: 0,
+        duration_secs: report.source_seconds,
+        frame_count: 0,
+        has_audio: true,
+    });
+    Ok(SampledVideo {
+        frames: Vec::new(),
+        pixels: 0,
+        frame_size: None,
+        audio: Some((audio, report)),
+        report: VideoReport {
+            info,
+            decoded_frames: 0,
+            sampled: Vec::new(),
+        },
     })
 }
 

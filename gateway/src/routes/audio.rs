@@ -187,17 +187,18 @@ async fn read_form(request: Request, state: &AppState) -> Result<Form, ApiError>
                 "segment" => {}
                 "word" => {
                     return Err(ApiError::invalid(
-                        "Word timestamps are not available here; `timestamp_granularities` may \
-                         only ask for `segment` (in `verbose_json`).",
-                        Some("timestamp_granularities"),
+                        "Word timestamps are not available here; `timestamp_granularities[]` \
+                         may only ask for `segment`.",
+                        Some(name.as_str()),
                     ));
                 }
                 other => {
                     return Err(ApiError::invalid(
                         format!(
-                            "`timestamp_granularities` must be `segment` or `word`, not `{other}`."
+                            "`timestamp_granularities[]` must be `segment` or `word`, not \
+                             `{other}`."
                         ),
-                        Some("timestamp_granularities"),
+                        Some(name.as_str()),
                     ));
                 }
             },

@@ -170,7 +170,7 @@ async fn transcription_errors() {
         let asked = form("asr", Some("verbose_json"), wav(16_000, 1))
             .text("timestamp_granularities[]", granularity);
         let error = expect_error(post(&gateway, path, asked).await, 400).await;
-        assert_eq!(error["param"], "timestamp_granularities", "{granularity}");
+        assert_eq!(error["param"], "timestamp_granularities[]", "{granularity}");
     }
     let error = expect_error(
         post(

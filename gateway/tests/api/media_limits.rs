@@ -302,6 +302,16 @@ async fn detail_original_keeps_the_picture_size_and_a_bad_detail_is_a_400() {
     assert_eq!(response.status(), 200);
     assert_eq!(sent_image_size(&upstream, 0), (256, 192));
 
+    let mut limited = with_detail("original");
+    limited["media_limits"] = json!({"max_image_side": 100});
+    let response = gateway.post_json("/v1/chat/completions", limited).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        sent_image_size(&upstream, 0),
+        (100, 75),
+        "a side the request set bounds `original` too"
+    );
+
     let error = expect_error(
         gateway
             .post_json("/v1/chat/completions", with_detail("ultra"))

@@ -180,6 +180,26 @@ async fn a_sound_only_model_gets_the_audio_track_alone() {
     );
     assert_eq!(report["items"][0]["audio"]["output_sample_rate"], 16_000);
 
+    // Its picture track does not matter to this model: one omnigate cannot decode (the avc1
+    // sample entry relabelled hvc1, as a phone's HEVC video would read) still gives its sound.
+    let mut hevc = clip("with_audio.mp4");
+    let avc1 = find(&hevc, find(&hevc, 0, b"stsd"), b"avc1") - 4;
+    hevc[avc1..avc1 + 4].copy_from_slice(b"hvc1");
+    let frames = expect_error(
+        gateway
+            .post_json("/v1/chat/completions", video_request("frames", &hevc))
+            .await,
+        415,
+    )
+    .await;
+    assert_eq!(frames["code"], "unsupported_media", "{frames}");
+    let response = gateway
+        .post_json("/v1/chat/completions", video_request("sound", &hevc))
+        .await;
+    assert_eq!(response.status(), 200);
+    let parts = upstream.last_request().body["messages"][0]["content"].clone();
+    assert_eq!(parts[1]["type"], "input_audio");
+
     // A video without sound has nothing for this model.
     let silent = expect_error(
         gateway

@@ -167,6 +167,19 @@ pub fn probe(bytes: &[u8]) -> Result<VideoInfo, VideoError> {
     Ok(demux::open(bytes, &limits)?.info)
 }
 
+/// [`probe`] that also refuses a video declared longer than `max_seconds`, by
+/// the same measure [`sample_frames`] applies (the longest of the movie's and
+/// the video track's declared durations): for callers that want only the
+/// header, such as the sound track's.
+pub fn probe_within(bytes: &[u8], max_seconds: f64) -> Result<VideoInfo, VideoError> {
+    let limits = HeaderLimits {
+        max_width: avc::ABSOLUTE_MAX_SIDE,
+        max_height: avc::ABSOLUTE_MAX_SIDE,
+        max_seconds,
+    };
+    Ok(demux::open(bytes, &limits)?.info)
+}
+
 /// Samples frames from an MP4/MOV H.264 video held in `bytes`.
 ///
 /// Targets are chosen per `policy.sampling`; each yields the picture on

@@ -144,6 +144,10 @@ fn over_long_declared_duration_is_refused_before_decoding() {
         );
         // probe has no duration limit; the sample table is still sane.
         assert!(probe(&long).is_ok());
+        assert!(
+            matches!(probe_within(&long, 600.0), Err(VideoError::TooLong { .. })),
+            "{fourcc:?}"
+        );
     }
     let short = VideoPolicy {
         max_seconds: 2.0,
