@@ -32,25 +32,33 @@ pub(crate) fn decode(rest: &str, max_bytes: usize) -> Result<(Bytes, Option<Stri
         .next_back()
         .is_some_and(|p| p.trim().eq_ignore_ascii_case("base64"));
 
-    let too_large = FetchError::TooLarge { limit: max_bytes };
     let bytes = if is_base64 {
-        // 4 characters per 3 bytes, rounded up: the longest (padded) encoding of
-        // `max_bytes` bytes; anything longer decodes to more than the cap.
-        let encoded_cap = max_bytes.div_ceil(3).saturating_mul(4);
-        let encoded = percent_decode_capped(payload, encoded_cap, true).ok_or(too_large)?;
-        let decoded = FORGIVING
-            .decode(&encoded)
-            .map_err(|_| FetchError::InvalidData {
-                reason: "payload is marked ;base64 but is not valid base64",
-            })?;
-        if decoded.len() > max_bytes {
-            return Err(FetchError::TooLarge { limit: max_bytes });
-        }
-        decoded
+        decode_base64(payload, max_bytes)?
     } else {
-        percent_decode_capped(payload, max_bytes, false).ok_or(too_large)?
+        percent_decode_capped(payload, max_bytes, false)
+            .ok_or(FetchError::TooLarge { limit: max_bytes })?
     };
     Ok((Bytes::from(bytes), media_type))
+}
+
+/// Decodes base64 text (percent-escapes and ASCII whitespace tolerated, padding
+/// optional) to at most `max_bytes`, refusing text too long for that before
+/// decoding anything.
+pub(crate) fn decode_base64(text: &str, max_bytes: usize) -> Result<Vec<u8>, FetchError> {
+    // 4 characters per 3 bytes, rounded up: the longest (padded) encoding of
+    // `max_bytes` bytes; anything longer decodes to more than the cap.
+    let encoded_cap = max_bytes.div_ceil(3).saturating_mul(4);
+    let encoded = percent_decode_capped(text, encoded_cap, true)
+        .ok_or(FetchError::TooLarge { limit: max_bytes })?;
+    let decoded = FORGIVING
+        .decode(&encoded)
+        .map_err(|_| FetchError::InvalidData {
+            reason: "payload is marked ;base64 but is not valid base64",
+        })?;
+    if decoded.len() > max_bytes {
+        return Err(FetchError::TooLarge { limit: max_bytes });
+    }
+    Ok(decoded)
 }
 
 /// Lowercase `type/subtype` without parameters, or `None` if it is not one.

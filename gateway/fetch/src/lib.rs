@@ -92,10 +92,38 @@ fn normalize_host(host: &str) -> String {
     host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase()
 }
 
-/// Base64 text up to this long is decoded in place (by [`Fetcher::fetch_owned`] for `data:`
-/// URLs, and by the gateway for inline fields), longer text on the blocking pool: ~64 µs of
-/// work, about what handing it over costs.
-pub const INLINE_DECODE_MAX_CHARS: usize = 64 * 1024;
+/// Base64 text up to this long is decoded in place, longer text on tokio's blocking pool: ~64 µs
+/// of work, about what handing it over costs; tens of MB take milliseconds the async executor
+/// should spend serving other requests.
+const INLINE_DECODE_MAX_CHARS: usize = 64 * 1024;
+
+/// Runs `decode` (over `len` characters of text) in place, or on the blocking pool when large.
+async fn decode_off_executor<T: Send + 'static>(
+    len: usize,
+    decode: impl FnOnce() -> Result<T, FetchError> + Send + 'static,
+) -> Result<T, FetchError> {
+    if len <= INLINE_DECODE_MAX_CHARS {
+        return decode();
+    }
+    tokio::task::spawn_blocking(decode)
+        .await
+        .unwrap_or_else(|join| {
+            Err(FetchError::Internal {
+                reason: format!("base64 decoding stopped: {join}"),
+            })
+        })
+}
+
+/// Decodes base64 media sent inline rather than as a `data:` URL (OpenAI's `input_audio.data`),
+/// by the same rules and under the same cap discipline as a `data:` URL's payload: percent-escapes
+/// and whitespace tolerated, padding optional, text too long for `max_bytes` refused before
+/// decoding, large text decoded off the async executor.
+pub async fn decode_base64(text: String, max_bytes: usize) -> Result<bytes::Bytes, FetchError> {
+    decode_off_executor(text.len(), move || {
+        data_url::decode_base64(&text, max_bytes).map(bytes::Bytes::from)
+    })
+    .await
+}
 
 /// A `data:` URL's bytes (`rest` is what follows `data:`), under `max_bytes`.
 fn decode_data(rest: &str, max_bytes: usize) -> Result<Fetched, FetchError> {
@@ -105,6 +133,16 @@ fn decode_data(rest: &str, max_bytes: usize) -> Result<Fetched, FetchError> {
         media_type,
         source: Source::Data,
     })
+}
+
+/// Trims a URL as the URL parser does and splits off its scheme.
+fn split_scheme(url: &str) -> Result<(&str, &str), FetchError> {
+    url.trim_matches(|c: char| c <= ' ')
+        .split_once(':')
+        .filter(|(s, _)| is_scheme(s))
+        .ok_or_else(|| FetchError::InvalidUrl {
+            reason: "missing or malformed scheme".into(),
+        })
 }
 
 /// The fetched media.
@@ -147,37 +185,14 @@ impl Fetcher {
         })
     }
 
-    /// [`Self::fetch`] for a URL the caller owns: a large `data:` URL is then decoded on
-    /// tokio's blocking pool, since tens of MB of base64 take milliseconds the async executor
-    /// should spend serving other requests.
-    pub async fn fetch_owned(
+    /// Fetches `url` under `policy`; the whole call ends within `policy.timeout`. The URL is
+    /// taken owned so that a large `data:` URL can be decoded on the blocking pool.
+    pub async fn fetch(
         &self,
-        url: String,
+        url: impl Into<String>,
         policy: &FetchPolicy,
     ) -> Result<Fetched, FetchError> {
-        let is_data = url
-            .trim_start_matches(|c: char| c <= ' ')
-            .get(..5)
-            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("data:"));
-        if !is_data || url.len() <= INLINE_DECODE_MAX_CHARS {
-            return self.fetch(&url, policy).await;
-        }
-        let max_bytes = policy.max_bytes;
-        tokio::task::spawn_blocking(move || {
-            let url = url.trim_matches(|c: char| c <= ' ');
-            decode_data(url.get("data:".len()..).unwrap_or_default(), max_bytes)
-        })
-        .await
-        .unwrap_or_else(|join| {
-            Err(FetchError::Internal {
-                reason: format!("data URL decoding stopped: {join}"),
-            })
-        })
-    }
-
-    /// Fetches `url` under `policy`; the whole call ends within `policy.timeout`.
-    pub async fn fetch(&self, url: &str, policy: &FetchPolicy) -> Result<Fetched, FetchError> {
-        tokio::time::timeout(policy.timeout, self.fetch_unbounded(url, policy))
+        tokio::time::timeout(policy.timeout, self.fetch_unbounded(url.into(), policy))
             .await
             .unwrap_or(Err(FetchError::Timeout {
                 after: policy.timeout,
@@ -186,21 +201,23 @@ impl Fetcher {
 
     async fn fetch_unbounded(
         &self,
-        url: &str,
+        owned: String,
         policy: &FetchPolicy,
     ) -> Result<Fetched, FetchError> {
         // Same leading/trailing trimming the URL parser applies.
-        let url = url.trim_matches(|c: char| c <= ' ');
-        let (scheme, rest) = url
-            .split_once(':')
-            .filter(|(s, _)| is_scheme(s))
-            .ok_or_else(|| FetchError::InvalidUrl {
-                reason: "missing or malformed scheme".into(),
-            })?;
+        let url = owned.trim_matches(|c: char| c <= ' ');
+        let (scheme, _) = split_scheme(url)?;
         match scheme.to_ascii_lowercase().as_str() {
             // Parsed by hand: the URL parser would copy (and re-escape) a payload
             // that may be megabytes long.
-            "data" => decode_data(rest, policy.max_bytes),
+            "data" => {
+                let max_bytes = policy.max_bytes;
+                decode_off_executor(owned.len(), move || {
+                    let (_, rest) = split_scheme(&owned)?;
+                    decode_data(rest, max_bytes)
+                })
+                .await
+            }
             "http" | "https" => http::fetch(&self.clients, parse(url)?, policy).await,
             "file" => {
                 let bytes = file::read(&parse(url)?, policy).await?;

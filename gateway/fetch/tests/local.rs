@@ -49,7 +49,7 @@ async fn data_urls() {
 }
 
 #[tokio::test]
-async fn owned_data_urls_decode_the_same_in_place_or_on_the_blocking_pool() {
+async fn large_data_urls_decode_the_same_on_the_blocking_pool() {
     use base64::Engine as _;
     let fetcher = Fetcher::new().unwrap();
     let policy = FetchPolicy::default();
@@ -58,7 +58,7 @@ async fn owned_data_urls_decode_the_same_in_place_or_on_the_blocking_pool() {
         let payload: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
         let encoded = base64::engine::general_purpose::STANDARD.encode(&payload);
         let got = fetcher
-            .fetch_owned(format!(" data:audio/wav;base64,{encoded}"), &policy)
+            .fetch(format!(" data:audio/wav;base64,{encoded}"), &policy)
             .await
             .unwrap();
         assert_eq!(&got.bytes[..], &payload[..], "{len}");
@@ -69,13 +69,13 @@ async fn owned_data_urls_decode_the_same_in_place_or_on_the_blocking_pool() {
             ..FetchPolicy::default()
         };
         let err = fetcher
-            .fetch_owned(format!("data:;base64,{encoded}"), &small)
+            .fetch(format!("data:;base64,{encoded}"), &small)
             .await
             .unwrap_err();
         assert!(matches!(err, FetchError::TooLarge { .. }), "{len}: {err:?}");
     }
     let err = fetcher
-        .fetch_owned(format!("DATA:;base64,{}", "!".repeat(100_000)), &policy)
+        .fetch(format!("DATA:;base64,{}", "!".repeat(100_000)), &policy)
         .await
         .unwrap_err();
     assert!(matches!(err, FetchError::InvalidData { .. }), "{err:?}");
@@ -215,4 +215,30 @@ async fn file_urls_cannot_escape_the_root() {
         .await
         .unwrap_err();
     assert!(matches!(err, FetchError::InvalidUrl { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn inline_base64_follows_the_data_url_rules() {
+    use base64::Engine as _;
+    assert_eq!(
+        &omnigate_fetch::decode_base64("aGVs\r\nbG8".into(), 5)
+            .await
+            .unwrap()[..],
+        b"hello"
+    );
+    let err = omnigate_fetch::decode_base64("aGVsbG8=".into(), 4)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::TooLarge { limit: 4 }), "{err:?}");
+    let err = omnigate_fetch::decode_base64("%%%".into(), 100)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::InvalidData { .. }), "{err:?}");
+    // Over 64 KiB of text: decoded on the blocking pool, the same bytes.
+    let payload: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let text = base64::engine::general_purpose::STANDARD.encode(&payload);
+    let decoded = omnigate_fetch::decode_base64(text, payload.len())
+        .await
+        .unwrap();
+    assert_eq!(&decoded[..], &payload[..]);
 }

@@ -9,11 +9,9 @@ use super::report::{audio_item, image_item, output_name};
 use super::video;
 use crate::error::{ApiError, MediaProblem};
 use crate::registry::ModelEntry;
-use base64::Engine;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use omnigate_backend::{ContentPart, ImagePart, Message, MessageContent, Modality, Role, Video};
 use omnigate_config::MediaConfig;
-use omnigate_fetch::{FetchPolicy, Fetcher, Source};
+use omnigate_fetch::{FetchError, FetchPolicy, Fetcher, Source};
 use omnigate_media::Detail;
 use omnigate_openapi::{
     ChatMessage, ChatRole, ContentPart as ApiPart, ImageItem, MediaLimits, MediaUsage,
@@ -24,12 +22,6 @@ use std::time::Duration;
 
 /// The `input_audio.format` values accepted (a hint for the probe; the bytes decide).
 const INPUT_AUDIO_FORMATS: [&str; 6] = ["wav", "mp3", "flac", "ogg", "m4a", "webm"];
-
-/// Base64 as clients send it: standard alphabet, padding optional.
-const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
 
 /// Shared media machinery: one fetcher (pooled clients) and one decode semaphore per process.
 pub struct Normalizer {
@@ -406,7 +398,7 @@ impl Normalizer {
         };
         let fetched = self
             .fetcher
-            .fetch_owned(url, &policy)
+            .fetch(url, &policy)
             .await
             .map_err(|e| from_fetch(e, param))?;
         budget.spend(fetched.bytes.len());
@@ -418,8 +410,8 @@ impl Normalizer {
         Ok((fetched.bytes, source.to_owned()))
     }
 
-    /// Decodes an inline base64 field, checking its size before decoding; a large one is
-    /// decoded on the blocking pool (tens of MB take milliseconds the executor should not lose).
+    /// Decodes an inline base64 field under the request's byte budget, by the rules of a
+    /// `data:` URL's payload (large ones off the async executor).
     async fn inline_base64(
         &self,
         data: String,
@@ -427,42 +419,25 @@ impl Normalizer {
         budget: &mut Budget,
     ) -> Result<bytes::Bytes, ApiError> {
         let cap = budget.next_item_cap();
-        let too_large = || {
-            media(
-                MediaProblem::TooLarge,
-                param,
-                "media_too_large",
-                format!("{param}: the audio is larger than the limit of {cap} bytes"),
-            )
-        };
-        // Before decoding, from the length alone (a valid encoding of `cap` bytes is at most
-        // this long), so a huge payload is refused without a buffer for it.
-        if data.trim().len() > cap.div_ceil(3).saturating_mul(4) {
-            return Err(too_large());
-        }
-        let small = data.len() <= omnigate_fetch::INLINE_DECODE_MAX_CHARS;
-        let decode = move || LENIENT_BASE64.decode(data.trim());
-        let decoded = if small {
-            decode()
-        } else {
-            tokio::task::spawn_blocking(decode)
-                .await
-                .map_err(|e| ApiError::Internal(format!("base64 decoding stopped: {e}")))?
-        };
-        let bytes = decoded.map_err(|e| {
-            media(
-                MediaProblem::Invalid,
-                param,
-                "invalid_base64",
-                format!("{param}: `data` is not valid base64: {e}"),
-            )
-        })?;
-        // The check above allows for padding; this one is exact.
-        if bytes.len() > cap {
-            return Err(too_large());
-        }
+        let bytes = omnigate_fetch::decode_base64(data, cap)
+            .await
+            .map_err(|e| match e {
+                FetchError::TooLarge { .. } => media(
+                    MediaProblem::TooLarge,
+                    param,
+                    "media_too_large",
+                    format!("{param}: the audio is larger than the limit of {cap} bytes"),
+                ),
+                FetchError::InvalidData { .. } => media(
+                    MediaProblem::Invalid,
+                    param,
+                    "invalid_base64",
+                    format!("{param}: `data` is not valid base64"),
+                ),
+                other => from_fetch(other, param),
+            })?;
         budget.spend(bytes.len());
-        Ok(bytes::Bytes::from(bytes))
+        Ok(bytes)
     }
 }
 
