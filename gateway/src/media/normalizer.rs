@@ -47,6 +47,8 @@ struct Recipient<'a> {
     media: Cow<'a, MediaContract>,
     /// The request set `max_image_side`, which bounds `detail: original` too.
     side_limited: bool,
+    /// What the model takes of a video (`None`: videos are refused).
+    video: Option<video::Wanted>,
 }
 
 impl Normalizer {
@@ -75,12 +77,14 @@ impl Normalizer {
             ));
         }
         let mut budget = Budget::new(&self.config, limits)?;
+        let media = match limits {
+            None => Cow::Borrowed(&model.media),
+            Some(limits) => Cow::Owned(lowered_contract(&model.media, limits)?),
+        };
         let to = Recipient {
             model,
-            media: match limits {
-                None => Cow::Borrowed(&model.media),
-                Some(limits) => Cow::Owned(lowered_contract(&model.media, limits)?),
-            },
+            video: video_wanted(model, &media),
+            media,
             side_limited: limits.is_some_and(|l| l.max_image_side.is_some()),
         };
         let mut out = Normalized {
@@ -126,21 +130,21 @@ impl Normalizer {
             ApiPart::InputAudio { .. } | ApiPart::AudioUrl { .. } => Modality::Audio,
             ApiPart::VideoUrl { .. } => Modality::Video,
         };
-        let video = video_wanted(to);
-        let accepted = match modality {
-            Modality::Video => video.is_some(),
-            other => to.model.modalities.contains(&other),
-        };
-        if !accepted {
-            return Err(ApiError::invalid(
+        let part_type = part.type_name();
+        let refused = || {
+            ApiError::invalid(
                 format!(
-                    "The model `{}` does not accept {} input (part type `{}`).",
+                    "The model `{}` does not accept {} input (part type `{part_type}`).",
                     to.model.name,
                     modality_noun(modality),
-                    part.type_name()
                 ),
                 Some(param),
-            ));
+            )
+        };
+        // A video is welcome wherever its contract can adapt it (checked below); the rest need
+        // their modality.
+        if modality != Modality::Video && !to.model.modalities.contains(&modality) {
+            return Err(refused());
         }
         match part {
             ApiPart::Text { text } => parts.push(ContentPart::Text(text)),
@@ -211,11 +215,9 @@ impl Normalizer {
                 parts.push(self.audio(bytes, None, source, to, param, out).await?);
             }
             ApiPart::VideoUrl { video_url } => {
+                let wanted = to.video.ok_or_else(refused)?;
                 budget.take(Counted::Video, param)?;
                 let timeout = self.config.fetch.video_timeout_secs;
-                let wanted = video.ok_or_else(|| {
-                    ApiError::Internal(format!("{param}: a video reached a model that takes none"))
-                })?;
                 let (bytes, source) = self.fetch(video_url.url, timeout, param, budget).await?;
                 self.video(bytes, source, wanted, to, param, out, parts)
                     .await?;
@@ -441,11 +443,12 @@ impl Normalizer {
     }
 }
 
-/// What `model` takes of a video: the video itself, or (when its contract adapts videos) its
-/// frames as pictures and/or its sound track; `None` when nothing, and the part is refused.
-fn video_wanted(to: &Recipient<'_>) -> Option<video::Wanted> {
-    let takes = |m: Modality| to.model.modalities.contains(&m);
-    let contract = &to.media.video;
+/// What `model` takes of a video under `media`: the video itself, or (when the contract adapts
+/// videos) its frames as pictures and/or its sound track; `None` when nothing, and the part is
+/// refused.
+fn video_wanted(model: &ModelEntry, media: &MediaContract) -> Option<video::Wanted> {
+    let takes = |m: Modality| model.modalities.contains(&m);
+    let contract = &media.video;
     let audio = contract.extract_audio && takes(Modality::Audio);
     if takes(Modality::Video) {
         return Some(video::Wanted {

@@ -119,10 +119,12 @@ fn sound_only(
     contract: &MediaContract,
     max_seconds: f64,
 ) -> Result<SampledVideo, VideoFailure> {
-    let info = match omnigate_video::probe_within(bytes, max_seconds) {
+    // The picture codec as the report names it when omnigate cannot read that track.
+    let (info, codec) = match omnigate_video::probe_within(bytes, max_seconds) {
         Ok(info) if !info.has_audio => return Err(VideoFailure::NoAudioTrack),
-        Ok(info) => Some(info),
-        Err(VideoError::UnsupportedCodec { .. } | VideoError::NoVideoTrack) => None,
+        Ok(info) => (Some(info), None),
+        Err(VideoError::UnsupportedCodec { codec }) => (None, Some(codec)),
+        Err(VideoError::NoVideoTrack) => (None, Some("none".to_owned())),
         Err(err) => return Err(VideoFailure::Video(err)),
     };
     let (audio, report) = omnigate_media::normalize_audio(bytes, Some("mp4"), &contract.audio)
@@ -134,7 +136,7 @@ fn sound_only(
         })?;
     let info = info.unwrap_or_else(|| VideoInfo {
         container: report.container.clone(),
-        codec: "none decoded".to_owned(),
+        codec: codec.unwrap_or_default(),
         profile: String::new(),
         width: 0,
         height: 0,

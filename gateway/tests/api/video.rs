@@ -199,6 +199,13 @@ async fn a_sound_only_model_gets_the_audio_track_alone() {
     assert_eq!(response.status(), 200);
     let parts = upstream.last_request().body["messages"][0]["content"].clone();
     assert_eq!(parts[1]["type"], "input_audio");
+    let report: Value = gateway
+        .post_json("/v1/normalize", video_request("sound", &hevc))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["items"][0]["video"]["codec"], "hvc1");
 
     // A video without sound has nothing for this model.
     let silent = expect_error(

@@ -1,6 +1,6 @@
 //! The H.264 decoders behind one small interface: OpenH264 from its bundled
 //! source (the default: no system libraries) or, with the `ffmpeg` feature,
-//! FFmpeg's decoder from the system's libavcodec (about 2.5× faster per
+//! FFmpeg's decoder from the system's libavcodec (about twice as fast per
 //! picture on one core), each in its own file under `codec/`. `decode.rs`
 //! plans what to feed and keeps what it wants; a decoder only turns access
 //! units into pictures.
