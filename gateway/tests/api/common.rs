@@ -114,6 +114,29 @@ impl Drop for Gateway {
     }
 }
 
+/// A model `vision` (text, pictures, sound; pictures fit in 256 px) in front of `upstream`,
+/// with `media` as the body of the server's `[media]` table (its sub-tables may follow).
+pub fn vision_config(upstream: &str, media: &str) -> String {
+    format!(
+        r#"
+[server]
+bind = "127.0.0.1:0"
+
+[media]
+{media}
+
+[models.vision]
+modalities = ["text", "image", "audio"]
+[models.vision.image]
+max_side = 256
+[[models.vision.deployments]]
+kind = "openai"
+base_url = "{upstream}"
+timeout_secs = 5
+"#
+    )
+}
+
 /// Asserts an OpenAI error envelope with `status`, returning the `error` object.
 pub async fn expect_error(response: reqwest::Response, status: u16) -> serde_json::Value {
     assert_eq!(response.status().as_u16(), status, "unexpected status");

@@ -2,32 +2,13 @@
 //! the upstream sees them, reported in usage and by /v1/normalize, and hostile inputs refused
 //! with a 4xx in bounded time.
 
-use crate::common::{Gateway, expect_error, wav};
+use crate::common::{Gateway, expect_error, vision_config, wav};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use omnigate_testkit::FakeUpstream;
 use serde_json::{Value, json};
 use std::io::Cursor;
 use std::time::{Duration, Instant};
-
-fn vision_config(upstream: &str, extra: &str) -> String {
-    format!(
-        r#"
-[server]
-bind = "127.0.0.1:0"
-{extra}
-
-[models.vision]
-modalities = ["text", "image", "audio"]
-[models.vision.image]
-max_side = 256
-[[models.vision.deployments]]
-kind = "openai"
-base_url = "{upstream}"
-timeout_secs = 5
-"#
-    )
-}
 
 fn png(width: u32, height: u32) -> Vec<u8> {
     let img = image::RgbImage::from_pixel(width, height, image::Rgb([200, 30, 30]));
@@ -252,9 +233,7 @@ async fn hostile_media_gets_a_clear_4xx_quickly() {
 #[tokio::test]
 async fn too_many_images_are_refused() {
     let upstream = FakeUpstream::start().await;
-    let config = vision_config(&upstream.base_url(), "[media]\nmax_images_per_request = 1");
-    let config = config.replacen("[media]\nmax_images_per_request = 1", "", 1)
-        + "\n[media]\nmax_images_per_request = 1\n";
+    let config = vision_config(&upstream.base_url(), "max_images_per_request = 1");
     let gateway = Gateway::from_toml(&config).await;
     let url = data_url("image/png", &png(8, 8));
     let request = json!({"model": "vision", "messages": [{"role": "user", "content": [
@@ -284,8 +263,10 @@ async fn a_url_that_streams_forever_is_cut_at_the_byte_cap() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, endless).await.unwrap() });
     let upstream = FakeUpstream::start().await;
-    let config = vision_config(&upstream.base_url(), "")
-        + "\n[media]\nmax_item_bytes = 1048576\n[media.fetch]\nallow_hosts = [\"127.0.0.1\"]\n";
+    let config = vision_config(
+        &upstream.base_url(),
+        "max_item_bytes = 1048576\n[media.fetch]\nallow_hosts = [\"127.0.0.1\"]",
+    );
     let gateway = Gateway::from_toml(&config).await;
     let started = Instant::now();
     let request = image_request(&format!("http://{addr}/endless.png"));

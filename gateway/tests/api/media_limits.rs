@@ -2,33 +2,12 @@
 //! never raise them, item counts and byte totals per request, the decode deadline; plus
 //! `audio_url` (data and http), `input_audio.format` and `detail = original`.
 
-use crate::common::{Gateway, expect_error, wav};
+use crate::common::{Gateway, expect_error, vision_config, wav};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use omnigate_testkit::FakeUpstream;
 use serde_json::{Value, json};
 use std::io::Cursor;
-
-fn config(upstream: &str, media: &str) -> String {
-    format!(
-        r#"
-[server]
-bind = "127.0.0.1:0"
-
-[media]
-{media}
-
-[models.vision]
-modalities = ["text", "image", "audio"]
-[models.vision.image]
-max_side = 256
-[[models.vision.deployments]]
-kind = "openai"
-base_url = "{upstream}"
-timeout_secs = 5
-"#
-    )
-}
 
 /// A picture with texture, so it neither compresses to nothing nor decodes instantly.
 fn png(width: u32, height: u32) -> Vec<u8> {
@@ -84,7 +63,7 @@ fn sent_image_size(upstream: &FakeUpstream, index: usize) -> (u32, u32) {
 #[tokio::test]
 async fn a_request_lowers_media_limits_and_cannot_raise_them() {
     let upstream = FakeUpstream::start().await;
-    let gateway = Gateway::from_toml(&config(&upstream.base_url(), "")).await;
+    let gateway = Gateway::from_toml(&vision_config(&upstream.base_url(), "")).await;
     let picture = png(640, 480);
 
     // Smaller pictures than the model's 256, and the extension is not forwarded.
@@ -157,7 +136,7 @@ async fn a_request_lowers_media_limits_and_cannot_raise_them() {
 async fn sound_counts_and_request_bytes_are_capped() {
     let upstream = FakeUpstream::start().await;
     let media = "max_audio_per_request = 1\nmax_request_bytes = 60000";
-    let gateway = Gateway::from_toml(&config(&upstream.base_url(), media)).await;
+    let gateway = Gateway::from_toml(&vision_config(&upstream.base_url(), media)).await;
     let clip = wav(16_000, 1, 0.5, None);
     let error = expect_error(
         gateway
@@ -197,8 +176,11 @@ async fn sound_counts_and_request_bytes_are_capped() {
 #[tokio::test]
 async fn a_decode_past_its_deadline_is_a_422_naming_the_part() {
     let upstream = FakeUpstream::start().await;
-    let gateway =
-        Gateway::from_toml(&config(&upstream.base_url(), "decode_timeout_secs = 0.001")).await;
+    let gateway = Gateway::from_toml(&vision_config(
+        &upstream.base_url(),
+        "decode_timeout_secs = 0.001",
+    ))
+    .await;
     // ~24 MB of pixels to inflate and shrink: far more than a millisecond.
     let big = png(4000, 2000);
     let error = expect_error(
@@ -229,7 +211,7 @@ async fn audio_url_takes_data_urls_and_allowed_http_urls() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let upstream = FakeUpstream::start().await;
     let media = "[media.fetch]\nallow_hosts = [\"127.0.0.1\"]";
-    let gateway = Gateway::from_toml(&config(&upstream.base_url(), media)).await;
+    let gateway = Gateway::from_toml(&vision_config(&upstream.base_url(), media)).await;
     let data_url = format!("data:audio/wav;base64,{}", BASE64.encode(&clip));
     let body = request(vec![
         json!({"type": "audio_url", "audio_url": {"url": format!("http://{addr}/clip.wav")}}),
@@ -263,7 +245,7 @@ async fn audio_url_takes_data_urls_and_allowed_http_urls() {
 #[tokio::test]
 async fn input_audio_format_must_be_one_openai_documents_or_the_issue_lists() {
     let upstream = FakeUpstream::start().await;
-    let gateway = Gateway::from_toml(&config(&upstream.base_url(), "")).await;
+    let gateway = Gateway::from_toml(&vision_config(&upstream.base_url(), "")).await;
     let clip = wav(16_000, 1, 0.2, None);
     let body = request(vec![json!({"type": "input_audio", "input_audio": {
         "data": BASE64.encode(&clip), "format": "aiff"}})]);
@@ -279,7 +261,7 @@ async fn input_audio_format_must_be_one_openai_documents_or_the_issue_lists() {
 #[tokio::test]
 async fn detail_original_keeps_the_picture_size_and_a_bad_detail_is_a_400() {
     let upstream = FakeUpstream::start().await;
-    let gateway = Gateway::from_toml(&config(&upstream.base_url(), "")).await;
+    let gateway = Gateway::from_toml(&vision_config(&upstream.base_url(), "")).await;
     let picture = png(640, 480);
     let url = format!("data:image/png;base64,{}", BASE64.encode(&picture));
     let with_detail = |detail: &str| {
