@@ -97,6 +97,14 @@ pub struct EmbeddedDeployment {
     /// Where the model runs (default `"cpu"`).
     #[serde(default)]
     pub device: EmbeddedDevice,
+    /// Longest one batch may run before the deployment reports itself unhealthy (wedged):
+    /// `/ready` turns 503 and new requests are refused at once rather than queued behind it.
+    #[serde(default = "default_wedged_after_secs")]
+    pub wedged_after_secs: f64,
+}
+
+fn default_wedged_after_secs() -> f64 {
+    120.0
 }
 
 fn default_max_batch_size() -> usize {
@@ -161,6 +169,12 @@ impl EmbeddedDeployment {
             return Err(ConfigError::invalid(
                 format!("{key}.max_queue_delay_ms"),
                 "must be between 0 and 10000",
+            ));
+        }
+        if !(self.wedged_after_secs.is_finite() && self.wedged_after_secs > 0.0) {
+            return Err(ConfigError::invalid(
+                format!("{key}.wedged_after_secs"),
+                "must be a positive number of seconds",
             ));
         }
         Ok(())

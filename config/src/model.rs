@@ -1,6 +1,9 @@
 //! The `[models.NAME]` sections: what each public model name accepts and where it is served.
 
 use crate::{AudioContract, EmbeddedDeployment, ImageContract, SecretRef, VideoContract};
+// The backend boundary's own types: `tasks` and `modalities` parse straight into what the
+// backends declare, so nothing maps one copy onto another.
+pub use omnigate_backend::{Modality, Task};
 use serde::Deserialize;
 use url::Url;
 
@@ -33,32 +36,6 @@ fn default_tasks() -> Vec<Task> {
 
 fn default_modalities() -> Vec<Modality> {
     vec![Modality::Text]
-}
-
-/// A kind of request a model serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Task {
-    /// `/v1/chat/completions`.
-    Chat,
-    /// `/v1/embeddings`.
-    Embeddings,
-    /// `/v1/audio/transcriptions` and `/v1/audio/translations`.
-    Transcription,
-}
-
-/// A kind of input a model accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Modality {
-    /// Text parts.
-    Text,
-    /// Pictures.
-    Image,
-    /// Sound.
-    Audio,
-    /// Moving pictures (optionally with sound).
-    Video,
 }
 
 /// One place a model runs, chosen by `kind`.

@@ -1,12 +1,14 @@
-//! Secrets in config: written as `env::NAME` (read from the environment at startup) or inline, and
-//! never printed by `Debug`/`Display`.
+//! Secrets in config: written as `env::NAME` (read from the environment at startup) or inline,
+//! and held in `secrecy`'s [`SecretString`] from then on: never printed by `Debug`, zeroed when
+//! dropped, handed on as a `SecretString` to the client that finally sends it.
 
 use crate::ConfigError;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 use std::fmt;
 
 /// A secret as written in the config file: a reference to resolve at startup.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum SecretRef {
     /// `env::NAME`: the value of environment variable `NAME`.
     Env(String),
@@ -23,7 +25,7 @@ impl SecretRef {
         match self {
             Self::Inline(secret) => Ok(secret.clone()),
             Self::Env(name) => match std::env::var(name) {
-                Ok(value) if !value.is_empty() => Ok(Secret(value)),
+                Ok(value) if !value.is_empty() => Ok(Secret::new(value)),
                 Ok(_) => Err(ConfigError::invalid(
                     key,
                     format!("environment variable {name} is empty"),
@@ -55,7 +57,7 @@ impl<'de> Deserialize<'de> for SecretRef {
                 "`env::{name}` is not a valid environment variable name"
             ))),
             None if raw.is_empty() => Err(serde::de::Error::custom("secret is empty")),
-            None => Ok(Self::Inline(Secret(raw))),
+            None => Ok(Self::Inline(Secret::new(raw))),
         }
     }
 }
@@ -64,19 +66,25 @@ fn is_env_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// A resolved secret value. Its `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+/// A resolved secret value. Its `Debug` never shows it and it has no `Display`; comparing two
+/// is left to the one place that must, in constant time.
+#[derive(Clone)]
+pub struct Secret(SecretString);
 
 impl Secret {
     /// Wraps a value (tests and programmatic setup).
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self(SecretString::from(value.into()))
     }
 
     /// The secret itself, for the one place that must send or compare it.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
+    }
+
+    /// The secret as `secrecy`'s type, for a client that sends it on.
+    pub fn into_inner(self) -> SecretString {
+        self.0
     }
 }
 

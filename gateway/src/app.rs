@@ -1,8 +1,9 @@
 //! The HTTP application: routes plus the middleware stack, as one `Router` that tests can drive
 //! without a socket. Layers, outermost first: request id → tracing span → id copied onto the
-//! response → body limit; `/v1` adds authentication → load shedding.
+//! response → body limit → failures logged once → panics caught as 500s; `/v1` adds the
+//! overhead header → authentication → load shedding.
 
-use crate::layers::{auth, overhead::OverheadLayer, shed::ShedLayer};
+use crate::layers::{auth, error_log, overhead::OverheadLayer, shed::ShedLayer};
 use crate::metrics;
 use crate::routes;
 use crate::state::AppState;
@@ -10,6 +11,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
 use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa_swagger_ui::SwaggerUi;
@@ -47,6 +49,8 @@ pub fn app(state: AppState) -> Router {
         .merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(CatchPanicLayer::custom(error_log::panic_response))
+        .layer(axum::middleware::map_response(error_log::log_failure))
         .layer(DefaultBodyLimit::max(state.settings().max_body_bytes))
         .layer(
             ServiceBuilder::new()

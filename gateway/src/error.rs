@@ -1,13 +1,17 @@
 //! The one HTTP error type. Every failure a client can see is an [`ApiError`], answered in the
 //! OpenAI envelope `{"error": {"message", "type", "param", "code"}}` with exactly one status per
-//! variant (an exhaustive match, no wildcard). Details of server-side failures go to the log,
-//! never to the client.
+//! variant (an exhaustive match, no wildcard). The inner layers' own errors (the backends', the
+//! media pass's, the registry's) become an `ApiError` here and nowhere else. Details of
+//! server-side failures go to the log (once, by `layers/error_log.rs`), never to the client.
 
+use crate::media::{MediaProblem, NormalizeError};
+use crate::registry::RouteError;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use omnigate_backend::BackendError;
 use omnigate_openapi::{ErrorBody, ErrorResponse};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A failure answered to the client.
@@ -90,19 +94,6 @@ pub enum ApiError {
     /// The upstream did not answer in time (504).
     #[error("upstream timed out after {0:?}")]
     GatewayTimeout(Duration),
-}
-
-/// Why a media item was refused; decides the status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MediaProblem {
-    /// Malformed reference or forbidden source (400).
-    Invalid,
-    /// Over a size, duration or count limit (413).
-    TooLarge,
-    /// A format or codec the gateway does not decode (415).
-    Unsupported,
-    /// Recognized but broken: truncated, corrupt, or too slow to decode (422).
-    Undecodable,
 }
 
 impl ApiError {
@@ -221,15 +212,18 @@ impl ApiError {
     }
 }
 
+/// What went wrong, in full, carried on an error response for `layers/error_log.rs` to log once
+/// (the body the client gets holds only the public message).
+#[derive(Debug, Clone)]
+pub struct ErrorDetail(pub Arc<str>);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
-            tracing::warn!(status = status.as_u16(), error = %self, "request failed");
-        } else {
-            tracing::debug!(status = status.as_u16(), error = %self, "request refused");
-        }
         let mut response = (status, Json(self.body())).into_response();
+        response
+            .extensions_mut()
+            .insert(ErrorDetail(Arc::from(self.to_string())));
         if matches!(self, Self::Unauthorized(_)) {
             response
                 .headers_mut()
@@ -272,9 +266,87 @@ impl From<BackendError> for ApiError {
     }
 }
 
+impl From<NormalizeError> for ApiError {
+    fn from(err: NormalizeError) -> Self {
+        match err {
+            NormalizeError::InvalidRequest {
+                message,
+                param,
+                code,
+            } => Self::InvalidRequest {
+                message,
+                param,
+                code,
+            },
+            NormalizeError::Item {
+                problem,
+                message,
+                param,
+                code,
+            } => Self::Media {
+                problem,
+                message,
+                param,
+                code,
+            },
+            NormalizeError::Busy(message) => Self::RateLimited(message),
+            NormalizeError::Upstream(detail) => Self::BadGateway(detail),
+            NormalizeError::Internal(detail) => Self::Internal(detail),
+        }
+    }
+}
+
+impl From<RouteError> for ApiError {
+    fn from(err: RouteError) -> Self {
+        match err {
+            RouteError::ModelNotFound(name) => Self::ModelNotFound(name),
+            RouteError::TaskNotServed { .. } => Self::Unprocessable {
+                message: err.to_string(),
+                param: Some("model".to_owned()),
+            },
+            RouteError::NoDeployment(_) => Self::Unavailable(err.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The status each variant must answer, written out again by hand: the match has no
+    /// wildcard, so a new variant does not compile until its status is stated here too.
+    fn expected_status(err: &ApiError) -> u16 {
+        match err {
+            ApiError::InvalidRequest { .. } => 400,
+            ApiError::Unauthorized(_) => 401,
+            ApiError::ModelNotFound(_) | ApiError::RouteNotFound(_) => 404,
+            ApiError::MethodNotAllowed => 405,
+            ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::UnsupportedMediaType(_) => 415,
+            ApiError::Unprocessable { .. } => 422,
+            ApiError::Media { problem, .. } => match problem {
+                MediaProblem::Invalid => 400,
+                MediaProblem::TooLarge => 413,
+                MediaProblem::Unsupported => 415,
+                MediaProblem::Undecodable => 422,
+            },
+            ApiError::RateLimited(_) => 429,
+            ApiError::UpstreamRejected { status, .. } => status.as_u16(),
+            ApiError::Internal(_) => 500,
+            ApiError::BadGateway(_) => 502,
+            ApiError::Unavailable(_) => 503,
+            ApiError::GatewayTimeout(_) => 504,
+        }
+    }
+
+    fn media(problem: MediaProblem) -> ApiError {
+        ApiError::Media {
+            problem,
+            message: "messages[0].content[0]: bad".into(),
+            param: "messages[0].content[0]".into(),
+            code: "media_corrupt",
+        }
+    }
 
     #[test]
     fn every_variant_has_its_status_and_envelope() {
@@ -293,18 +365,77 @@ mod tests {
                 },
                 422,
             ),
+            (media(MediaProblem::Invalid), 400),
+            (media(MediaProblem::TooLarge), 413),
+            (media(MediaProblem::Unsupported), 415),
+            (media(MediaProblem::Undecodable), 422),
             (ApiError::RateLimited("busy".into()), 429),
+            (
+                ApiError::UpstreamRejected {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    message: "context too long".into(),
+                    param: None,
+                },
+                413,
+            ),
             (ApiError::Internal("bug".into()), 500),
             (ApiError::BadGateway("x".into()), 502),
             (ApiError::Unavailable("x".into()), 503),
             (ApiError::GatewayTimeout(Duration::from_secs(1)), 504),
         ];
+        let mut variants = std::collections::HashSet::new();
         for (err, status) in cases {
             assert_eq!(err.status().as_u16(), status, "{err:?}");
+            assert_eq!(expected_status(&err), status, "{err:?}");
+            variants.insert(std::mem::discriminant(&err));
             let body = err.body().error;
             assert!(!body.message.is_empty());
             assert!(!body.kind.is_empty());
             assert!(body.code.is_some());
+            let response = err.into_response();
+            assert_eq!(response.status().as_u16(), status);
+            assert!(
+                response.extensions().get::<ErrorDetail>().is_some(),
+                "the log layer needs the detail"
+            );
+        }
+        // At least one case for each of the enum's 15 variants.
+        assert_eq!(variants.len(), 15);
+    }
+
+    #[test]
+    fn the_media_pass_and_the_registry_map_to_their_statuses() {
+        let cases: [(ApiError, u16); 8] = [
+            (
+                NormalizeError::invalid("no messages", Some("messages")).into(),
+                400,
+            ),
+            (NormalizeError::Busy("decoders busy".into()).into(), 429),
+            (NormalizeError::Upstream("host failed".into()).into(), 502),
+            (NormalizeError::Internal("bug".into()).into(), 500),
+            (
+                NormalizeError::Item {
+                    problem: MediaProblem::TooLarge,
+                    message: "big".into(),
+                    param: "file".into(),
+                    code: "media_too_large",
+                }
+                .into(),
+                413,
+            ),
+            (RouteError::ModelNotFound("m".into()).into(), 404),
+            (
+                RouteError::TaskNotServed {
+                    model: "m".into(),
+                    task: omnigate_backend::Task::Embeddings,
+                }
+                .into(),
+                422,
+            ),
+            (RouteError::NoDeployment("m".into()).into(), 503),
+        ];
+        for (err, status) in cases {
+            assert_eq!(err.status().as_u16(), status, "{err:?}");
         }
     }
 

@@ -2,29 +2,30 @@
 //! authentication, limits and media normalization at the edge; requests routed to pluggable
 //! backends behind one trait.
 //!
-//! A request's path through the code, one file per arrow:
-//! `app.rs` (layers: request id, tracing, body limit, `layers/auth.rs`, `layers/shed.rs`)
-//! → `routes/*.rs` (one file per route group) → `extract.rs` (JSON into API types)
-//! → `media/` (media parts fetched, decoded and shaped to the model's contract) → `registry.rs` (pick a deployment)
-//! → the `Backend` trait (`omnigate-backend`) → `sse.rs` or JSON → `error.rs` for every failure.
+//! A request's path through the code, one file or folder per arrow:
+//! `app.rs` (the layers: request id, tracing, body limit, `layers/error_log.rs`,
+//! `layers/overhead.rs`, `layers/auth.rs`, `layers/shed.rs`)
+//! → `routes/*.rs` (one file per route group) → `extract.rs` (JSON into the API types)
+//! → `media/` (media parts fetched, decoded and shaped to the model's contract)
+//! → `registry.rs` (the model, and a deployment of it)
+//! → the `Backend` trait (`omnigate-backend`; deployments built by `omnigate-backend-factory`)
+//! → `respond/` (JSON, server-sent events, transcripts) → `error.rs` (every failure, one status
+//! each). `state.rs` builds it all from the config at startup; `server.rs` serves it.
+//! `.ci/import-cycles gateway/src` checks that no two files import each other in a circle.
 
 pub mod app;
-pub mod backends;
 pub mod cli;
-pub mod embedded;
 pub mod error;
 pub mod extract;
 pub mod layers;
 pub mod media;
 pub mod metrics;
 pub mod registry;
+pub mod respond;
 pub mod routes;
 pub mod server;
-pub mod sse;
 pub mod state;
 pub mod telemetry;
-pub mod transcript;
-pub mod transcript_sse;
 
 pub use app::app;
 pub use error::ApiError;

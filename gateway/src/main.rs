@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         Command::Serve { config, bind } => serve(config, bind),
         Command::Check { config } => match omnigate_config::load(config.as_deref())
             .map_err(|e| e.to_string())
-            .and_then(|config| omnigate::embedded::check_devices(&config).map(|()| config))
+            .and_then(|config| omnigate_backend_factory::check_devices(&config).map(|()| config))
         {
             Ok(config) => {
                 println!(
@@ -62,7 +62,7 @@ fn fetch(config: Option<std::path::PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(omnigate::embedded::fetch_all(&config)) {
+    match runtime.block_on(omnigate_backend_factory::fetch_all(&config)) {
         Ok(dirs) => {
             for (name, dir) in dirs {
                 println!("{name}: {}", dir.display());

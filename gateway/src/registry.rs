@@ -1,8 +1,8 @@
 //! The models this gateway serves: public name → contract (tasks, modalities) and the
-//! deployments that run it. Built once at startup from the config; read-only afterwards.
+//! deployments that run it. Built once at startup from the config; read-only afterwards. Its
+//! refusals are its own [`RouteError`]; the HTTP edge maps them to statuses.
 
-use crate::error::ApiError;
-use crate::media::MediaContract;
+use crate::media::{MediaContract, MediaTarget};
 use omnigate_backend::{Backend, Modality, Task};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -55,33 +55,54 @@ impl ModelEntry {
         &self.deployments
     }
 
+    /// What the media pass needs to know of the model.
+    pub fn media_target(&self) -> MediaTarget<'_> {
+        MediaTarget {
+            name: &self.name,
+            modalities: &self.modalities,
+            contract: &self.media,
+        }
+    }
+
     /// The next deployment, round-robin.
-    pub fn pick(&self) -> Result<&Deployment, ApiError> {
+    pub fn pick(&self) -> Result<&Deployment, RouteError> {
         if self.deployments.is_empty() {
-            return Err(ApiError::Unavailable(format!(
-                "model {} has no deployment",
-                self.name
-            )));
+            return Err(RouteError::NoDeployment(self.name.clone()));
         }
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.deployments.len();
         Ok(&self.deployments[i])
     }
 
     /// Refuses a request for a task the model does not serve.
-    pub fn require(&self, task: Task) -> Result<(), ApiError> {
+    pub fn require(&self, task: Task) -> Result<(), RouteError> {
         if self.tasks.contains(&task) {
             Ok(())
         } else {
-            Err(ApiError::Unprocessable {
-                message: format!(
-                    "The model `{}` does not serve {}.",
-                    self.name,
-                    task_noun(task)
-                ),
-                param: Some("model".to_owned()),
+            Err(RouteError::TaskNotServed {
+                model: self.name.clone(),
+                task,
             })
         }
     }
+}
+
+/// Why a request cannot be routed to a deployment.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// No model of that name is served here.
+    #[error("The model `{0}` does not exist or you do not have access to it.")]
+    ModelNotFound(String),
+    /// The model exists but is not declared for this task.
+    #[error("The model `{model}` does not serve {}.", task_noun(*task))]
+    TaskNotServed {
+        /// The model.
+        model: String,
+        /// The task asked for.
+        task: Task,
+    },
+    /// The model has no deployment to send the request to.
+    #[error("model {0} has no deployment")]
+    NoDeployment(String),
 }
 
 fn task_noun(task: Task) -> &'static str {
@@ -105,10 +126,10 @@ impl Registry {
     }
 
     /// The model named in a request.
-    pub fn get(&self, name: &str) -> Result<&Arc<ModelEntry>, ApiError> {
+    pub fn get(&self, name: &str) -> Result<&Arc<ModelEntry>, RouteError> {
         self.models
             .get(name)
-            .ok_or_else(|| ApiError::ModelNotFound(name.to_owned()))
+            .ok_or_else(|| RouteError::ModelNotFound(name.to_owned()))
     }
 
     /// All models in name order.

@@ -1,8 +1,8 @@
 //! Shared, read-only state handed to every handler: the model registry and server settings.
 
-use crate::backends::{self, BuildContext, BuildError};
 use crate::media::{MediaContract, Normalizer};
 use crate::registry::{Deployment, ModelEntry, Registry};
+use omnigate_backend_factory::{BuildContext, BuildError};
 use omnigate_config::{Config, ConfigError, Secret};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -78,22 +78,23 @@ impl AppState {
     /// first start, and loading them).
     pub async fn from_config(config: &Config) -> Result<Self, StartupError> {
         let mut registry = Registry::default();
-        let fetcher = crate::embedded::fetcher(&config.weights).map_err(StartupError::Media)?;
+        let fetcher = omnigate_backend_factory::weights_fetcher(&config.weights)
+            .map_err(StartupError::Media)?;
         for (name, model) in &config.models {
-            let capabilities = backends::declared_capabilities(model);
+            let capabilities = omnigate_backend_factory::declared_capabilities(model);
             let contract = MediaContract::resolve(&config.media, model);
             let context = BuildContext {
-                contract: &contract,
                 fetcher: &fetcher,
+                image: &contract.image,
+                audio: &contract.audio,
             };
             let mut deployments = Vec::with_capacity(model.deployments.len());
             for (i, deployment) in model.deployments.iter().enumerate() {
-                let key = format!("models.{name}.deployments[{i}]");
-                let (backend, upstream_model) =
-                    backends::build(&key, name, model, deployment, &context).await?;
+                let built =
+                    omnigate_backend_factory::build(name, i, model, deployment, &context).await?;
                 deployments.push(Deployment {
-                    backend,
-                    upstream_model,
+                    backend: built.backend,
+                    upstream_model: built.upstream_model,
                 });
             }
             registry.insert(ModelEntry::new(

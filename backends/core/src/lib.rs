@@ -6,6 +6,7 @@
 //! arrive as typed values whose media parts are already normalized, answers leave as typed values
 //! (serializable in the OpenAI wire shape, which is the lingua franca of model servers).
 
+mod build;
 mod chat;
 mod embeddings;
 mod error;
@@ -20,6 +21,7 @@ pub mod conformance;
 #[cfg(feature = "test-backend")]
 pub mod echo;
 
+pub use build::BuildError;
 pub use chat::{ChatRequest, ContentPart, Message, MessageContent, Role};
 pub use embeddings::{
     Embedding, EmbeddingInput, EmbeddingVector, EmbeddingsRequest, EmbeddingsResponse,
@@ -42,8 +44,10 @@ use std::collections::BTreeSet;
 /// Dropping it cancels the generation.
 pub type ChatStream = BoxStream<'static, Result<Answer<ChatChunk>, BackendError>>;
 
-/// What a backend can be asked to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// What a backend can be asked to do. The config's `tasks = [...]` parses straight into it
+/// (`chat`, `embeddings`, `transcription`), so no other crate keeps a copy to map by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Task {
     /// Chat completions (plain and streaming).
     Chat,
@@ -53,8 +57,10 @@ pub enum Task {
     Transcription,
 }
 
-/// A kind of input a backend accepts in chat messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A kind of input a backend accepts in chat messages. The config's `modalities = [...]`
+/// parses straight into it (`text`, `image`, `audio`, `video`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Modality {
     /// Text.
     Text,
@@ -73,6 +79,29 @@ pub struct Capabilities {
     pub tasks: BTreeSet<Task>,
     /// Input modalities accepted in chat messages.
     pub modalities: BTreeSet<Modality>,
+}
+
+impl Task {
+    /// The name the config uses (`chat`, `embeddings`, `transcription`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Chat => "chat",
+            Self::Embeddings => "embeddings",
+            Self::Transcription => "transcription",
+        }
+    }
+}
+
+impl Modality {
+    /// The name the config uses (`text`, `image`, `audio`, `video`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Image => "image",
+            Self::Audio => "audio",
+            Self::Video => "video",
+        }
+    }
 }
 
 impl Capabilities {

@@ -19,6 +19,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use omnigate_backend::BackendError;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::errors::root_cause;
 
@@ -41,7 +42,10 @@ pub(crate) enum Accept {
 }
 
 impl UpstreamClient {
-    pub fn new(api_key: Option<&str>, connect_timeout: Duration) -> Result<Self, BackendError> {
+    pub fn new(
+        api_key: Option<&SecretString>,
+        connect_timeout: Duration,
+    ) -> Result<Self, BackendError> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -67,7 +71,7 @@ impl UpstreamClient {
             .timer(TokioTimer::new())
             .build(connector);
         let authorization = api_key
-            .map(|key| HeaderValue::from_str(&format!("Bearer {key}")))
+            .map(|key| HeaderValue::from_str(&format!("Bearer {}", key.expose_secret())))
             .transpose()
             .map_err(|_| {
                 BackendError::Internal("the upstream API key is not a valid header".into())

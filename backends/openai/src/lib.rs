@@ -14,6 +14,7 @@ use omnigate_backend::{
     EmbeddingsRequest, EmbeddingsResponse, RelayError, RelayedJson, Task, TranscriptionRequest,
     TranscriptionResponse, WireKind,
 };
+use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 use url::Url;
@@ -23,8 +24,9 @@ use url::Url;
 pub struct OpenAiSettings {
     /// Base URL including the API prefix, e.g. `http://10.0.0.5:8000/v1`.
     pub base_url: Url,
-    /// Bearer key for the upstream.
-    pub api_key: Option<String>,
+    /// Bearer key for the upstream: redacted in `Debug`, zeroed when dropped, exposed only to
+    /// build the `Authorization` header (itself marked sensitive).
+    pub api_key: Option<SecretString>,
     /// Whole-call deadline for plain requests; for streams, the longest wait for the response
     /// head and between two events.
     pub timeout: Duration,
@@ -53,7 +55,7 @@ impl OpenAiBackend {
     /// Builds the backend and its connection pools (no connection is opened yet).
     pub fn new(settings: OpenAiSettings) -> Result<Self, BackendError> {
         let upstream =
-            client::UpstreamClient::new(settings.api_key.as_deref(), settings.connect_timeout)?;
+            client::UpstreamClient::new(settings.api_key.as_ref(), settings.connect_timeout)?;
         let uploads = reqwest::Client::builder()
             .tcp_nodelay(true)
             .connect_timeout(settings.connect_timeout)
@@ -86,7 +88,7 @@ impl OpenAiBackend {
 
     fn authorize(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.settings.api_key {
-            Some(key) => builder.bearer_auth(key),
+            Some(key) => builder.bearer_auth(key.expose_secret()),
             None => builder,
         }
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 fn backend(upstream: &FakeUpstream, timeout: Duration) -> OpenAiBackend {
     OpenAiBackend::new(OpenAiSettings {
         base_url: upstream.base_url().parse().unwrap(),
-        api_key: Some("sk-upstream".to_owned()),
+        api_key: Some("sk-upstream".into()),
         timeout,
         connect_timeout: Duration::from_secs(2),
         capabilities: Capabilities {

@@ -2,8 +2,8 @@
 //! at once across all requests, each within the decode deadline (the wait for a slot
 //! included), and a decoder that panics on a file is that file's 422, not a crash.
 
-use super::errors::{from_media, media};
-use crate::error::{ApiError, MediaProblem};
+use super::error::{MediaProblem, NormalizeError};
+use super::error::{from_media, media};
 use omnigate_config::MediaConfig;
 use omnigate_media::MediaError;
 use std::sync::Arc;
@@ -32,7 +32,7 @@ impl DecodePool {
 
     /// Runs a decoder on the blocking pool, at most `decode_concurrency` at once, within the
     /// decode deadline (the wait for a slot included).
-    pub(crate) async fn run<T, F>(&self, param: &str, work: F) -> Result<T, ApiError>
+    pub(crate) async fn run<T, F>(&self, param: &str, work: F) -> Result<T, NormalizeError>
     where
         T: Send + 'static,
         F: FnOnce() -> Result<T, MediaError> + Send + 'static,
@@ -45,8 +45,8 @@ impl DecodePool {
         &self,
         param: &str,
         work: F,
-        to_api: fn(E, &str) -> ApiError,
-    ) -> Result<T, ApiError>
+        to_api: fn(E, &str) -> NormalizeError,
+    ) -> Result<T, NormalizeError>
     where
         T: Send + 'static,
         E: Send + 'static,
@@ -57,9 +57,9 @@ impl DecodePool {
         let permit = tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned())
             .await
             .map_err(|_| {
-                ApiError::RateLimited("All media decoders are busy; retry shortly.".to_owned())
+                NormalizeError::Busy("All media decoders are busy; retry shortly.".to_owned())
             })?
-            .map_err(|_| ApiError::Internal("media decode pool closed".to_owned()))?;
+            .map_err(|_| NormalizeError::Internal("media decode pool closed".to_owned()))?;
         let span = tracing::Span::current();
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -86,7 +86,9 @@ impl DecodePool {
                     format!("{param}: the file could not be decoded (the decoder failed on it)"),
                 ))
             }
-            Ok(Err(join)) => Err(ApiError::Internal(format!("media decoder stopped: {join}"))),
+            Ok(Err(join)) => Err(NormalizeError::Internal(format!(
+                "media decoder stopped: {join}"
+            ))),
             Ok(Ok(result)) => result.map_err(|e| to_api(e, param)),
         }
     }
@@ -104,14 +106,13 @@ fn human_duration(limit: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::StatusCode;
 
     fn pool() -> DecodePool {
         DecodePool::new(&MediaConfig::default())
     }
 
-    fn to_api(message: String, param: &str) -> ApiError {
-        ApiError::invalid(message, Some(param))
+    fn to_api(message: String, param: &str) -> NormalizeError {
+        NormalizeError::invalid(message, Some(param))
     }
 
     #[tokio::test]
@@ -122,7 +123,16 @@ mod tests {
             .await
             .err()
             .unwrap_or_else(|| unreachable!("the panic was not reported"));
-        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            matches!(
+                err,
+                NormalizeError::Item {
+                    problem: MediaProblem::Undecodable,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         let body = format!("{err:?}");
         assert!(body.contains("media_decoder_failed"), "{body}");
         assert!(body.contains("messages[0].content[1]"), "{body}");
@@ -142,6 +152,9 @@ mod tests {
             .await
             .err()
             .unwrap_or_else(|| unreachable!("the error was not reported"));
-        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            matches!(err, NormalizeError::InvalidRequest { .. }),
+            "{err:?}"
+        );
     }
 }

@@ -2,8 +2,8 @@
 //! (never raised) by the request's `media_limits`, and what is left of them as parts are read.
 
 use super::contract::MediaContract;
-use super::errors::media;
-use crate::error::{ApiError, MediaProblem};
+use super::error::media;
+use super::error::{MediaProblem, NormalizeError};
 use omnigate_config::MediaConfig;
 use omnigate_openapi::MediaLimits;
 use std::fmt::Display;
@@ -32,7 +32,7 @@ impl Budget {
     pub(crate) fn new(
         config: &MediaConfig,
         limits: Option<&MediaLimits>,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, NormalizeError> {
         let none = MediaLimits::default();
         let asked = limits.unwrap_or(&none);
         Ok(Self {
@@ -70,7 +70,7 @@ impl Budget {
     }
 
     /// Counts one more part of `kind`, or refuses it when the request has had its share.
-    pub(crate) fn take(&mut self, kind: Counted, param: &str) -> Result<(), ApiError> {
+    pub(crate) fn take(&mut self, kind: Counted, param: &str) -> Result<(), NormalizeError> {
         let (left, noun) = match kind {
             Counted::Image => (&mut self.images, "image"),
             Counted::Audio => (&mut self.audio, "audio"),
@@ -104,7 +104,7 @@ impl Budget {
 pub(crate) fn lowered_contract(
     contract: &MediaContract,
     limits: &MediaLimits,
-) -> Result<MediaContract, ApiError> {
+) -> Result<MediaContract, NormalizeError> {
     let mut lowered = contract.clone();
     let image = &mut lowered.image;
     image.max_side = lower("max_image_side", limits.max_image_side, image.max_side, 1)?;
@@ -135,11 +135,11 @@ fn lower<T: PartialOrd + Display + Copy>(
     asked: Option<T>,
     ceiling: T,
     min: T,
-) -> Result<T, ApiError> {
+) -> Result<T, NormalizeError> {
     match asked {
         None => Ok(ceiling),
         Some(value) if value > ceiling => Err(above_ceiling(key, value, ceiling)),
-        Some(value) if value < min => Err(ApiError::invalid(
+        Some(value) if value < min => Err(NormalizeError::invalid(
             format!("`media_limits.{key}` must be at least {min}."),
             Some(&format!("media_limits.{key}")),
         )),
@@ -148,9 +148,9 @@ fn lower<T: PartialOrd + Display + Copy>(
 }
 
 /// [`lower`] for a duration in seconds, which must also be a positive number.
-fn lower_secs(key: &str, asked: Option<f64>, ceiling: f64) -> Result<f64, ApiError> {
+fn lower_secs(key: &str, asked: Option<f64>, ceiling: f64) -> Result<f64, NormalizeError> {
     match asked {
-        Some(value) if !(value.is_finite() && value > 0.0) => Err(ApiError::invalid(
+        Some(value) if !(value.is_finite() && value > 0.0) => Err(NormalizeError::invalid(
             format!("`media_limits.{key}` must be a positive number of seconds."),
             Some(&format!("media_limits.{key}")),
         )),
@@ -158,8 +158,8 @@ fn lower_secs(key: &str, asked: Option<f64>, ceiling: f64) -> Result<f64, ApiErr
     }
 }
 
-fn above_ceiling(key: &str, value: impl Display, ceiling: impl Display) -> ApiError {
-    ApiError::invalid(
+fn above_ceiling(key: &str, value: impl Display, ceiling: impl Display) -> NormalizeError {
+    NormalizeError::invalid(
         format!(
             "`media_limits.{key}` is {value}, above the limit of {ceiling} here: a request may \
              lower media limits, never raise them."
@@ -171,9 +171,8 @@ fn above_ceiling(key: &str, value: impl Display, ceiling: impl Display) -> ApiEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::StatusCode;
 
-    fn body(err: &ApiError) -> String {
+    fn body(err: &NormalizeError) -> String {
         format!("{err:?}")
     }
 
@@ -203,7 +202,16 @@ mod tests {
         assert_eq!(budget.next_item_cap(), 1000);
         budget.take(Counted::Image, "p").unwrap();
         let second = budget.take(Counted::Image, "q").unwrap_err();
-        assert_eq!(second.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(
+            matches!(
+                second,
+                NormalizeError::Item {
+                    problem: MediaProblem::TooLarge,
+                    ..
+                }
+            ),
+            "{second:?}"
+        );
         let contract = lowered_contract(&MediaContract::default(), &limits).unwrap();
         assert_eq!(contract.image.max_side, 256);
         assert!(contract.image.low_detail_side <= 256);
@@ -219,7 +227,10 @@ mod tests {
             ..MediaLimits::default()
         };
         let err = Budget::new(&config, Some(&raise)).err().unwrap();
-        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            matches!(err, NormalizeError::InvalidRequest { .. }),
+            "{err:?}"
+        );
         assert!(
             body(&err).contains("media_limits.max_videos"),
             "{}",
@@ -259,7 +270,10 @@ mod tests {
             let err = lowered_contract(&MediaContract::default(), &limits)
                 .err()
                 .unwrap();
-            assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{limits:?}");
+            assert!(
+                matches!(err, NormalizeError::InvalidRequest { .. }),
+                "{limits:?}: {err:?}"
+            );
         }
         // Zero is a limit like any other: no media bytes at all.
         let zero_bytes = MediaLimits {

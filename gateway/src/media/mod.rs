@@ -4,11 +4,12 @@
 
 mod contract;
 mod decode_pool;
-mod errors;
+mod error;
 mod limits;
 mod normalizer;
 mod report;
 mod video;
 
 pub use contract::{MediaContract, VideoSampling};
-pub use normalizer::{Normalized, Normalizer};
+pub use error::{MediaProblem, NormalizeError};
+pub use normalizer::{MediaTarget, Normalized, Normalizer};

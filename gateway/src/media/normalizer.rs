@@ -3,12 +3,11 @@
 
 use super::contract::MediaContract;
 use super::decode_pool::DecodePool;
-use super::errors::{from_fetch, media};
+use super::error::{MediaProblem, NormalizeError};
+use super::error::{from_fetch, media};
 use super::limits::{Budget, Counted, lowered_contract};
 use super::report::{audio_item, image_item, output_name};
 use super::video;
-use crate::error::{ApiError, MediaProblem};
-use crate::registry::ModelEntry;
 use omnigate_backend::{ContentPart, ImagePart, Message, MessageContent, Modality, Role, Video};
 use omnigate_config::MediaConfig;
 use omnigate_fetch::{FetchError, FetchPolicy, Fetcher, Source};
@@ -18,6 +17,7 @@ use omnigate_openapi::{
     MessageContent as ApiContent, NormalizedItem, VideoItem,
 };
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// The `input_audio.format` values accepted (a hint for the probe; the bytes decide).
@@ -40,10 +40,22 @@ pub struct Normalized {
     pub items: Vec<NormalizedItem>,
 }
 
+/// The model a request's media is for: what the media pass needs of it (its name for
+/// messages, the modalities it takes, its contract), and nothing of how it is served.
+#[derive(Debug, Clone, Copy)]
+pub struct MediaTarget<'a> {
+    /// The public name.
+    pub name: &'a str,
+    /// The input modalities it takes.
+    pub modalities: &'a BTreeSet<Modality>,
+    /// How its media must look.
+    pub contract: &'a MediaContract,
+}
+
 /// The model as one request sees it: its modalities, and its media contract under the
 /// request's `media_limits`.
 struct Recipient<'a> {
-    model: &'a ModelEntry,
+    model: MediaTarget<'a>,
     media: Cow<'a, MediaContract>,
     /// The request set `max_image_side`, which bounds `detail: original` too.
     side_limited: bool,
@@ -67,19 +79,19 @@ impl Normalizer {
     pub async fn messages(
         &self,
         messages: Vec<ChatMessage>,
-        model: &ModelEntry,
+        model: MediaTarget<'_>,
         limits: Option<&MediaLimits>,
-    ) -> Result<Normalized, ApiError> {
+    ) -> Result<Normalized, NormalizeError> {
         if messages.is_empty() {
-            return Err(ApiError::invalid(
+            return Err(NormalizeError::invalid(
                 "`messages` must contain at least one message.",
                 Some("messages"),
             ));
         }
         let mut budget = Budget::new(&self.config, limits)?;
         let media = match limits {
-            None => Cow::Borrowed(&model.media),
-            Some(limits) => Cow::Owned(lowered_contract(&model.media, limits)?),
+            None => Cow::Borrowed(model.contract),
+            Some(limits) => Cow::Owned(lowered_contract(model.contract, limits)?),
         };
         let to = Recipient {
             model,
@@ -123,7 +135,7 @@ impl Normalizer {
         budget: &mut Budget,
         out: &mut Normalized,
         parts: &mut Vec<ContentPart>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), NormalizeError> {
         let modality = match &part {
             ApiPart::Text { .. } => Modality::Text,
             ApiPart::ImageUrl { .. } => Modality::Image,
@@ -132,7 +144,7 @@ impl Normalizer {
         };
         let part_type = part.type_name();
         let refused = || {
-            ApiError::invalid(
+            NormalizeError::invalid(
                 format!(
                     "The model `{}` does not accept {} input (part type `{part_type}`).",
                     to.model.name,
@@ -153,7 +165,7 @@ impl Normalizer {
                 let detail = match image_url.detail.as_deref() {
                     None => None,
                     Some(value) => Some(Detail::parse(value).ok_or_else(|| {
-                        ApiError::invalid(
+                        NormalizeError::invalid(
                             "`detail` must be one of auto, low, high, original.",
                             Some(&format!("{param}.image_url.detail")),
                         )
@@ -195,7 +207,7 @@ impl Normalizer {
             ApiPart::InputAudio { input_audio } => {
                 budget.take(Counted::Audio, param)?;
                 if !INPUT_AUDIO_FORMATS.contains(&input_audio.format.as_str()) {
-                    return Err(ApiError::invalid(
+                    return Err(NormalizeError::invalid(
                         format!(
                             "`format` must be one of {}.",
                             INPUT_AUDIO_FORMATS.join(", ")
@@ -238,7 +250,7 @@ impl Normalizer {
         param: &str,
         out: &mut Normalized,
         parts: &mut Vec<ContentPart>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), NormalizeError> {
         let as_video = to.model.modalities.contains(&Modality::Video);
         let contract = MediaContract::clone(&to.media);
         let input_bytes = bytes.len() as u64;
@@ -323,9 +335,17 @@ impl Normalizer {
         &self,
         bytes: bytes::Bytes,
         filename: Option<String>,
-        model: &ModelEntry,
+        model: MediaTarget<'_>,
         param: &str,
-    ) -> Result<omnigate_backend::Audio, ApiError> {
+    ) -> Result<omnigate_backend::Audio, NormalizeError> {
+        if bytes.is_empty() {
+            return Err(media(
+                MediaProblem::Invalid,
+                param,
+                "empty_media",
+                format!("{param}: the uploaded file is empty"),
+            ));
+        }
         if bytes.len() > self.config.max_item_bytes {
             return Err(media(
                 MediaProblem::TooLarge,
@@ -341,7 +361,7 @@ impl Normalizer {
             .as_deref()
             .and_then(|name| name.rsplit_once('.'))
             .map(|(_, ext)| ext.to_ascii_lowercase());
-        let policy = model.media.audio.clone();
+        let policy = model.contract.audio.clone();
         let (audio, _report) = self
             .decoders
             .run(param, move || {
@@ -359,7 +379,7 @@ impl Normalizer {
         to: &Recipient<'_>,
         param: &str,
         out: &mut Normalized,
-    ) -> Result<ContentPart, ApiError> {
+    ) -> Result<ContentPart, NormalizeError> {
         let policy = to.media.audio.clone();
         let input_bytes = bytes.len() as u64;
         let (audio, report) = self
@@ -388,7 +408,7 @@ impl Normalizer {
         timeout_secs: f64,
         param: &str,
         budget: &mut Budget,
-    ) -> Result<(bytes::Bytes, String), ApiError> {
+    ) -> Result<(bytes::Bytes, String), NormalizeError> {
         let fetch = &self.config.fetch;
         let policy = FetchPolicy {
             max_bytes: budget.next_item_cap(),
@@ -419,7 +439,7 @@ impl Normalizer {
         data: String,
         param: &str,
         budget: &mut Budget,
-    ) -> Result<bytes::Bytes, ApiError> {
+    ) -> Result<bytes::Bytes, NormalizeError> {
         let cap = budget.next_item_cap();
         let bytes = omnigate_fetch::decode_base64(data, cap)
             .await
@@ -446,7 +466,7 @@ impl Normalizer {
 /// What `model` takes of a video under `media`: the video itself, or (when the contract adapts
 /// videos) its frames as pictures and/or its sound track; `None` when nothing, and the part is
 /// refused.
-fn video_wanted(model: &ModelEntry, media: &MediaContract) -> Option<video::Wanted> {
+fn video_wanted(model: MediaTarget<'_>, media: &MediaContract) -> Option<video::Wanted> {
     let takes = |m: Modality| model.modalities.contains(&m);
     let contract = &media.video;
     let audio = contract.extract_audio && takes(Modality::Audio);

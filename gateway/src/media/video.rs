@@ -4,8 +4,8 @@
 //! blocking pool.
 
 use super::contract::MediaContract;
-use super::errors::media;
-use crate::error::{ApiError, MediaProblem};
+use super::error::media;
+use super::error::{MediaProblem, NormalizeError};
 use bytes::Bytes;
 use omnigate_backend::{Audio, VideoFrame};
 use omnigate_media::{AudioReport, MediaError};
@@ -158,9 +158,9 @@ fn sound_only(
 }
 
 /// The client-facing error for a failed video.
-pub(crate) fn failure(failure: VideoFailure, param: &str) -> ApiError {
+pub(crate) fn failure(failure: VideoFailure, param: &str) -> NormalizeError {
     let err = match failure {
-        VideoFailure::Media(err) => return super::errors::from_media(err, param),
+        VideoFailure::Media(err) => return super::error::from_media(err, param),
         VideoFailure::NoAudioTrack => {
             return media(
                 MediaProblem::Invalid,
@@ -189,7 +189,7 @@ pub(crate) fn failure(failure: VideoFailure, param: &str) -> ApiError {
         VideoError::InvalidPolicy { .. }
         | VideoError::Decoder { .. }
         | VideoError::Shaping { .. } => {
-            return ApiError::Internal(format!("{param}: {err}"));
+            return NormalizeError::Internal(format!("{param}: {err}"));
         }
     };
     media(problem, param, code, format!("{param}: {err}"))

@@ -2,11 +2,12 @@
 //! fields). The uploaded file is decoded and resampled to the model's audio contract by the
 //! media pipeline before the backend sees it.
 
-use crate::error::{ApiError, MediaProblem};
+use crate::error::ApiError;
 use crate::layers::overhead::time_upstream;
-use crate::routes::PostErrors;
+use crate::respond::transcript::{self, ResponseFormat};
+use crate::respond::transcript_sse;
+use crate::routes::docs::PostErrors;
 use crate::state::AppState;
-use crate::transcript::{self, ResponseFormat};
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::response::Response;
@@ -79,7 +80,7 @@ async fn transcribe(
         .ok_or_else(|| ApiError::invalid("`file` is required.", Some("file")))?;
     let audio = state
         .normalizer()
-        .upload(file, form.filename, &model, "file")
+        .upload(file, form.filename, model.media_target(), "file")
         .await?;
     let audio_seconds = audio.duration_secs();
     let deployment = model.pick()?;
@@ -99,7 +100,7 @@ async fn transcribe(
             ));
         }
         let stream = time_upstream(deployment.backend.transcribe_stream(request)).await?;
-        return Ok(crate::transcript_sse::respond(stream));
+        return Ok(transcript_sse::respond(stream));
     }
     let result = time_upstream(deployment.backend.transcribe(request)).await?;
     Ok(transcript::respond(
@@ -205,14 +206,6 @@ async fn read_form(request: Request, state: &AppState) -> Result<Form, ApiError>
             // chunking_strategy, include[]...: accepted, not used here.
             _ => {}
         }
-    }
-    if form.file.as_ref().is_some_and(Bytes::is_empty) {
-        return Err(ApiError::Media {
-            problem: MediaProblem::Invalid,
-            message: "file: the uploaded file is empty".to_owned(),
-            param: "file".to_owned(),
-            code: "empty_media",
-        });
     }
     Ok(form)
 }

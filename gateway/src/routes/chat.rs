@@ -3,14 +3,13 @@
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::layers::overhead::time_upstream;
-use crate::routes::PostErrors;
-use crate::sse;
+use crate::respond;
+use crate::routes::docs::PostErrors;
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use omnigate_backend::{Answer, ChatRequest, Task};
-use omnigate_openapi::{ChatChunk, ChatCompletionRequest, ChatResponse, MediaUsage};
+use axum::response::Response;
+use omnigate_backend::{ChatRequest, Task};
+use omnigate_openapi::{ChatChunk, ChatCompletionRequest, ChatResponse};
 use std::sync::Arc;
 
 /// Create a chat completion.
@@ -51,7 +50,7 @@ pub async fn chat_completions(
     }
     let normalized = state
         .normalizer()
-        .messages(messages, &model, limits.as_ref())
+        .messages(messages, model.media_target(), limits.as_ref())
         .await?;
     let media = normalized.usage;
     let deployment = model.pick()?;
@@ -62,29 +61,9 @@ pub async fn chat_completions(
     };
     if stream {
         let chunks = time_upstream(deployment.backend.chat_stream(request)).await?;
-        Ok(sse::respond(chunks, Arc::from(public_name), media))
+        Ok(respond::chat::stream(chunks, Arc::from(public_name), media))
     } else {
-        match time_upstream(deployment.backend.chat(request)).await? {
-            Answer::Relayed(json) if media.is_empty() => {
-                Ok(super::relayed_json(json.with_model(&public_name)))
-            }
-            answer => {
-                let mut response = answer.into_built()?;
-                response.model = public_name;
-                if let Some(usage) = response.usage.as_mut() {
-                    add_media_usage(usage, &media);
-                }
-                Ok(Json(response).into_response())
-            }
-        }
-    }
-}
-
-/// Adds `usage.media` (what the request's media cost) when it had any.
-pub fn add_media_usage(usage: &mut omnigate_backend::Usage, media: &MediaUsage) {
-    if !media.is_empty()
-        && let Ok(value) = serde_json::to_value(media)
-    {
-        usage.extra.insert("media".to_owned(), value);
+        let answer = time_upstream(deployment.backend.chat(request)).await?;
+        respond::chat::completion(answer, public_name, &media)
     }
 }

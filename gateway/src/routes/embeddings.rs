@@ -3,12 +3,12 @@
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::layers::overhead::time_upstream;
-use crate::routes::PostErrors;
+use crate::respond;
+use crate::routes::docs::PostErrors;
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use omnigate_backend::{Answer, EmbeddingInput, Task};
+use axum::response::Response;
+use omnigate_backend::{EmbeddingInput, Task};
 use omnigate_openapi::{EmbeddingsInput, EmbeddingsRequest, EmbeddingsResponse};
 use serde_json::Value;
 
@@ -71,14 +71,8 @@ pub async fn create_embeddings(
         dimensions,
         extra: params,
     };
-    match time_upstream(deployment.backend.embeddings(request)).await? {
-        Answer::Relayed(json) => Ok(super::relayed_json(json.with_model(&public_name))),
-        answer => {
-            let mut response = answer.into_built()?;
-            response.model = public_name;
-            Ok(Json(response).into_response())
-        }
-    }
+    let answer = time_upstream(deployment.backend.embeddings(request)).await?;
+    respond::embeddings::respond(answer, public_name)
 }
 
 fn embedding_input(input: EmbeddingsInput) -> Result<EmbeddingInput, ApiError> {

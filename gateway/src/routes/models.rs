@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use crate::registry::ModelEntry;
-use crate::routes::GetErrors;
+use crate::routes::docs::GetErrors;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};

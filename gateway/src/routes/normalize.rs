@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::routes::PostErrors;
+use crate::routes::docs::PostErrors;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -37,7 +37,7 @@ pub async fn normalize(
     let (public_name, messages, _, _) = request.into_params();
     let normalized = state
         .normalizer()
-        .messages(messages, &model, limits.as_ref())
+        .messages(messages, model.media_target(), limits.as_ref())
         .await?;
     Ok(Json(NormalizeResponse {
         model: public_name,

@@ -91,7 +91,7 @@ architecture = "minilm"
 device = "cuda:1"
 "#;
     let config = omnigate_config::load_str(toml, "test config").unwrap();
-    let checked = omnigate::embedded::check_devices(&config).unwrap_err();
+    let checked = omnigate_backend_factory::check_devices(&config).unwrap_err();
     let started = omnigate::server::Server::bind(&config).await;
     let Err(error) = started else {
         panic!("the gateway started on a device it cannot drive")

@@ -1,44 +1,20 @@
-//! Relays a backend's chat stream as server-sent events, chunk by chunk as each arrives:
-//! `data: {chunk}\n\n` per delta, `data: {"error": ...}\n\n` if the backend fails mid-stream
-//! (the status line is long gone by then), and `data: [DONE]\n\n` at the end. When the client
-//! goes away the body is dropped, which drops the backend stream and cancels the upstream call.
+//! Server-sent events: any stream of JSON events written as it arrives, `data: {event}\n\n`
+//! each, `data: {"error": ...}\n\n` if the source fails mid-way (the status line is long gone by
+//! then), and `data: [DONE]\n\n` at the end where the endpoint's convention has it. When the
+//! client goes away the body is dropped, which drops the source stream and cancels the backend
+//! call.
 
 use crate::error::ApiError;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
-use futures::{Stream, StreamExt};
-use omnigate_backend::{Answer, ChatStream};
-use omnigate_openapi::MediaUsage;
+use futures::Stream;
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 const DONE: &[u8] = b"data: [DONE]\n\n";
-
-/// The SSE response for `stream`, with each chunk's `model` set to the public name. Chunks an
-/// upstream relayed are written as it wrote them (only `model` spliced) unless the request's
-/// media usage must be added to the usage chunk.
-pub fn respond(stream: ChatStream, public_model: Arc<str>, media: MediaUsage) -> Response {
-    let events = stream.map(move |item| match item.map_err(ApiError::from)? {
-        Answer::Relayed(json) if media.is_empty() => Ok(json.with_model(&public_model)),
-        answer => {
-            let mut chunk = answer.into_built()?;
-            if *chunk.model != *public_model {
-                chunk.model = public_model.to_string();
-            }
-            if let Some(usage) = chunk.usage.as_mut() {
-                crate::routes::chat::add_media_usage(usage, &media);
-            }
-            serde_json::to_vec(&chunk)
-                .map(Bytes::from)
-                .map_err(|e| ApiError::Internal(format!("cannot encode a stream chunk: {e}")))
-        }
-    });
-    event_stream(events, true)
-}
 
 /// Any stream of JSON events as server-sent events: `data: {event}\n\n` each; a failure
 /// becomes one `data: {"error": ...}` event that ends the stream (the status line is long
@@ -137,7 +113,7 @@ fn push_frame(out: &mut BytesMut, json: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures::FutureExt;
+    use futures::{FutureExt, StreamExt};
 
     fn frames<S>(events: S) -> SseFrames<S> {
         SseFrames {

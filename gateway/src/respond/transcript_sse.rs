@@ -1,7 +1,7 @@
 //! A streamed transcription (`stream=true` on `/v1/audio/transcriptions`) as server-sent events
 //! in OpenAI's shape: `{"type":"transcript.text.delta","delta":...}` as text is recognized, then
 //! one `{"type":"transcript.text.done","text":...}` (no `[DONE]` marker). Framing and mid-way
-//! failures are `sse.rs`'s.
+//! failures are `respond/sse.rs`'s.
 
 use axum::response::Response;
 use futures::StreamExt;
@@ -9,6 +9,7 @@ use omnigate_backend::{TranscriptionEvent, TranscriptionStream};
 use serde_json::json;
 
 use crate::error::ApiError;
+use crate::respond::sse;
 
 /// The SSE response for `stream`.
 pub fn respond(stream: TranscriptionStream) -> Response {
@@ -23,5 +24,5 @@ pub fn respond(stream: TranscriptionStream) -> Response {
         };
         Ok(event.to_string().into_bytes())
     });
-    crate::sse::event_stream(events, false)
+    sse::event_stream(events, false)
 }

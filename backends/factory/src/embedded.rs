@@ -1,23 +1,23 @@
-//! Building `kind = "embedded"` deployments: find (and on first start fetch) the model's files,
-//! check the model's media contract gives it what it reads, then load it on its own thread.
+//! `kind = "embedded"`: find (and on first start fetch) the model's files, check the model's
+//! config and media contract give it what it reads, then load it on its own thread. The config's
+//! architecture and device names are mapped to the backend's types here and nowhere else.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use omnigate_backend::Backend;
+use omnigate_backend::{BuildError, Capabilities};
 use omnigate_backend_burn::{
     Architecture, BatchLimits, ComputeDevice, EmbeddedBackend, EmbeddedSettings,
 };
 use omnigate_config::{EmbeddedArchitecture, EmbeddedDeployment, EmbeddedDevice, WeightsConfig};
-use omnigate_media::{ChannelMode, ImageOutput};
+use omnigate_media::{AudioPolicy, ChannelMode, ImageOutput, ImagePolicy};
 use omnigate_weights::{FetchSettings, Fetcher, ModelSource, PypiWheel};
 
-use crate::backends::BuildError;
-use crate::media::MediaContract;
+use crate::{BuildContext, Built, Location, check_serves};
 
 /// The fetcher for every embedded model, from `[weights]` over the environment's defaults.
-pub fn fetcher(config: &WeightsConfig) -> Result<Fetcher, String> {
+pub fn weights_fetcher(config: &WeightsConfig) -> Result<Fetcher, String> {
     let mut settings = FetchSettings::default();
     if let Some(dir) = &config.cache_dir {
         settings.cache.clone_from(dir);
@@ -32,7 +32,7 @@ pub fn fetcher(config: &WeightsConfig) -> Result<Fetcher, String> {
 }
 
 /// The model family in backend terms.
-pub fn architecture(arch: EmbeddedArchitecture) -> Architecture {
+fn architecture(arch: EmbeddedArchitecture) -> Architecture {
     match arch {
         EmbeddedArchitecture::Minilm => Architecture::MiniLm,
         EmbeddedArchitecture::Ppocr => Architecture::PpOcr,
@@ -42,7 +42,7 @@ pub fn architecture(arch: EmbeddedArchitecture) -> Architecture {
 }
 
 /// The compute device in backend terms.
-pub fn device(device: EmbeddedDevice) -> ComputeDevice {
+fn device(device: EmbeddedDevice) -> ComputeDevice {
     match device {
         EmbeddedDevice::Cpu => ComputeDevice::Cpu,
         EmbeddedDevice::Cuda(index) => ComputeDevice::Cuda(index),
@@ -65,7 +65,7 @@ pub fn check_devices(config: &omnigate_config::Config) -> Result<(), String> {
 }
 
 /// Where the deployment's files come from.
-pub fn source(deployment: &EmbeddedDeployment) -> Result<ModelSource, String> {
+fn source(deployment: &EmbeddedDeployment) -> Result<ModelSource, String> {
     let arch = architecture(deployment.architecture);
     let source = if let Some(path) = &deployment.path {
         ModelSource::Path(path.clone())
@@ -86,27 +86,30 @@ pub fn source(deployment: &EmbeddedDeployment) -> Result<ModelSource, String> {
     Ok(source)
 }
 
-/// Fetches (first start only), checks and loads one embedded deployment.
-pub async fn build(
-    key: &str,
-    public_name: &str,
-    contract: &MediaContract,
+/// Checks, fetches (first start only) and loads one embedded deployment.
+pub(crate) async fn build(
+    at: &Location<'_>,
+    declared: &Capabilities,
     deployment: &EmbeddedDeployment,
-    fetcher: &Fetcher,
-) -> Result<Arc<dyn Backend>, BuildError> {
-    let fail = |message: String| BuildError {
-        key: key.to_owned(),
-        message: format!("model `{public_name}`: {message}"),
-    };
+    context: &BuildContext<'_>,
+) -> Result<Built, BuildError> {
+    let public_name = at.model;
+    let fail = |message: String| at.error(format!("model `{public_name}`: {message}"));
     let arch = architecture(deployment.architecture);
-    check_contract(arch, contract).map_err(&fail)?;
-    // Before fetching weights: a build without the device's backend should say so at once.
+    // Everything that can be checked without the weights is, before fetching them: a wrong
+    // config should not cost a 100 MB download first.
+    check_serves(
+        at,
+        &format!("embedded {arch}"),
+        declared,
+        &arch.capabilities(),
+    )?;
+    check_contract(arch, context.image, context.audio).map_err(&fail)?;
     let compute = device(deployment.device);
-    compute.check_built().map_err(|message| BuildError {
-        key: format!("{key}.device"),
-        message: format!("model `{public_name}`: {message}"),
-    })?;
-    let files = fetch(deployment, fetcher).await.map_err(&fail)?;
+    compute
+        .check_built()
+        .map_err(|message| at.field_error("device", format!("model `{public_name}`: {message}")))?;
+    let files = fetch(deployment, context.fetcher).await.map_err(&fail)?;
     let settings = EmbeddedSettings {
         architecture: arch,
         model_dir: files.model_dir,
@@ -122,18 +125,25 @@ pub async fn build(
     let backend = EmbeddedBackend::start(public_name, settings)
         .await
         .map_err(|e| fail(format!("loading {}: {e}", files.source)))?;
-    Ok(Arc::new(backend))
+    Ok(Built {
+        backend: Arc::new(backend),
+        upstream_model: public_name.to_owned(),
+    })
 }
 
 /// Refuses, at startup, a media contract that would hand the model something it cannot read.
-fn check_contract(arch: Architecture, contract: &MediaContract) -> Result<(), String> {
+fn check_contract(
+    arch: Architecture,
+    image: &ImagePolicy,
+    audio: &AudioPolicy,
+) -> Result<(), String> {
     match arch {
-        Architecture::PpOcr if matches!(contract.image.output, ImageOutput::Tensor { .. }) => Err(
+        Architecture::PpOcr if matches!(image.output, ImageOutput::Tensor { .. }) => Err(
             "the OCR model reads pictures as files: set `image.output` to \"png\" (or \"jpeg\")"
                 .into(),
         ),
         Architecture::SileroVad | Architecture::Whisper
-            if contract.audio.sample_rate != 16_000 || contract.audio.channels != ChannelMode::Mono =>
+            if audio.sample_rate != 16_000 || audio.channels != ChannelMode::Mono =>
         {
             Err("this model hears 16 kHz mono: set `audio = { sample_rate = 16000, channels = \"mono\" }`".into())
         }
@@ -180,7 +190,7 @@ async fn fetch(deployment: &EmbeddedDeployment, fetcher: &Fetcher) -> Result<Mod
 
 /// Fetches the files of every embedded deployment in `config`; returns each model's folders.
 pub async fn fetch_all(config: &omnigate_config::Config) -> Result<Vec<(String, PathBuf)>, String> {
-    let fetcher = fetcher(&config.weights)?;
+    let fetcher = weights_fetcher(&config.weights)?;
     let mut out = Vec::new();
     for (name, model) in &config.models {
         for deployment in &model.deployments {
