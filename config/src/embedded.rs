@@ -101,6 +101,12 @@ pub struct EmbeddedDeployment {
     /// `/ready` turns 503 and new requests are refused at once rather than queued behind it.
     #[serde(default = "default_wedged_after_secs")]
     pub wedged_after_secs: f64,
+    /// Share of requests (see [`crate::DeploymentConfig::weight`]).
+    #[serde(default = "crate::model::default_weight")]
+    pub weight: u32,
+    /// Most requests in flight to it at once (its queue is bounded by `queue_capacity` too).
+    #[serde(default)]
+    pub max_in_flight: Option<usize>,
 }
 
 fn default_wedged_after_secs() -> f64 {

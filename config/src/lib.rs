@@ -20,6 +20,7 @@ mod error;
 mod load;
 mod media;
 mod model;
+mod routing;
 mod secret;
 mod server;
 mod validate;
@@ -34,6 +35,7 @@ pub use media::{
     VideoAdapt, VideoContract,
 };
 pub use model::{DeploymentConfig, Modality, ModelConfig, OpenAiDeployment, Task};
+pub use routing::{BalanceStrategy, RoutingConfig};
 pub use secret::{Secret, SecretRef};
 pub use server::{LogFormat, ServerConfig};
 

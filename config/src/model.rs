@@ -1,6 +1,8 @@
 //! The `[models.NAME]` sections: what each public model name accepts and where it is served.
 
-use crate::{AudioContract, EmbeddedDeployment, ImageContract, SecretRef, VideoContract};
+use crate::{
+    AudioContract, EmbeddedDeployment, ImageContract, RoutingConfig, SecretRef, VideoContract,
+};
 // The backend boundary's own types: `tasks` and `modalities` parse straight into what the
 // backends declare, so nothing maps one copy onto another.
 pub use omnigate_backend::{Modality, Task};
@@ -17,8 +19,18 @@ pub struct ModelConfig {
     /// Input modalities the model accepts in chat messages.
     #[serde(default = "default_modalities")]
     pub modalities: Vec<Modality>,
-    /// Where the model runs; requests are spread over them round-robin.
+    /// Where the model runs; requests are spread over them by `routing.strategy`.
     pub deployments: Vec<DeploymentConfig>,
+    /// Balancing, ejection and retries over the deployments.
+    #[serde(default)]
+    pub routing: RoutingConfig,
+    /// Models tried in order when every deployment of this one failed or is out of rotation
+    /// (a request the client got wrong is not passed on).
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+    /// Models tried in order when an upstream says the prompt is longer than its context.
+    #[serde(default)]
+    pub context_window_fallbacks: Vec<String>,
     /// Overrides of `[media.image]` for this model.
     #[serde(default)]
     pub image: ImageContract,
@@ -48,6 +60,28 @@ pub enum DeploymentConfig {
     Embedded(EmbeddedDeployment),
 }
 
+impl DeploymentConfig {
+    /// Its share of requests under `strategy = "weighted"` (and of P2C's random draws).
+    pub fn weight(&self) -> u32 {
+        match self {
+            Self::Openai(d) => d.weight,
+            Self::Embedded(d) => d.weight,
+        }
+    }
+
+    /// Most requests in flight to it at once; more go elsewhere or wait.
+    pub fn max_in_flight(&self) -> Option<usize> {
+        match self {
+            Self::Openai(d) => d.max_in_flight,
+            Self::Embedded(d) => d.max_in_flight,
+        }
+    }
+}
+
+pub(crate) fn default_weight() -> u32 {
+    1
+}
+
 /// A remote OpenAI-compatible server.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,6 +101,12 @@ pub struct OpenAiDeployment {
     /// Deadline for opening a TCP (and TLS) connection.
     #[serde(default = "default_connect_timeout_secs")]
     pub connect_timeout_secs: f64,
+    /// Share of requests (see [`DeploymentConfig::weight`]).
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// Most requests in flight to it at once.
+    #[serde(default)]
+    pub max_in_flight: Option<usize>,
 }
 
 fn default_timeout_secs() -> f64 {

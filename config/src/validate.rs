@@ -31,6 +31,38 @@ impl Config {
         validate_media(&self.media)?;
         for (name, model) in &self.models {
             validate_model(name, model)?;
+            self.validate_fallbacks(name, model)?;
+        }
+        Ok(())
+    }
+
+    /// Fallbacks name other models served here, none twice.
+    fn validate_fallbacks(&self, name: &str, model: &ModelConfig) -> Result<(), ConfigError> {
+        for (field, list) in [
+            ("fallbacks", &model.fallbacks),
+            ("context_window_fallbacks", &model.context_window_fallbacks),
+        ] {
+            for (i, fallback) in list.iter().enumerate() {
+                let key = format!("models.{name}.{field}[{i}]");
+                if fallback == name {
+                    return Err(ConfigError::invalid(
+                        key,
+                        "a model cannot fall back on itself",
+                    ));
+                }
+                if !self.models.contains_key(fallback) {
+                    return Err(ConfigError::invalid(
+                        key,
+                        format!("no model named `{fallback}` is configured"),
+                    ));
+                }
+                if list[..i].contains(fallback) {
+                    return Err(ConfigError::invalid(
+                        key,
+                        format!("`{fallback}` is listed twice"),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -65,8 +97,21 @@ fn validate_model(name: &str, model: &ModelConfig) -> Result<(), ConfigError> {
     validate_image(&format!("{key}.image"), &model.image)?;
     validate_audio(&format!("{key}.audio"), &model.audio)?;
     validate_video(&format!("{key}.video"), &model.video)?;
+    model.routing.validate(&format!("{key}.routing"))?;
     for (i, deployment) in model.deployments.iter().enumerate() {
         let key = format!("{key}.deployments[{i}]");
+        if deployment.weight() == 0 {
+            return Err(ConfigError::invalid(
+                format!("{key}.weight"),
+                "must be at least 1",
+            ));
+        }
+        if deployment.max_in_flight() == Some(0) {
+            return Err(ConfigError::invalid(
+                format!("{key}.max_in_flight"),
+                "must be at least 1 (leave it out for no cap)",
+            ));
+        }
         match deployment {
             DeploymentConfig::Openai(openai) => {
                 if !matches!(openai.base_url.scheme(), "http" | "https") {

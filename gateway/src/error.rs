@@ -72,6 +72,17 @@ pub enum ApiError {
     /// Too many requests in flight here or upstream (429).
     #[error("{0}")]
     RateLimited(String),
+    /// Come back later, and when: too many requests (429) or no deployment can take it now
+    /// (503), answered with `retry-after`.
+    #[error("{message}")]
+    RetryLater {
+        /// 429 or 503.
+        status: StatusCode,
+        /// What the client is told.
+        message: String,
+        /// When to try again.
+        retry_after: Duration,
+    },
     /// The upstream refused the request as invalid; its status (4xx) and message are relayed.
     #[error("{message}")]
     UpstreamRejected {
@@ -123,7 +134,7 @@ impl ApiError {
                 MediaProblem::Undecodable => StatusCode::UNPROCESSABLE_ENTITY,
             },
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::UpstreamRejected { status, .. } => *status,
+            Self::RetryLater { status, .. } | Self::UpstreamRejected { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -144,6 +155,10 @@ impl ApiError {
             Self::Unauthorized(_) => "authentication_error",
             Self::ModelNotFound(_) | Self::RouteNotFound(_) => "not_found_error",
             Self::RateLimited(_) => "rate_limit_error",
+            Self::RetryLater { status, .. } if *status == StatusCode::TOO_MANY_REQUESTS => {
+                "rate_limit_error"
+            }
+            Self::RetryLater { .. } => "service_unavailable_error",
             Self::Internal(_) | Self::BadGateway(_) => "api_error",
             Self::Unavailable(_) | Self::GatewayTimeout(_) => "service_unavailable_error",
         }
@@ -161,6 +176,10 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unprocessable { .. } => "unprocessable_request",
             Self::RateLimited(_) => "rate_limit_exceeded",
+            Self::RetryLater { status, .. } if *status == StatusCode::TOO_MANY_REQUESTS => {
+                "rate_limit_exceeded"
+            }
+            Self::RetryLater { .. } => "service_unavailable",
             Self::UpstreamRejected { .. } => "upstream_rejected",
             Self::Internal(_) => "internal_error",
             Self::BadGateway(_) => "bad_gateway",
@@ -224,6 +243,13 @@ impl IntoResponse for ApiError {
         response
             .extensions_mut()
             .insert(ErrorDetail(Arc::from(self.to_string())));
+        if let Self::RetryLater { retry_after, .. } = &self {
+            // Whole seconds, rounded up: `retry-after: 0` would invite an immediate retry.
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
         if matches!(self, Self::Unauthorized(_)) {
             response
                 .headers_mut()
@@ -241,6 +267,19 @@ impl From<BackendError> for ApiError {
             BackendError::Overloaded(detail) => {
                 Self::RateLimited(format!("The model is overloaded; retry later. ({detail})"))
             }
+            BackendError::RetryAfter {
+                status: 429, after, ..
+            } => Self::RetryLater {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                message: "The model is overloaded; retry later.".to_owned(),
+                retry_after: after,
+            },
+            BackendError::RetryAfter { after, .. } => Self::RetryLater {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: "No backend is available for this model right now; retry later."
+                    .to_owned(),
+                retry_after: after,
+            },
             BackendError::Rejected {
                 status,
                 message,
@@ -304,7 +343,6 @@ impl From<RouteError> for ApiError {
                 message: err.to_string(),
                 param: Some("model".to_owned()),
             },
-            RouteError::NoDeployment(_) => Self::Unavailable(err.to_string()),
         }
     }
 }
@@ -331,7 +369,9 @@ mod tests {
                 MediaProblem::Undecodable => 422,
             },
             ApiError::RateLimited(_) => 429,
-            ApiError::UpstreamRejected { status, .. } => status.as_u16(),
+            ApiError::RetryLater { status, .. } | ApiError::UpstreamRejected { status, .. } => {
+                status.as_u16()
+            }
             ApiError::Internal(_) => 500,
             ApiError::BadGateway(_) => 502,
             ApiError::Unavailable(_) => 503,
@@ -371,6 +411,22 @@ mod tests {
             (media(MediaProblem::Undecodable), 422),
             (ApiError::RateLimited("busy".into()), 429),
             (
+                ApiError::RetryLater {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    message: "busy".into(),
+                    retry_after: Duration::from_millis(1500),
+                },
+                429,
+            ),
+            (
+                ApiError::RetryLater {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    message: "all down".into(),
+                    retry_after: Duration::from_secs(2),
+                },
+                503,
+            ),
+            (
                 ApiError::UpstreamRejected {
                     status: StatusCode::PAYLOAD_TOO_LARGE,
                     message: "context too long".into(),
@@ -399,13 +455,13 @@ mod tests {
                 "the log layer needs the detail"
             );
         }
-        // At least one case for each of the enum's 15 variants.
-        assert_eq!(variants.len(), 15);
+        // At least one case for each of the enum's 16 variants.
+        assert_eq!(variants.len(), 16);
     }
 
     #[test]
     fn the_media_pass_and_the_registry_map_to_their_statuses() {
-        let cases: [(ApiError, u16); 8] = [
+        let cases: [(ApiError, u16); 7] = [
             (
                 NormalizeError::invalid("no messages", Some("messages")).into(),
                 400,
@@ -432,11 +488,28 @@ mod tests {
                 .into(),
                 422,
             ),
-            (RouteError::NoDeployment("m".into()).into(), 503),
         ];
         for (err, status) in cases {
             assert_eq!(err.status().as_u16(), status, "{err:?}");
         }
+    }
+
+    #[test]
+    fn retry_later_says_when_in_whole_seconds() {
+        let response = ApiError::RetryLater {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: "busy".into(),
+            retry_after: Duration::from_millis(1500),
+        }
+        .into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        let upstream = ApiError::from(BackendError::RetryAfter {
+            status: 503,
+            message: "maintenance at 10.0.0.7".into(),
+            after: Duration::from_secs(7),
+        });
+        assert_eq!(upstream.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!upstream.body().error.message.contains("10.0.0.7"));
     }
 
     #[test]

@@ -15,6 +15,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod dispatch;
 pub mod error;
 pub mod extract;
 pub mod layers;

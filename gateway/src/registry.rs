@@ -1,12 +1,14 @@
-//! The models this gateway serves: public name → contract (tasks, modalities) and the
-//! deployments that run it. Built once at startup from the config; read-only afterwards. Its
-//! refusals are its own [`RouteError`]; the HTTP edge maps them to statuses.
+//! The models this gateway serves: public name → contract (tasks, modalities), the deployments
+//! that run it with the router's live state of them ([`Pool`]), and the models it falls back on.
+//! Built once at startup from the config; read-only afterwards. Its refusals are its own
+//! [`RouteError`]; the HTTP edge maps them to statuses.
 
 use crate::media::{MediaContract, MediaTarget};
 use omnigate_backend::{Backend, Modality, Task};
+use omnigate_router::{Attempts, Pool};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// One place a model runs.
 #[derive(Clone)]
@@ -15,6 +17,22 @@ pub struct Deployment {
     pub backend: Arc<dyn Backend>,
     /// The model's name at that backend.
     pub upstream_model: String,
+}
+
+/// What a model is: its name, what it serves and takes, and how its media must look.
+pub struct ModelSpec {
+    /// The public name.
+    pub name: String,
+    /// What it can be asked to do.
+    pub tasks: BTreeSet<Task>,
+    /// Which inputs its chat accepts.
+    pub modalities: BTreeSet<Modality>,
+    /// How its media must look.
+    pub media: MediaContract,
+    /// Models tried in order when every deployment of this one failed.
+    pub fallbacks: Vec<String>,
+    /// Models tried in order when an upstream says the prompt is too long for it.
+    pub context_window_fallbacks: Vec<String>,
 }
 
 /// One public model.
@@ -27,32 +45,44 @@ pub struct ModelEntry {
     pub modalities: BTreeSet<Modality>,
     /// How its media must look.
     pub media: MediaContract,
+    /// Models tried in order when every deployment of this one failed.
+    pub fallbacks: Vec<String>,
+    /// Models tried in order when an upstream says the prompt is too long for it.
+    pub context_window_fallbacks: Vec<String>,
     deployments: Vec<Deployment>,
-    next: AtomicUsize,
+    pool: Arc<Pool>,
 }
 
 impl ModelEntry {
-    /// A model served by `deployments` (at least one).
-    pub fn new(
-        name: impl Into<String>,
-        tasks: BTreeSet<Task>,
-        modalities: BTreeSet<Modality>,
-        media: MediaContract,
-        deployments: Vec<Deployment>,
-    ) -> Self {
+    /// A model served by `deployments`, whose live state the router keeps in `pool` (one
+    /// endpoint per deployment, in the same order).
+    pub fn new(spec: ModelSpec, deployments: Vec<Deployment>, pool: Pool) -> Self {
+        debug_assert_eq!(deployments.len(), pool.len());
         Self {
-            name: name.into(),
-            tasks,
-            modalities,
-            media,
+            name: spec.name,
+            tasks: spec.tasks,
+            modalities: spec.modalities,
+            media: spec.media,
+            fallbacks: spec.fallbacks,
+            context_window_fallbacks: spec.context_window_fallbacks,
             deployments,
-            next: AtomicUsize::new(0),
+            pool: Arc::new(pool),
         }
     }
 
-    /// Every deployment, for health probes.
+    /// Every deployment, in config order.
     pub fn deployments(&self) -> &[Deployment] {
         &self.deployments
+    }
+
+    /// The router's live state of the deployments.
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+
+    /// The tries of one request, within `deadline` if the request asked for a shorter one.
+    pub fn attempts(&self, deadline: Option<Duration>) -> Attempts {
+        Attempts::new(Arc::clone(&self.pool), deadline)
     }
 
     /// What the media pass needs to know of the model.
@@ -62,15 +92,6 @@ impl ModelEntry {
             modalities: &self.modalities,
             contract: &self.media,
         }
-    }
-
-    /// The next deployment, round-robin.
-    pub fn pick(&self) -> Result<&Deployment, RouteError> {
-        if self.deployments.is_empty() {
-            return Err(RouteError::NoDeployment(self.name.clone()));
-        }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.deployments.len();
-        Ok(&self.deployments[i])
     }
 
     /// Refuses a request for a task the model does not serve.
@@ -100,9 +121,6 @@ pub enum RouteError {
         /// The task asked for.
         task: Task,
     },
-    /// The model has no deployment to send the request to.
-    #[error("model {0} has no deployment")]
-    NoDeployment(String),
 }
 
 fn task_noun(task: Task) -> &'static str {

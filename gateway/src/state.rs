@@ -1,9 +1,10 @@
 //! Shared, read-only state handed to every handler: the model registry and server settings.
 
 use crate::media::{MediaContract, Normalizer};
-use crate::registry::{Deployment, ModelEntry, Registry};
+use crate::registry::{Deployment, ModelEntry, ModelSpec, Registry};
 use omnigate_backend_factory::{BuildContext, BuildError};
-use omnigate_config::{Config, ConfigError, Secret};
+use omnigate_config::{BalanceStrategy, Config, ConfigError, RoutingConfig, Secret};
+use omnigate_router::{Endpoint, OutlierPolicy, Pool, RetryPolicy, RoutingPolicy, Strategy};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -89,21 +90,30 @@ impl AppState {
                 audio: &contract.audio,
             };
             let mut deployments = Vec::with_capacity(model.deployments.len());
+            let mut endpoints = Vec::with_capacity(model.deployments.len());
             for (i, deployment) in model.deployments.iter().enumerate() {
                 let built =
                     omnigate_backend_factory::build(name, i, model, deployment, &context).await?;
+                endpoints.push(Endpoint::new(
+                    i.to_string(),
+                    deployment.weight(),
+                    deployment.max_in_flight(),
+                ));
                 deployments.push(Deployment {
                     backend: built.backend,
                     upstream_model: built.upstream_model,
                 });
             }
-            registry.insert(ModelEntry::new(
-                name.clone(),
-                capabilities.tasks,
-                capabilities.modalities,
-                contract,
-                deployments,
-            ));
+            let spec = ModelSpec {
+                name: name.clone(),
+                tasks: capabilities.tasks,
+                modalities: capabilities.modalities,
+                media: contract,
+                fallbacks: model.fallbacks.clone(),
+                context_window_fallbacks: model.context_window_fallbacks.clone(),
+            };
+            let pool = Pool::new(endpoints, routing_policy(&model.routing));
+            registry.insert(ModelEntry::new(spec, deployments, pool));
         }
         let server = &config.server;
         let api_keys = server
@@ -140,5 +150,39 @@ impl AppState {
     /// Unix time the gateway started (reported as models' `created`).
     pub fn started_unix(&self) -> u64 {
         self.inner.started_unix
+    }
+}
+
+/// A model's `[routing]` table in the router's terms (the one place they are mapped).
+fn routing_policy(config: &RoutingConfig) -> RoutingPolicy {
+    let secs = Duration::from_secs_f64;
+    let millis = |ms: f64| Duration::from_secs_f64(ms / 1000.0);
+    RoutingPolicy {
+        strategy: match config.strategy {
+            BalanceStrategy::P2cEwma => Strategy::P2cEwma,
+            BalanceStrategy::RoundRobin => Strategy::RoundRobin,
+            BalanceStrategy::LeastInFlight => Strategy::LeastInFlight,
+            BalanceStrategy::Weighted => Strategy::Weighted,
+        },
+        outlier: OutlierPolicy {
+            consecutive_failures: config.consecutive_failures,
+            failure_rate: config.failure_rate,
+            min_requests: config.failure_min_requests,
+            window: secs(config.failure_window_secs),
+            base_ejection: secs(config.base_ejection_secs),
+            max_ejection: secs(config.max_ejection_secs),
+        },
+        retry: RetryPolicy {
+            max_attempts: config.max_attempts,
+            per_try_timeout: secs(config.per_try_timeout_secs),
+            deadline: secs(config.deadline_secs),
+            budget_ratio: config.retry_budget_ratio,
+            budget_min_per_sec: config.retry_budget_min_per_sec,
+            budget_window: Duration::from_secs(10),
+            backoff_base: millis(config.backoff_base_ms),
+            backoff_max: millis(config.backoff_max_ms),
+        },
+        max_queued: config.max_queued,
+        queue_timeout: secs(config.queue_timeout_secs),
     }
 }

@@ -15,6 +15,17 @@ pub enum BackendError {
     /// The backend is at capacity (its queue is full, or the upstream said 429).
     #[error("backend overloaded: {0}")]
     Overloaded(String),
+    /// The upstream asked to be left alone for a while: a 429 or 503 with `retry-after`. The
+    /// router cools that deployment down for `after` and tries another.
+    #[error("upstream asked to retry after {after:?} ({status}): {message}")]
+    RetryAfter {
+        /// 429 or 503.
+        status: u16,
+        /// The upstream's explanation.
+        message: String,
+        /// How long it asked for.
+        after: Duration,
+    },
     /// The upstream refused the request as invalid (a 4xx other than 401/403/404/429); the
     /// message is the upstream's own and is safe to show the client.
     #[error("upstream rejected the request ({status}): {message}")]

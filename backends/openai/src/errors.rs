@@ -38,6 +38,7 @@ pub(crate) async fn check_status(
     if status.is_success() {
         return Ok(response);
     }
+    let retry_after = retry_after(response.headers());
     let mut body = response.into_body();
     let mut bytes = Vec::new();
     while let Some(Ok(frame)) = body.frame().await {
@@ -47,7 +48,7 @@ pub(crate) async fn check_status(
             break;
         }
     }
-    Err(status_error(status, &bytes))
+    Err(status_error(status, &bytes, retry_after))
 }
 
 /// [`check_status`] for reqwest's responses (multipart uploads).
@@ -58,13 +59,21 @@ pub(crate) async fn check_reqwest_status(
     if status.is_success() {
         return Ok(response);
     }
+    let retry_after = retry_after(response.headers());
     let mut bytes = Vec::new();
     while let Ok(Some(chunk)) = response.chunk().await {
         if keep_capped(&mut bytes, &chunk) {
             break;
         }
     }
-    Err(status_error(status, &bytes))
+    Err(status_error(status, &bytes, retry_after))
+}
+
+/// A `retry-after` of whole seconds (the form model servers send; an HTTP date is ignored).
+fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
+    let seconds: f64 = value.trim().parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
 }
 
 /// Appends what fits under [`MAX_ERROR_BODY`]; true once full.
@@ -75,7 +84,11 @@ fn keep_capped(body: &mut Vec<u8>, chunk: &[u8]) -> bool {
 }
 
 /// The error for a non-2xx answer with (the start of) its body.
-fn status_error(status: http::StatusCode, body: &[u8]) -> BackendError {
+fn status_error(
+    status: http::StatusCode,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> BackendError {
     let (message, param) = parse_error_body(body);
     let message = message.unwrap_or_else(|| {
         status
@@ -84,6 +97,17 @@ fn status_error(status: http::StatusCode, body: &[u8]) -> BackendError {
             .to_owned()
     });
     let code = status.as_u16();
+    match (code, retry_after) {
+        (429 | 503, Some(after)) => BackendError::RetryAfter {
+            status: code,
+            message,
+            after,
+        },
+        _ => status_error_without_hint(code, message, param),
+    }
+}
+
+fn status_error_without_hint(code: u16, message: String, param: Option<String>) -> BackendError {
     match code {
         429 => BackendError::Overloaded(message),
         503 => BackendError::Unavailable(message),

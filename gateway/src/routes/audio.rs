@@ -2,8 +2,9 @@
 //! fields). The uploaded file is decoded and resampled to the model's audio contract by the
 //! media pipeline before the backend sees it.
 
+use crate::dispatch;
 use crate::error::ApiError;
-use crate::layers::overhead::time_upstream;
+use crate::registry::Deployment;
 use crate::respond::transcript::{self, ResponseFormat};
 use crate::respond::transcript_sse;
 use crate::routes::docs::PostErrors;
@@ -14,6 +15,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use omnigate_backend::{Task, TranscriptionRequest};
 use omnigate_openapi::{TranscriptionForm, TranscriptionJson};
+use std::sync::Arc;
 
 /// Transcribe audio.
 ///
@@ -68,6 +70,7 @@ async fn transcribe(
     request: Request,
     translate: bool,
 ) -> Result<Response, ApiError> {
+    let deadline = dispatch::requested_deadline(request.headers())?;
     let form = read_form(request, &state).await?;
     let model_name = form
         .model
@@ -83,14 +86,17 @@ async fn transcribe(
         .upload(file, form.filename, model.media_target(), "file")
         .await?;
     let audio_seconds = audio.duration_secs();
-    let deployment = model.pick()?;
-    let request = TranscriptionRequest {
-        model: deployment.upstream_model.clone(),
+    let template = TranscriptionRequest {
+        model: String::new(),
         audio,
         language: if translate { None } else { form.language },
         prompt: form.prompt,
         temperature: form.temperature,
         translate,
+    };
+    let for_deployment = |deployment: &Deployment| TranscriptionRequest {
+        model: deployment.upstream_model.clone(),
+        ..template.clone()
     };
     if form.stream {
         if !matches!(format, ResponseFormat::Json | ResponseFormat::Text) {
@@ -99,16 +105,28 @@ async fn transcribe(
                 Some("stream"),
             ));
         }
-        let stream = time_upstream(deployment.backend.transcribe_stream(request)).await?;
-        return Ok(transcript_sse::respond(stream));
+        let served = dispatch::dispatch(&state, model, Task::Transcription, deadline, |_, d| {
+            let backend = Arc::clone(&d.backend);
+            let request = for_deployment(d);
+            async move { dispatch::first_event(backend.transcribe_stream(request).await?).await }
+        })
+        .await?;
+        let labels = served.labels();
+        let events = Box::pin(dispatch::hold_lease(served.value, served.lease));
+        let mut response = transcript_sse::respond(events);
+        labels.apply(&mut response);
+        return Ok(response);
     }
-    let result = time_upstream(deployment.backend.transcribe(request)).await?;
-    Ok(transcript::respond(
-        result,
-        format,
-        translate,
-        audio_seconds,
-    ))
+    let served = dispatch::dispatch(&state, model, Task::Transcription, deadline, |_, d| {
+        let backend = Arc::clone(&d.backend);
+        let request = for_deployment(d);
+        async move { backend.transcribe(request).await }
+    })
+    .await?;
+    let labels = served.labels();
+    let mut response = transcript::respond(served.value, format, translate, audio_seconds);
+    labels.apply(&mut response);
+    Ok(response)
 }
 
 #[derive(Default)]

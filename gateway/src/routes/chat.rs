@@ -1,12 +1,14 @@
 //! `POST /v1/chat/completions`: plain JSON and server-sent-event streams.
 
+use crate::dispatch::{self, Served};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::layers::overhead::time_upstream;
+use crate::registry::Deployment;
 use crate::respond;
 use crate::routes::docs::PostErrors;
 use crate::state::AppState;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
 use omnigate_backend::{ChatRequest, Task};
 use omnigate_openapi::{ChatChunk, ChatCompletionRequest, ChatResponse};
@@ -36,12 +38,14 @@ use std::sync::Arc;
 )]
 pub async fn chat_completions(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(mut request): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
     let model = state.registry().get(&request.model)?.clone();
     model.require(Task::Chat)?;
+    let deadline = dispatch::requested_deadline(&headers)?;
     let limits = request.media_limits.take();
-    let (public_name, messages, stream, params) = request.into_params();
+    let (_, messages, stream, params) = request.into_params();
     if !stream && params.contains_key("stream_options") {
         return Err(ApiError::invalid(
             "`stream_options` is only allowed when `stream` is true.",
@@ -53,17 +57,41 @@ pub async fn chat_completions(
         .messages(messages, model.media_target(), limits.as_ref())
         .await?;
     let media = normalized.usage;
-    let deployment = model.pick()?;
-    let request = ChatRequest {
-        model: deployment.upstream_model.clone(),
+    // Normalized once; each try (and each fallback model) gets a copy with its upstream name.
+    let template = ChatRequest {
+        model: String::new(),
         messages: normalized.messages,
         params,
     };
+    let for_deployment = |deployment: &Deployment| ChatRequest {
+        model: deployment.upstream_model.clone(),
+        ..template.clone()
+    };
     if stream {
-        let chunks = time_upstream(deployment.backend.chat_stream(request)).await?;
-        Ok(respond::chat::stream(chunks, Arc::from(public_name), media))
+        let served = dispatch::dispatch(&state, model, Task::Chat, deadline, |_, deployment| {
+            let backend = Arc::clone(&deployment.backend);
+            let request = for_deployment(deployment);
+            async move { dispatch::first_event(backend.chat_stream(request).await?).await }
+        })
+        .await?;
+        let labels = served.labels();
+        let name: Arc<str> = Arc::from(served.model.name.as_str());
+        let Served { value, lease, .. } = served;
+        let chunks = Box::pin(dispatch::hold_lease(value, lease));
+        let mut response = respond::chat::stream(chunks, name, media);
+        labels.apply(&mut response);
+        Ok(response)
     } else {
-        let answer = time_upstream(deployment.backend.chat(request)).await?;
-        respond::chat::completion(answer, public_name, &media)
+        let served = dispatch::dispatch(&state, model, Task::Chat, deadline, |_, deployment| {
+            let backend = Arc::clone(&deployment.backend);
+            let request = for_deployment(deployment);
+            async move { backend.chat(request).await }
+        })
+        .await?;
+        let labels = served.labels();
+        let mut response =
+            respond::chat::completion(served.value, served.model.name.clone(), &media)?;
+        labels.apply(&mut response);
+        Ok(response)
     }
 }

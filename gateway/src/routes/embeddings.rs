@@ -1,16 +1,18 @@
 //! `POST /v1/embeddings`.
 
+use crate::dispatch;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::layers::overhead::time_upstream;
 use crate::respond;
 use crate::routes::docs::PostErrors;
 use crate::state::AppState;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
 use omnigate_backend::{EmbeddingInput, Task};
 use omnigate_openapi::{EmbeddingsInput, EmbeddingsRequest, EmbeddingsResponse};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// Largest number of inputs in one request (OpenAI's limit).
 const MAX_INPUTS: usize = 2048;
@@ -33,12 +35,14 @@ const MAX_INPUTS: usize = 2048;
 )]
 pub async fn create_embeddings(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<EmbeddingsRequest>,
 ) -> Result<Response, ApiError> {
     let model = state.registry().get(&request.model)?.clone();
     model.require(Task::Embeddings)?;
+    let deadline = dispatch::requested_deadline(&headers)?;
     let EmbeddingsRequest {
-        model: public_name,
+        model: _,
         input,
         encoding_format,
         dimensions,
@@ -64,15 +68,31 @@ pub async fn create_embeddings(
             Some("dimensions"),
         ));
     }
-    let deployment = model.pick()?;
-    let request = omnigate_backend::EmbeddingsRequest {
-        model: deployment.upstream_model.clone(),
+    let template = omnigate_backend::EmbeddingsRequest {
+        model: String::new(),
         input,
         dimensions,
         extra: params,
     };
-    let answer = time_upstream(deployment.backend.embeddings(request)).await?;
-    respond::embeddings::respond(answer, public_name)
+    let served = dispatch::dispatch(
+        &state,
+        model,
+        Task::Embeddings,
+        deadline,
+        |_, deployment| {
+            let backend = Arc::clone(&deployment.backend);
+            let request = omnigate_backend::EmbeddingsRequest {
+                model: deployment.upstream_model.clone(),
+                ..template.clone()
+            };
+            async move { backend.embeddings(request).await }
+        },
+    )
+    .await?;
+    let labels = served.labels();
+    let mut response = respond::embeddings::respond(served.value, served.model.name.clone())?;
+    labels.apply(&mut response);
+    Ok(response)
 }
 
 fn embedding_input(input: EmbeddingsInput) -> Result<EmbeddingInput, ApiError> {

@@ -73,6 +73,7 @@ async fn requests_spread_over_deployments_round_robin() {
 [server]
 bind = "127.0.0.1:0"
 [models.pair]
+routing = {{ strategy = "round_robin" }}
 [[models.pair.deployments]]
 kind = "openai"
 base_url = "{}"

@@ -1,0 +1,232 @@
+//! One request's way through its model's pool: try, and on a failure a retry can fix, try
+//! another deployment, within the per-try timeout, the overall deadline, the attempt limit and
+//! the model's retry budget; back off (with jitter) only when it must come back to a deployment
+//! it already tried.
+
+use crate::backoff::Backoff;
+use crate::classify::{Failure, FailureClass, classify, timed_out};
+use crate::pool::{Lease, NoEndpoint, Pool};
+use omnigate_backend::BackendError;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Why a request could not be (or no longer be) tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exhausted {
+    /// The overall deadline passed.
+    Deadline(Duration),
+    /// Every deployment is ejected or cooling down; the soonest is back after this long.
+    Unavailable(Duration),
+    /// Every deployment is full, and so is the queue (or the wait ran out).
+    Saturated,
+    /// The attempt limit or the retry budget is spent.
+    NoMoreTries,
+    /// The last failure is the request's own: retrying elsewhere would not help.
+    Fatal,
+}
+
+/// The end of a request that did not succeed: why, and the last try's error, if any.
+#[derive(Debug)]
+pub struct Gave {
+    /// Why it stopped.
+    pub reason: Exhausted,
+    /// The last try's error.
+    pub last: Option<BackendError>,
+    /// Tries made.
+    pub attempts: u32,
+}
+
+/// One try: the leased deployment and how long the try may take.
+#[derive(Debug)]
+pub struct Attempt {
+    /// The deployment.
+    pub lease: Lease,
+    /// 1 for the first try.
+    pub number: u32,
+    /// The per-try timeout, shortened to what is left of the deadline.
+    pub timeout: Duration,
+}
+
+/// One request's tries.
+#[derive(Debug)]
+pub struct Attempts {
+    pool: Arc<Pool>,
+    tried: Vec<usize>,
+    made: u32,
+    deadline: Instant,
+    total: Duration,
+    backoff: Backoff,
+}
+
+impl Attempts {
+    /// Tries of one request through `pool`; `deadline` (e.g. from a request header) may only
+    /// shorten the model's own.
+    pub fn new(pool: Arc<Pool>, deadline: Option<Duration>) -> Self {
+        let retry = &pool.policy().retry;
+        let total = deadline.map_or(retry.deadline, |asked| asked.min(retry.deadline));
+        let backoff = Backoff::new(retry.backoff_base, retry.backoff_max);
+        pool.budget.deposit();
+        Self {
+            deadline: Instant::now() + total,
+            total,
+            backoff,
+            tried: Vec::with_capacity(2),
+            made: 0,
+            pool,
+        }
+    }
+
+    /// Tries made so far.
+    pub fn made(&self) -> u32 {
+        self.made
+    }
+
+    /// The next try, or why there is none.
+    pub async fn next(&mut self) -> Result<Attempt, Exhausted> {
+        let (max_attempts, per_try_timeout) = {
+            let retry = &self.pool.policy().retry;
+            (retry.max_attempts, retry.per_try_timeout)
+        };
+        if self.made > 0 {
+            if self.made >= max_attempts {
+                return Err(Exhausted::NoMoreTries);
+            }
+            if !self.pool.budget.withdraw() {
+                tracing::warn!("retry budget spent: not retrying");
+                return Err(Exhausted::NoMoreTries);
+            }
+        }
+        let lease = self.lease().await?;
+        let now = Instant::now();
+        if now >= self.deadline {
+            return Err(Exhausted::Deadline(self.total));
+        }
+        self.made += 1;
+        if !self.tried.contains(&lease.index()) {
+            self.tried.push(lease.index());
+        }
+        Ok(Attempt {
+            lease,
+            number: self.made,
+            timeout: per_try_timeout.min(self.deadline - now),
+        })
+    }
+
+    async fn lease(&mut self) -> Result<Lease, Exhausted> {
+        loop {
+            let now = Instant::now();
+            if now >= self.deadline {
+                return Err(Exhausted::Deadline(self.total));
+            }
+            // Registered before looking, so a lease freed in between is not missed.
+            let freed = self.pool.freed.notified();
+            match self.pool.acquire(&self.tried) {
+                Ok(lease) if self.tried.contains(&lease.index()) => {
+                    // Back to one already tried: wait first, without holding its slot.
+                    drop(lease);
+                    let wait = self.backoff.next_wait().min(self.deadline - now);
+                    tokio::time::sleep(wait).await;
+                    return match self.pool.acquire(&[]) {
+                        Ok(lease) => Ok(lease),
+                        Err(NoEndpoint::Full) => Err(Exhausted::Saturated),
+                        Err(NoEndpoint::Unavailable(wait)) => Err(Exhausted::Unavailable(wait)),
+                    };
+                }
+                Ok(lease) => return Ok(lease),
+                Err(NoEndpoint::Unavailable(wait)) => return Err(Exhausted::Unavailable(wait)),
+                Err(NoEndpoint::Full) => {
+                    let policy = self.pool.policy();
+                    let queued = self.pool.queued.fetch_add(1, Ordering::Relaxed);
+                    let _unqueue = Unqueue(&self.pool);
+                    if queued >= policy.max_queued {
+                        return Err(Exhausted::Saturated);
+                    }
+                    let until = self.deadline.min(now + policy.queue_timeout);
+                    if tokio::time::timeout_at(until, freed).await.is_err() {
+                        return Err(Exhausted::Saturated);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records a failed try; whether the request may be tried again.
+    pub fn failed(&mut self, mut lease: Lease, err: &BackendError) -> bool {
+        let failure = classify(err);
+        self.record(&mut lease, &failure)
+    }
+
+    /// Records a try that ran out of time; whether the request may be tried again.
+    pub fn timed_out(&mut self, mut lease: Lease, after: Duration) -> bool {
+        self.record(&mut lease, &timed_out(after))
+    }
+
+    fn record(&mut self, lease: &mut Lease, failure: &Failure) -> bool {
+        lease.failed(failure);
+        tracing::debug!(deployment = lease.name(), attempt = self.made, error = %failure.summary, "try failed");
+        failure.class != FailureClass::Fatal
+    }
+
+    /// Runs `call` (given the leased deployment's index) until one try succeeds or no more
+    /// may be made. On success the lease comes back, still counting the request as in flight
+    /// (for a stream, drop it when the stream ends), with the number of tries made.
+    pub async fn run<T, F, Fut>(&mut self, mut call: F) -> Result<(T, Lease), Gave>
+    where
+        F: FnMut(usize) -> Fut,
+        Fut: Future<Output = Result<T, BackendError>>,
+    {
+        let mut last = None;
+        loop {
+            let attempt = match self.next().await {
+                Ok(attempt) => attempt,
+                Err(reason) => {
+                    return Err(Gave {
+                        reason,
+                        last,
+                        attempts: self.made,
+                    });
+                }
+            };
+            let Attempt {
+                mut lease, timeout, ..
+            } = attempt;
+            match tokio::time::timeout(timeout, call(lease.index())).await {
+                Ok(Ok(value)) => {
+                    lease.succeeded();
+                    return Ok((value, lease));
+                }
+                Ok(Err(err)) => {
+                    let again = self.failed(lease, &err);
+                    last = Some(err);
+                    if !again {
+                        return Err(Gave {
+                            reason: Exhausted::Fatal,
+                            last,
+                            attempts: self.made,
+                        });
+                    }
+                }
+                Err(_) => {
+                    self.timed_out(lease, timeout);
+                    last = Some(BackendError::Timeout(timeout));
+                }
+            }
+        }
+    }
+}
+
+/// Takes a queued request off the count however the wait ends.
+struct Unqueue<'a>(&'a Pool);
+
+impl Drop for Unqueue<'_> {
+    fn drop(&mut self) {
+        self.0.queued.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+#[path = "attempts_tests.rs"]
+mod tests;

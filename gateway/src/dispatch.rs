@@ -1,0 +1,209 @@
+//! Routing a request: the model's deployments tried through the router (balancing, per-try
+//! timeouts, retries on another deployment, the deadline), then its fallback models in order
+//! when none of its deployments could answer. The answer says who served it:
+//! `x-omnigate-model`, `x-omnigate-deployment` (its index in the model's config) and
+//! `x-omnigate-attempts` (tries made, fallbacks included).
+
+use crate::error::ApiError;
+use crate::layers::overhead::time_upstream;
+use crate::registry::{Deployment, ModelEntry};
+use crate::state::AppState;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
+use futures::{Stream, StreamExt};
+use omnigate_backend::{BackendError, Task};
+use omnigate_router::{Exhausted, Gave, Lease, classify, is_context_overflow};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A request header that shortens the deadline of one request (never beyond the model's).
+pub const TIMEOUT_HEADER: &str = "x-omnigate-timeout-ms";
+
+/// What served a request.
+pub struct Served<T> {
+    /// The answer.
+    pub value: T,
+    /// The deployment, still leased: in flight until dropped (for a stream, when it ends).
+    pub lease: Lease,
+    /// The model that answered (the one asked for, or a fallback).
+    pub model: Arc<ModelEntry>,
+    /// Tries made, over every model tried.
+    pub attempts: u32,
+}
+
+impl<T> Served<T> {
+    /// The `x-omnigate-*` headers saying who served it.
+    pub fn labels(&self) -> Labels {
+        Labels([
+            HeaderValue::from_str(&self.model.name).ok(),
+            HeaderValue::from_str(self.lease.name()).ok(),
+            Some(HeaderValue::from(self.attempts)),
+        ])
+    }
+}
+
+/// Who served a request, as response headers.
+pub struct Labels([Option<HeaderValue>; 3]);
+
+impl Labels {
+    const NAMES: [&'static str; 3] = [
+        "x-omnigate-model",
+        "x-omnigate-deployment",
+        "x-omnigate-attempts",
+    ];
+
+    /// Adds them to `response`.
+    pub fn apply(self, response: &mut Response) {
+        let headers = response.headers_mut();
+        for (name, value) in Self::NAMES.into_iter().zip(self.0) {
+            if let Some(value) = value {
+                headers.insert(HeaderName::from_static(name), value);
+            }
+        }
+    }
+}
+
+/// The deadline a request asked for with [`TIMEOUT_HEADER`], if it did.
+pub fn requested_deadline(headers: &HeaderMap) -> Result<Option<Duration>, ApiError> {
+    let Some(value) = headers.get(TIMEOUT_HEADER) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map(|ms| Some(Duration::from_millis(ms)))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                format!("`{TIMEOUT_HEADER}` must be a positive number of milliseconds."),
+                Some(TIMEOUT_HEADER),
+            )
+        })
+}
+
+/// Sends a request for `task` to `model`, then to its fallbacks: `call` makes one try on one
+/// deployment (it is given the model too, whose upstream name the request must carry).
+pub async fn dispatch<T, F, Fut>(
+    state: &AppState,
+    model: Arc<ModelEntry>,
+    task: Task,
+    deadline: Option<Duration>,
+    mut call: F,
+) -> Result<Served<T>, ApiError>
+where
+    F: FnMut(&ModelEntry, &Deployment) -> Fut,
+    Fut: Future<Output = Result<T, BackendError>>,
+{
+    let mut tried_models: Vec<String> = Vec::new();
+    let mut queue: Vec<Arc<ModelEntry>> = vec![model];
+    let mut attempts_made = 0;
+    let mut last_error: Option<ApiError> = None;
+    while let Some(model) = next_model(&mut queue, &tried_models) {
+        tried_models.push(model.name.clone());
+        let mut attempts = model.attempts(deadline);
+        let outcome = time_upstream(attempts.run(|index| {
+            let deployment = &model.deployments()[index];
+            call(&model, deployment)
+        }))
+        .await;
+        attempts_made += attempts.made();
+        match outcome {
+            Ok((value, lease)) => {
+                return Ok(Served {
+                    value,
+                    lease,
+                    model,
+                    attempts: attempts_made,
+                });
+            }
+            Err(gave) => {
+                let overflow = gave.last.as_ref().is_some_and(is_context_overflow);
+                let fallbacks = if overflow {
+                    &model.context_window_fallbacks
+                } else if gave.reason == Exhausted::Fatal {
+                    // The request's own fault: another model would refuse it too.
+                    return Err(gave_up(gave));
+                } else {
+                    &model.fallbacks
+                };
+                for name in fallbacks.iter().rev() {
+                    if let Ok(fallback) = state.registry().get(name)
+                        && fallback.tasks.contains(&task)
+                    {
+                        queue.push(Arc::clone(fallback));
+                    }
+                }
+                if !fallbacks.is_empty() {
+                    tracing::info!(model = %model.name, reason = ?gave.reason, "trying the fallback models");
+                }
+                last_error = Some(gave_up(gave));
+            }
+        }
+    }
+    Err(last_error.unwrap_or_else(|| ApiError::Unavailable("no model to try".to_owned())))
+}
+
+/// The next model to try: the most recently queued one not tried yet.
+fn next_model(queue: &mut Vec<Arc<ModelEntry>>, tried: &[String]) -> Option<Arc<ModelEntry>> {
+    while let Some(model) = queue.pop() {
+        if !tried.contains(&model.name) {
+            return Some(model);
+        }
+    }
+    None
+}
+
+/// The client's answer when a model could not be served.
+fn gave_up(gave: Gave) -> ApiError {
+    match (gave.reason, gave.last) {
+        (Exhausted::Deadline(after), _) => ApiError::GatewayTimeout(after),
+        (Exhausted::Saturated, _) => ApiError::RetryLater {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: "Every deployment of this model is at capacity; retry later.".to_owned(),
+            retry_after: Duration::from_secs(1),
+        },
+        (Exhausted::Unavailable(wait), None) => ApiError::RetryLater {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "No backend is available for this model right now; retry later.".to_owned(),
+            retry_after: wait,
+        },
+        (_, Some(last)) => ApiError::from(last),
+        (_, None) => ApiError::Unavailable("no deployment could be tried".to_owned()),
+    }
+}
+
+/// A stream from a leased deployment: the lease is held until the stream ends (so the request
+/// counts as in flight), and a failure mid-way counts against the deployment's health.
+pub fn hold_lease<S, T>(stream: S, lease: Lease) -> impl Stream<Item = Result<T, BackendError>>
+where
+    S: Stream<Item = Result<T, BackendError>>,
+{
+    let mut lease = Some(lease);
+    stream.map(move |item| {
+        if let Err(err) = &item
+            && let Some(lease) = lease.as_mut()
+        {
+            lease.failed(&classify(err));
+        }
+        item
+    })
+}
+
+/// Waits for a stream's first event, so that a failure before it is an ordinary failed try
+/// (retried elsewhere) and only a stream that has begun reaches the client.
+pub async fn first_event<S, T>(
+    mut stream: S,
+) -> Result<impl Stream<Item = Result<T, BackendError>>, BackendError>
+where
+    S: Stream<Item = Result<T, BackendError>> + Unpin,
+{
+    match stream.next().await {
+        Some(Ok(first)) => Ok(futures::stream::iter([Ok(first)]).chain(stream)),
+        Some(Err(err)) => Err(err),
+        None => Err(BackendError::BadResponse(
+            "the stream ended before its first event".to_owned(),
+        )),
+    }
+}
