@@ -18,6 +18,9 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// Bearer keys accepted on `/v1/*`. Empty: no authentication (loopback development only).
     pub api_keys: Vec<SecretRef>,
+    /// Bearer keys of operators, for the admin views (`/v1/deployments`). Empty: those views are
+    /// open when `api_keys` is empty too (development), refused (403) otherwise.
+    pub admin_api_keys: Vec<SecretRef>,
     /// How long `/ready` waits for each backend's health probe.
     pub readiness_timeout_secs: f64,
     /// Log line format.
@@ -35,6 +38,7 @@ impl Default for ServerConfig {
             max_concurrent_requests: 1024,
             shutdown_grace_secs: 30,
             api_keys: Vec::new(),
+            admin_api_keys: Vec::new(),
             readiness_timeout_secs: 2.0,
             log_format: LogFormat::Text,
             worker_threads: 0,

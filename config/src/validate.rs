@@ -28,6 +28,9 @@ impl Config {
         for (i, key) in server.api_keys.iter().enumerate() {
             key.resolve(&format!("server.api_keys[{i}]"))?;
         }
+        for (i, key) in server.admin_api_keys.iter().enumerate() {
+            key.resolve(&format!("server.admin_api_keys[{i}]"))?;
+        }
         validate_media(&self.media)?;
         for (name, model) in &self.models {
             validate_model(name, model)?;

@@ -21,6 +21,12 @@ pub fn app(state: AppState) -> Router {
     let (v1, mut spec) = routes::v1_routes().split_for_parts();
     let (ops, ops_spec) = routes::ops_routes().split_for_parts();
     spec.merge(ops_spec);
+    let (admin, admin_spec) = routes::admin_routes().split_for_parts();
+    spec.merge(admin_spec);
+    let admin = admin.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_admin_key,
+    ));
 
     let v1 = v1
         .layer(ShedLayer::new(state.settings().max_concurrent_requests))
@@ -43,6 +49,7 @@ pub fn app(state: AppState) -> Router {
 
     Router::new()
         .merge(v1)
+        .merge(admin)
         .merge(ops)
         .route("/metrics", axum::routing::get(metrics::render))
         // The docs page's assets are vendored into the binary: it renders with no internet.

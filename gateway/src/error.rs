@@ -30,6 +30,9 @@ pub enum ApiError {
     /// No or wrong API key (401).
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// A valid key that may not do this (403).
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// The model is not served here (404).
     #[error("The model `{0}` does not exist or you do not have access to it.")]
     ModelNotFound(String),
@@ -122,6 +125,7 @@ impl ApiError {
         match self {
             Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::ModelNotFound(_) | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -153,6 +157,7 @@ impl ApiError {
             | Self::Media { .. }
             | Self::MethodNotAllowed => "invalid_request_error",
             Self::Unauthorized(_) => "authentication_error",
+            Self::Forbidden(_) => "permission_error",
             Self::ModelNotFound(_) | Self::RouteNotFound(_) => "not_found_error",
             Self::RateLimited(_) => "rate_limit_error",
             Self::RetryLater { status, .. } if *status == StatusCode::TOO_MANY_REQUESTS => {
@@ -169,6 +174,7 @@ impl ApiError {
         match self {
             Self::InvalidRequest { code, .. } | Self::Media { code, .. } => code,
             Self::Unauthorized(_) => "invalid_api_key",
+            Self::Forbidden(_) => "forbidden",
             Self::ModelNotFound(_) => "model_not_found",
             Self::RouteNotFound(_) => "unknown_url",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -357,6 +363,7 @@ mod tests {
         match err {
             ApiError::InvalidRequest { .. } => 400,
             ApiError::Unauthorized(_) => 401,
+            ApiError::Forbidden(_) => 403,
             ApiError::ModelNotFound(_) | ApiError::RouteNotFound(_) => 404,
             ApiError::MethodNotAllowed => 405,
             ApiError::PayloadTooLarge { .. } => 413,
@@ -393,6 +400,7 @@ mod tests {
         let cases = [
             (ApiError::invalid("bad", Some("messages")), 400),
             (ApiError::Unauthorized("no key"), 401),
+            (ApiError::Forbidden("not an admin"), 403),
             (ApiError::ModelNotFound("m".into()), 404),
             (ApiError::RouteNotFound("/x".into()), 404),
             (ApiError::MethodNotAllowed, 405),
@@ -455,8 +463,8 @@ mod tests {
                 "the log layer needs the detail"
             );
         }
-        // At least one case for each of the enum's 16 variants.
-        assert_eq!(variants.len(), 16);
+        // At least one case for each of the enum's 17 variants.
+        assert_eq!(variants.len(), 17);
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub struct Settings {
     pub max_concurrent_requests: usize,
     /// Accepted bearer keys; empty means no authentication.
     pub api_keys: Vec<Secret>,
+    /// Operators' bearer keys, for the admin views.
+    pub admin_api_keys: Vec<Secret>,
     /// Deadline of each backend probe in `/ready`.
     pub readiness_timeout: Duration,
 }
@@ -40,6 +42,7 @@ impl Default for Settings {
             max_body_bytes: 32 * 1024 * 1024,
             max_concurrent_requests: 1024,
             api_keys: Vec::new(),
+            admin_api_keys: Vec::new(),
             readiness_timeout: Duration::from_secs(2),
         }
     }
@@ -122,10 +125,17 @@ impl AppState {
             .enumerate()
             .map(|(i, key)| key.resolve(&format!("server.api_keys[{i}]")))
             .collect::<Result<Vec<_>, _>>()?;
+        let admin_api_keys = server
+            .admin_api_keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| key.resolve(&format!("server.admin_api_keys[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
         let settings = Settings {
             max_body_bytes: server.max_body_bytes,
             max_concurrent_requests: server.max_concurrent_requests,
             api_keys,
+            admin_api_keys,
             readiness_timeout: Duration::from_secs_f64(server.readiness_timeout_secs),
         };
         let normalizer = Normalizer::new(&config.media).map_err(StartupError::Media)?;

@@ -30,7 +30,7 @@ pub use omnigate_backend::{
     AssistantMessage, ChatChoice, ChatChunk, ChatResponse, ChunkChoice, Delta, Embedding,
     EmbeddingVector, EmbeddingsResponse, Usage,
 };
-pub use status::{DeploymentHealth, Health, Readiness};
+pub use status::{DeploymentHealth, DeploymentList, DeploymentStatus, Health, Readiness};
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -55,6 +55,7 @@ always come as `{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`.",
         (name = "models", description = "The models this gateway serves."),
         (name = "media", description = "How the gateway normalizes media for a model."),
         (name = "operations", description = "Liveness and readiness probes, API description."),
+        (name = "admin", description = "Operators' views of the gateway's live state; they need an admin key (`server.admin_api_keys`)."),
     ),
     components(schemas(ErrorResponse, ErrorBody)),
     modifiers(&BearerAuth),
@@ -67,6 +68,9 @@ struct BearerAuth;
 /// Name of the security scheme in the spec.
 pub const BEARER_SCHEME: &str = "bearer";
 
+/// Name of the admin security scheme in the spec.
+pub const ADMIN_SCHEME: &str = "admin";
+
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -76,6 +80,17 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some("An API key from the server's `server.api_keys`."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            ADMIN_SCHEME,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An operator's key from the server's `server.admin_api_keys`.",
+                    ))
                     .build(),
             ),
         );

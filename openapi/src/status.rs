@@ -30,7 +30,49 @@ pub struct DeploymentHealth {
     pub backend: String,
     /// Whether it answered its probe in time.
     pub healthy: bool,
+    /// Its routing state: `healthy`, `ejected`, `half_open` or `cooling_down` (see
+    /// `GET /v1/deployments`).
+    #[schema(example = "healthy")]
+    pub routing: String,
     /// Why not, if it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// `GET /v1/deployments`: every deployment of every model as the router sees it now.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentList {
+    /// Always `list`.
+    #[schema(example = "list")]
+    pub object: String,
+    /// One entry per deployment, by model then config order.
+    pub data: Vec<DeploymentStatus>,
+}
+
+/// One deployment's live routing state.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentStatus {
+    /// Public model name.
+    pub model: String,
+    /// Its index in the model's `deployments` (what `x-omnigate-deployment` names).
+    pub deployment: String,
+    /// The backend's name.
+    pub backend: String,
+    /// `healthy`, `ejected` (passive health took it out), `half_open` (one trial request will
+    /// decide) or `cooling_down` (it answered `retry-after`).
+    #[schema(example = "healthy")]
+    pub state: String,
+    /// Requests in flight to it.
+    pub in_flight: u64,
+    /// Peak-EWMA latency estimate, in milliseconds.
+    pub ewma_ms: f64,
+    /// Tries finished since start.
+    pub requests: u64,
+    /// Of which failed (as counted by passive health).
+    pub failures: u64,
+    /// Seconds until it is tried again, when ejected or cooling down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable_for_secs: Option<f64>,
+    /// The last few failures, newest last.
+    pub recent_errors: Vec<String>,
 }

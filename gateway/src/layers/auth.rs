@@ -1,5 +1,6 @@
-//! Bearer-key authentication for `/v1`. Keys are compared in constant time, and every key is
-//! compared, so timing tells nothing about which key (or how much of one) matched.
+//! Bearer-key authentication: API keys for `/v1`, operators' keys for the admin views. Keys are
+//! compared in constant time, and every key is compared, so timing tells nothing about which key
+//! (or how much of one) matched.
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -24,14 +25,42 @@ pub async fn require_api_key(
         )
         .into_response();
     };
-    let valid = keys.iter().fold(false, |valid, key| {
-        valid | constant_time_eq::constant_time_eq(key.expose().as_bytes(), presented.as_bytes())
-    });
-    if valid {
+    if matches_any(keys, presented) {
         next.run(request).await
     } else {
         ApiError::Unauthorized("Invalid API key.").into_response()
     }
+}
+
+/// Lets an operator through to the admin views: a valid admin key; or, when no key of any kind
+/// is configured (local development), anyone. An API key that is not an admin key gets 403.
+pub async fn require_admin_key(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let settings = state.settings();
+    if settings.admin_api_keys.is_empty() && settings.api_keys.is_empty() {
+        return next.run(request).await;
+    }
+    let Some(presented) = bearer_token(request.headers()) else {
+        return ApiError::Unauthorized(
+            "Missing admin key: send it as `Authorization: Bearer <key>`.",
+        )
+        .into_response();
+    };
+    if matches_any(&settings.admin_api_keys, presented) {
+        next.run(request).await
+    } else {
+        ApiError::Forbidden("This view needs an admin key (`server.admin_api_keys`).")
+            .into_response()
+    }
+}
+
+fn matches_any(keys: &[omnigate_config::Secret], presented: &str) -> bool {
+    keys.iter().fold(false, |valid, key| {
+        valid | constant_time_eq::constant_time_eq(key.expose().as_bytes(), presented.as_bytes())
+    })
 }
 
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {

@@ -44,6 +44,18 @@ impl utoipa::IntoResponses for GetErrors {
     }
 }
 
+/// Error responses documented on the admin routes.
+pub struct AdminErrors;
+
+impl utoipa::IntoResponses for AdminErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        error_responses(&[
+            (401, "Missing or wrong key."),
+            (403, "The key is not an admin key."),
+        ])
+    }
+}
+
 fn error_responses(list: &[(u16, &str)]) -> BTreeMap<String, RefOr<Response>> {
     list.iter()
         .map(|(status, description)| {

@@ -4,6 +4,7 @@
 
 pub mod audio;
 pub mod chat;
+pub mod deployments;
 pub mod docs;
 pub mod embeddings;
 pub mod models;
@@ -30,6 +31,11 @@ pub fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audio::translations))
 }
 
+/// Operators' views: admin keys, never shed.
+pub fn admin_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(deployments::list_deployments))
+}
+
 /// Probes: never authenticated, never shed.
 pub fn ops_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -42,6 +48,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, mut spec) = v1_routes().split_for_parts();
     let (_, ops) = ops_routes().split_for_parts();
     spec.merge(ops);
+    let (_, admin) = admin_routes().split_for_parts();
+    spec.merge(admin);
     spec
 }
 

@@ -39,24 +39,34 @@ pub async fn health() -> Json<Health> {
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let timeout = state.settings().readiness_timeout;
     let probes = state.registry().iter().flat_map(|model| {
-        model.deployments().iter().map(move |deployment| {
-            let backend = deployment.backend.clone();
-            let model = model.name.clone();
-            async move {
-                let result = tokio::time::timeout(timeout, backend.health()).await;
-                let error = match result {
-                    Ok(Ok(())) => None,
-                    Ok(Err(err)) => Some(err.to_string()),
-                    Err(_) => Some(format!("no answer within {:.1} s", timeout.as_secs_f64())),
-                };
-                DeploymentHealth {
-                    model,
-                    backend: backend.name().to_owned(),
-                    healthy: error.is_none(),
-                    error,
+        model
+            .deployments()
+            .iter()
+            .enumerate()
+            .map(move |(index, deployment)| {
+                let backend = deployment.backend.clone();
+                let routing = model
+                    .pool()
+                    .snapshot(index)
+                    .map_or("healthy", |s| s.state.name())
+                    .to_owned();
+                let model = model.name.clone();
+                async move {
+                    let result = tokio::time::timeout(timeout, backend.health()).await;
+                    let error = match result {
+                        Ok(Ok(())) => None,
+                        Ok(Err(err)) => Some(err.to_string()),
+                        Err(_) => Some(format!("no answer within {:.1} s", timeout.as_secs_f64())),
+                    };
+                    DeploymentHealth {
+                        model,
+                        backend: backend.name().to_owned(),
+                        healthy: error.is_none(),
+                        routing,
+                        error,
+                    }
                 }
-            }
-        })
+            })
     });
     let deployments = join_all(probes).await;
     let all_served = state.registry().iter().all(|model| {
