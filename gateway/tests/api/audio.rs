@@ -31,7 +31,7 @@ pub fn wav(rate: u32, channels: u16) -> Vec<u8> {
     crate::common::wav(rate, channels, 1.0, None)
 }
 
-fn form(model: &str, format: Option<&str>, file: Vec<u8>) -> Form {
+pub fn form(model: &str, format: Option<&str>, file: Vec<u8>) -> Form {
     let mut form = Form::new()
         .part("file", Part::bytes(file).file_name("clip.wav"))
         .text("model", model.to_owned());
@@ -41,7 +41,7 @@ fn form(model: &str, format: Option<&str>, file: Vec<u8>) -> Form {
     form
 }
 
-async fn post(gateway: &Gateway, path: &str, form: Form) -> reqwest::Response {
+pub async fn post(gateway: &Gateway, path: &str, form: Form) -> reqwest::Response {
     gateway
         .client
         .post(gateway.url(path))

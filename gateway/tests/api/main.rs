@@ -21,5 +21,6 @@ mod media_limits;
 mod openapi_spec;
 mod ops;
 mod python_sdk;
+mod routing;
 mod streaming;
 mod video;
