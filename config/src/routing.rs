@@ -73,6 +73,14 @@ pub struct RoutingConfig {
     /// Longest such a wait.
     #[serde(default = "default_queue_timeout_secs")]
     pub queue_timeout_secs: f64,
+    /// Hedge whole-answer requests (not streams): a try slower than its deployment's p95
+    /// latency gets a second copy on another deployment, and the first answer wins. Hedges
+    /// are drawn from the retry budget.
+    #[serde(default)]
+    pub hedge: bool,
+    /// Hedge no sooner than this, even when the p95 is lower.
+    #[serde(default = "default_hedge_min_delay_ms")]
+    pub hedge_min_delay_ms: f64,
 }
 
 impl Default for RoutingConfig {
@@ -94,6 +102,8 @@ impl Default for RoutingConfig {
             max_ejection_secs: default_max_ejection_secs(),
             max_queued: default_max_queued(),
             queue_timeout_secs: default_queue_timeout_secs(),
+            hedge: false,
+            hedge_min_delay_ms: default_hedge_min_delay_ms(),
         }
     }
 }
@@ -143,6 +153,9 @@ fn default_max_queued() -> usize {
 fn default_queue_timeout_secs() -> f64 {
     5.0
 }
+fn default_hedge_min_delay_ms() -> f64 {
+    50.0
+}
 
 impl RoutingConfig {
     /// Checks ranges; `key` is the table (`models.NAME.routing`).
@@ -165,6 +178,7 @@ impl RoutingConfig {
         positive("base_ejection_secs", self.base_ejection_secs)?;
         positive("max_ejection_secs", self.max_ejection_secs)?;
         positive("queue_timeout_secs", self.queue_timeout_secs)?;
+        positive("hedge_min_delay_ms", self.hedge_min_delay_ms)?;
         if self.max_attempts == 0 {
             return Err(ConfigError::invalid(
                 format!("{key}.max_attempts"),

@@ -83,6 +83,15 @@ pub fn requested_deadline(headers: &HeaderMap) -> Result<Option<Duration>, ApiEr
         })
 }
 
+/// Whether a request may be sent twice (hedged, where the model's routing says so).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hedging {
+    /// A whole answer: a second copy can be sent and the loser dropped.
+    Allowed,
+    /// A stream: its events go to the client as they come, so one copy only.
+    Never,
+}
+
 /// Sends a request for `task` to `model`, then to its fallbacks: `call` makes one try on one
 /// deployment (it is given the model too, whose upstream name the request must carry).
 pub async fn dispatch<T, F, Fut>(
@@ -90,6 +99,7 @@ pub async fn dispatch<T, F, Fut>(
     model: Arc<ModelEntry>,
     task: Task,
     deadline: Option<Duration>,
+    hedging: Hedging,
     mut call: F,
 ) -> Result<Served<T>, ApiError>
 where
@@ -103,11 +113,14 @@ where
     while let Some(model) = next_model(&mut queue, &tried_models) {
         tried_models.push(model.name.clone());
         let mut attempts = model.attempts(deadline);
-        let outcome = time_upstream(attempts.run(|index| {
+        let try_one = |index: usize| {
             let deployment = &model.deployments()[index];
             call(&model, deployment)
-        }))
-        .await;
+        };
+        let outcome = match hedging {
+            Hedging::Allowed => time_upstream(attempts.run_hedged(try_one)).await,
+            Hedging::Never => time_upstream(attempts.run(try_one)).await,
+        };
         attempts_made += attempts.made();
         match outcome {
             Ok((value, lease)) => {

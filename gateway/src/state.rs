@@ -4,7 +4,9 @@ use crate::media::{MediaContract, Normalizer};
 use crate::registry::{Deployment, ModelEntry, ModelSpec, Registry};
 use omnigate_backend_factory::{BuildContext, BuildError};
 use omnigate_config::{BalanceStrategy, Config, ConfigError, RoutingConfig, Secret};
-use omnigate_router::{Endpoint, OutlierPolicy, Pool, RetryPolicy, RoutingPolicy, Strategy};
+use omnigate_router::{
+    Endpoint, HedgePolicy, OutlierPolicy, Pool, RetryPolicy, RoutingPolicy, Strategy,
+};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -194,5 +196,8 @@ fn routing_policy(config: &RoutingConfig) -> RoutingPolicy {
         },
         max_queued: config.max_queued,
         queue_timeout: secs(config.queue_timeout_secs),
+        hedge: config.hedge.then(|| HedgePolicy {
+            min_delay: millis(config.hedge_min_delay_ms),
+        }),
     }
 }

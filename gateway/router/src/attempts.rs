@@ -84,6 +84,42 @@ impl Attempts {
         self.made
     }
 
+    /// The model's pool.
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The end of the request, for `reason`.
+    pub(crate) fn gave(&self, reason: Exhausted, last: Option<BackendError>) -> Gave {
+        Gave {
+            reason,
+            last,
+            attempts: self.made,
+        }
+    }
+
+    /// A hedge: a try on a deployment this request has not tried, now, if the attempt limit
+    /// and the retry budget allow one and such a deployment is free.
+    pub(crate) fn hedge_attempt(&mut self) -> Option<Attempt> {
+        let retry = &self.pool.policy().retry;
+        let now = Instant::now();
+        if self.made >= retry.max_attempts || now >= self.deadline {
+            return None;
+        }
+        let lease = self.pool.acquire(&self.tried).ok()?;
+        if self.tried.contains(&lease.index()) || !self.pool.budget.withdraw() {
+            return None;
+        }
+        let timeout = retry.per_try_timeout.min(self.deadline - now);
+        self.made += 1;
+        self.tried.push(lease.index());
+        Some(Attempt {
+            lease,
+            number: self.made,
+            timeout,
+        })
+    }
+
     /// The next try, or why there is none.
     pub async fn next(&mut self) -> Result<Attempt, Exhausted> {
         let (max_attempts, per_try_timeout) = {
@@ -182,13 +218,7 @@ impl Attempts {
         loop {
             let attempt = match self.next().await {
                 Ok(attempt) => attempt,
-                Err(reason) => {
-                    return Err(Gave {
-                        reason,
-                        last,
-                        attempts: self.made,
-                    });
-                }
+                Err(reason) => return Err(self.gave(reason, last)),
             };
             let Attempt {
                 mut lease, timeout, ..
@@ -202,11 +232,7 @@ impl Attempts {
                     let again = self.failed(lease, &err);
                     last = Some(err);
                     if !again {
-                        return Err(Gave {
-                            reason: Exhausted::Fatal,
-                            last,
-                            attempts: self.made,
-                        });
+                        return Err(self.gave(Exhausted::Fatal, last));
                     }
                 }
                 Err(_) => {

@@ -197,3 +197,74 @@ async fn a_full_queue_is_saturation() {
     assert_eq!(err, Exhausted::Saturated);
     assert_eq!(started.elapsed(), pool.policy().queue_timeout);
 }
+
+fn hedged_pool(deployments: usize, min_delay: Duration) -> Arc<Pool> {
+    let endpoints = (0..deployments)
+        .map(|i| Endpoint::new(format!("d{i}"), 1, None))
+        .collect();
+    Arc::new(Pool::new(
+        endpoints,
+        RoutingPolicy {
+            strategy: Strategy::RoundRobin,
+            hedge: Some(crate::policy::HedgePolicy { min_delay }),
+            ..RoutingPolicy::default()
+        },
+    ))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_try_is_hedged_on_another_deployment_and_the_first_answer_wins() {
+    let pool = hedged_pool(2, Duration::from_millis(100));
+    let mut attempts = Attempts::new(Arc::clone(&pool), None);
+    let started = Instant::now();
+    let (answer, lease) = attempts
+        .run_hedged(|index| async move {
+            if index == 0 {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            } else {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Ok(index)
+        })
+        .await
+        .unwrap();
+    assert_eq!((answer, lease.index()), (1, 1));
+    assert_eq!(started.elapsed(), Duration::from_millis(105));
+    assert_eq!(attempts.made(), 2);
+    drop(lease);
+    // The slow copy was cancelled: nothing is left in flight.
+    assert_eq!(pool.snapshot(0).unwrap().in_flight, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fast_try_is_not_hedged() {
+    let pool = hedged_pool(2, Duration::from_millis(100));
+    let mut attempts = Attempts::new(pool, None);
+    let (answer, _) = attempts
+        .run_hedged(|index| async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Ok(index)
+        })
+        .await
+        .unwrap();
+    assert_eq!(answer, 0);
+    assert_eq!(attempts.made(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_the_hedge_fails_the_first_try_still_answers() {
+    let pool = hedged_pool(2, Duration::from_millis(50));
+    let mut attempts = Attempts::new(pool, None);
+    let (answer, lease) = attempts
+        .run_hedged(|index| async move {
+            if index == 0 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Ok(index)
+            } else {
+                Err(down())
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!((answer, lease.index()), (0, 0));
+}

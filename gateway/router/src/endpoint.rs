@@ -63,6 +63,8 @@ pub struct EndpointSnapshot {
 #[derive(Debug)]
 pub(crate) struct Health {
     pub(crate) ewma: PeakEwma,
+    /// A running estimate of the 95th percentile latency, in nanoseconds (0: no sample yet).
+    pub(crate) p95_ns: f64,
     consecutive_failures: u32,
     /// Outcomes in the current failure-rate window.
     window_start: Instant,
@@ -84,6 +86,7 @@ impl Health {
         Self {
             // An unmeasured deployment is assumed to cost 20 ms until it answers.
             ewma: PeakEwma::new(Duration::from_millis(20), Duration::from_secs(10), now),
+            p95_ns: 0.0,
             consecutive_failures: 0,
             window_start: now,
             window_requests: 0,
@@ -143,6 +146,7 @@ impl Health {
 
     pub(crate) fn succeeded(&mut self, latency: Duration, now: Instant, policy: &OutlierPolicy) {
         self.ewma.observe(latency, now);
+        self.observe_p95(latency);
         self.count(false, now, policy);
         self.consecutive_failures = 0;
         self.trial_in_flight = false;
@@ -179,6 +183,20 @@ impl Health {
                     self.eject(now, policy);
                 }
             }
+        }
+    }
+
+    /// Stochastic approximation of the 95th percentile with steps proportional to the estimate:
+    /// it settles where 5 % of samples lie above it, in O(1) time and space per sample.
+    fn observe_p95(&mut self, latency: Duration) {
+        const RATE: f64 = 0.05;
+        let sample = latency.as_nanos() as f64;
+        if self.p95_ns <= 0.0 {
+            self.p95_ns = sample;
+        } else if sample > self.p95_ns {
+            self.p95_ns += RATE * self.p95_ns * 0.95;
+        } else {
+            self.p95_ns -= RATE * self.p95_ns * 0.05;
         }
     }
 
@@ -275,6 +293,22 @@ mod tests {
             health.failed(&failure(), now, &policy);
         }
         assert_eq!(lengths, [500, 1000, 2000, 4000, 4000]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_p95_estimate_settles_near_the_95th_percentile() {
+        let policy = OutlierPolicy::default();
+        let now = Instant::now();
+        let mut health = Health::new(now);
+        // 1..=100 ms, shuffled deterministically: the 95th percentile is 95 ms.
+        for round in 0..200u64 {
+            for i in 0..100u64 {
+                let ms = (i * 37 + round) % 100 + 1;
+                health.succeeded(Duration::from_millis(ms), now, &policy);
+            }
+        }
+        let p95 = health.p95_ns / 1e6;
+        assert!((85.0..=100.0).contains(&p95), "{p95} ms");
     }
 
     #[tokio::test(start_paused = true)]

@@ -19,6 +19,7 @@ mod budget;
 mod classify;
 mod endpoint;
 mod ewma;
+mod hedge;
 mod policy;
 mod pool;
 
@@ -28,5 +29,5 @@ pub use budget::RetryBudget;
 pub use classify::{Failure, FailureClass, classify, is_context_overflow};
 pub use endpoint::{EndpointSnapshot, EndpointState};
 pub use ewma::PeakEwma;
-pub use policy::{OutlierPolicy, RetryPolicy, RoutingPolicy, Strategy};
+pub use policy::{HedgePolicy, OutlierPolicy, RetryPolicy, RoutingPolicy, Strategy};
 pub use pool::{Endpoint, Lease, NoEndpoint, Pool};

@@ -83,6 +83,13 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Hedging: a second copy of a slow request on another deployment, the first answer wins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HedgePolicy {
+    /// Hedge no sooner than this, even when the deployment's p95 latency is lower.
+    pub min_delay: Duration,
+}
+
 /// Everything the router needs to know about one model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoutingPolicy {
@@ -96,6 +103,9 @@ pub struct RoutingPolicy {
     pub max_queued: usize,
     /// Longest a request waits for a free deployment.
     pub queue_timeout: Duration,
+    /// Hedging for requests that may be sent twice (whole answers, not streams); off when
+    /// `None`.
+    pub hedge: Option<HedgePolicy>,
 }
 
 impl Default for RoutingPolicy {
@@ -106,6 +116,7 @@ impl Default for RoutingPolicy {
             retry: RetryPolicy::default(),
             max_queued: 256,
             queue_timeout: Duration::from_secs(5),
+            hedge: None,
         }
     }
 }

@@ -119,6 +119,16 @@ impl Pool {
         self.endpoints.iter().any(|e| e.health().selectable(now))
     }
 
+    /// When to hedge a try on deployment `index`: its p95 latency, but no sooner than
+    /// `min_delay` (and `min_delay` itself until it has answered once).
+    pub fn hedge_delay(&self, index: usize, min_delay: Duration) -> Duration {
+        let p95 = self
+            .endpoints
+            .get(index)
+            .map_or(0.0, |endpoint| endpoint.health().p95_ns);
+        Duration::from_nanos(p95 as u64).max(min_delay)
+    }
+
     /// What the admin view shows of deployment `index`.
     pub fn snapshot(&self, index: usize) -> Option<EndpointSnapshot> {
         let endpoint = self.endpoints.get(index)?;

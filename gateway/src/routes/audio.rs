@@ -2,7 +2,7 @@
 //! fields). The uploaded file is decoded and resampled to the model's audio contract by the
 //! media pipeline before the backend sees it.
 
-use crate::dispatch;
+use crate::dispatch::{self, Hedging};
 use crate::error::ApiError;
 use crate::registry::Deployment;
 use crate::respond::transcript::{self, ResponseFormat};
@@ -105,7 +105,7 @@ async fn transcribe(
                 Some("stream"),
             ));
         }
-        let served = dispatch::dispatch(&state, model, Task::Transcription, deadline, |_, d| {
+        let served = dispatch::dispatch(&state, model, Task::Transcription, deadline, Hedging::Never, |_, d| {
             let backend = Arc::clone(&d.backend);
             let request = for_deployment(d);
             async move { dispatch::first_event(backend.transcribe_stream(request).await?).await }
@@ -117,11 +117,18 @@ async fn transcribe(
         labels.apply(&mut response);
         return Ok(response);
     }
-    let served = dispatch::dispatch(&state, model, Task::Transcription, deadline, |_, d| {
-        let backend = Arc::clone(&d.backend);
-        let request = for_deployment(d);
-        async move { backend.transcribe(request).await }
-    })
+    let served = dispatch::dispatch(
+        &state,
+        model,
+        Task::Transcription,
+        deadline,
+        Hedging::Allowed,
+        |_, d| {
+            let backend = Arc::clone(&d.backend);
+            let request = for_deployment(d);
+            async move { backend.transcribe(request).await }
+        },
+    )
     .await?;
     let labels = served.labels();
     let mut response = transcript::respond(served.value, format, translate, audio_seconds);

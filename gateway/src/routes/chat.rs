@@ -1,6 +1,6 @@
 //! `POST /v1/chat/completions`: plain JSON and server-sent-event streams.
 
-use crate::dispatch::{self, Served};
+use crate::dispatch::{self, Hedging, Served};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::registry::Deployment;
@@ -68,11 +68,18 @@ pub async fn chat_completions(
         ..template.clone()
     };
     if stream {
-        let served = dispatch::dispatch(&state, model, Task::Chat, deadline, |_, deployment| {
-            let backend = Arc::clone(&deployment.backend);
-            let request = for_deployment(deployment);
-            async move { dispatch::first_event(backend.chat_stream(request).await?).await }
-        })
+        let served = dispatch::dispatch(
+            &state,
+            model,
+            Task::Chat,
+            deadline,
+            Hedging::Never,
+            |_, deployment| {
+                let backend = Arc::clone(&deployment.backend);
+                let request = for_deployment(deployment);
+                async move { dispatch::first_event(backend.chat_stream(request).await?).await }
+            },
+        )
         .await?;
         let labels = served.labels();
         let name: Arc<str> = Arc::from(served.model.name.as_str());
@@ -82,11 +89,18 @@ pub async fn chat_completions(
         labels.apply(&mut response);
         Ok(response)
     } else {
-        let served = dispatch::dispatch(&state, model, Task::Chat, deadline, |_, deployment| {
-            let backend = Arc::clone(&deployment.backend);
-            let request = for_deployment(deployment);
-            async move { backend.chat(request).await }
-        })
+        let served = dispatch::dispatch(
+            &state,
+            model,
+            Task::Chat,
+            deadline,
+            Hedging::Allowed,
+            |_, deployment| {
+                let backend = Arc::clone(&deployment.backend);
+                let request = for_deployment(deployment);
+                async move { backend.chat(request).await }
+            },
+        )
         .await?;
         let labels = served.labels();
         let mut response =

@@ -1,6 +1,6 @@
 //! `POST /v1/embeddings`.
 
-use crate::dispatch;
+use crate::dispatch::{self, Hedging};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::respond;
@@ -79,6 +79,7 @@ pub async fn create_embeddings(
         model,
         Task::Embeddings,
         deadline,
+        Hedging::Allowed,
         |_, deployment| {
             let backend = Arc::clone(&deployment.backend);
             let request = omnigate_backend::EmbeddingsRequest {

@@ -276,3 +276,30 @@ async fn the_deployments_view_needs_an_admin_key_once_keys_are_configured() {
     assert_eq!(view["data"][0]["model"], "m");
     assert_eq!(view["data"][0]["state"], "healthy");
 }
+
+#[tokio::test]
+async fn a_slow_deployment_is_hedged_when_the_model_asks_for_it() {
+    let slow = FakeUpstream::start().await;
+    let fast = FakeUpstream::start().await;
+    slow.set_mode(Mode::Delay(Duration::from_secs(3)));
+    let gateway = Gateway::from_toml(&config(
+        &[&slow, &fast],
+        "hedge = true, hedge_min_delay_ms = 100.0",
+        "",
+    ))
+    .await;
+    let started = Instant::now();
+    // Round-robin sends the first try to the slow one; the hedge goes to the fast one.
+    let response = gateway
+        .post_json("/v1/chat/completions", chat_body("m"))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-omnigate-deployment"), "1");
+    assert_eq!(header(&response, "x-omnigate-attempts"), "2");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the hedge answered first"
+    );
+    assert_eq!(slow.requests().len(), 1);
+    assert_eq!(fast.requests().len(), 1);
+}

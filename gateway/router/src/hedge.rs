@@ -1,0 +1,133 @@
+//! Hedged tries: when a try has taken longer than its deployment's p95 latency, a second copy
+//! goes to another deployment and the first answer wins; the other is cancelled (its future
+//! dropped, which drops its upstream call). Only for requests that may be sent twice (whole
+//! answers, not streams) and only while the retry budget allows, so hedging cannot double the
+//! load of a slow model.
+
+use crate::attempts::{Attempt, Attempts, Exhausted, Gave};
+use crate::pool::Lease;
+use omnigate_backend::BackendError;
+use std::future::Future;
+use std::pin::pin;
+use std::time::Duration;
+
+/// How one try ended.
+enum Ended<T> {
+    Answered(T),
+    Failed(BackendError),
+    TimedOut(Duration),
+}
+
+async fn attempt_of<T, Fut>(timeout: Duration, future: Fut) -> Ended<T>
+where
+    Fut: Future<Output = Result<T, BackendError>>,
+{
+    match tokio::time::timeout(timeout, future).await {
+        Ok(Ok(value)) => Ended::Answered(value),
+        Ok(Err(err)) => Ended::Failed(err),
+        Err(_) => Ended::TimedOut(timeout),
+    }
+}
+
+impl Attempts {
+    /// [`Attempts::run`], hedged when the model's policy says so.
+    pub async fn run_hedged<T, F, Fut>(&mut self, mut call: F) -> Result<(T, Lease), Gave>
+    where
+        F: FnMut(usize) -> Fut,
+        Fut: Future<Output = Result<T, BackendError>>,
+    {
+        let Some(hedge) = self.pool().policy().hedge.clone() else {
+            return self.run(call).await;
+        };
+        let mut last = None;
+        loop {
+            let first = match self.next().await {
+                Ok(attempt) => attempt,
+                Err(reason) => return Err(self.gave(reason, last)),
+            };
+            let delay = self
+                .pool()
+                .hedge_delay(first.lease.index(), hedge.min_delay);
+            let Attempt {
+                lease: mut first_lease,
+                timeout,
+                ..
+            } = first;
+            let mut first_try = pin!(attempt_of(timeout, call(first_lease.index())));
+            let early = tokio::select! {
+                ended = &mut first_try => Some(ended),
+                () = tokio::time::sleep(delay) => None,
+            };
+            let ended = match early {
+                Some(ended) => ended,
+                None => match self.hedge_attempt() {
+                    None => first_try.await,
+                    Some(second) => {
+                        let Attempt {
+                            lease: mut second_lease,
+                            timeout,
+                            ..
+                        } = second;
+                        let mut second_try = pin!(attempt_of(timeout, call(second_lease.index())));
+                        tokio::select! {
+                            ended = &mut first_try => match ended {
+                                Ended::Answered(value) => {
+                                    first_lease.succeeded();
+                                    return Ok((value, first_lease));
+                                }
+                                failed => {
+                                    self.record_end(first_lease, failed, &mut last);
+                                    first_lease = second_lease;
+                                    second_try.await
+                                }
+                            },
+                            ended = &mut second_try => match ended {
+                                Ended::Answered(value) => {
+                                    second_lease.succeeded();
+                                    return Ok((value, second_lease));
+                                }
+                                failed => {
+                                    self.record_end(second_lease, failed, &mut last);
+                                    first_try.await
+                                }
+                            },
+                        }
+                    }
+                },
+            };
+            match ended {
+                Ended::Answered(value) => {
+                    first_lease.succeeded();
+                    return Ok((value, first_lease));
+                }
+                failed => {
+                    if !self.record_end(first_lease, failed, &mut last) {
+                        return Err(self.gave(Exhausted::Fatal, last));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records a failed try; whether another may follow.
+    fn record_end<T>(
+        &mut self,
+        lease: Lease,
+        ended: Ended<T>,
+        last: &mut Option<BackendError>,
+    ) -> bool {
+        match ended {
+            Ended::Answered(_) => true,
+            Ended::Failed(err) => {
+                let again = self.failed(lease, &err);
+                *last = Some(err);
+                again
+            }
+            Ended::TimedOut(after) => {
+                self.timed_out(lease, after);
+                *last = Some(BackendError::Timeout(after));
+                true
+            }
+        }
+    }
+}
