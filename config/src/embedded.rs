@@ -107,6 +107,9 @@ pub struct EmbeddedDeployment {
     /// Most requests in flight to it at once (its queue is bounded by `queue_capacity` too).
     #[serde(default)]
     pub max_in_flight: Option<usize>,
+    /// Check its worker actively this often (seconds); see the OpenAI kind's key.
+    #[serde(default)]
+    pub health_interval_secs: Option<f64>,
 }
 
 fn default_wedged_after_secs() -> f64 {

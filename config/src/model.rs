@@ -76,6 +76,14 @@ impl DeploymentConfig {
             Self::Embedded(d) => d.max_in_flight,
         }
     }
+
+    /// How often it is probed actively, if at all.
+    pub fn health_interval_secs(&self) -> Option<f64> {
+        match self {
+            Self::Openai(d) => d.health_interval_secs,
+            Self::Embedded(d) => d.health_interval_secs,
+        }
+    }
 }
 
 pub(crate) fn default_weight() -> u32 {
@@ -107,6 +115,14 @@ pub struct OpenAiDeployment {
     /// Most requests in flight to it at once.
     #[serde(default)]
     pub max_in_flight: Option<usize>,
+    /// The server's own health route, from its root (`/health` on vLLM, TGI, llama.cpp); any
+    /// 2xx is healthy. Unset: `GET {base_url}/models` is the probe.
+    #[serde(default)]
+    pub health_path: Option<String>,
+    /// Probe it actively this often (seconds): a failed probe takes it out of rotation, a
+    /// successful one brings an ejected deployment back at once. Unset: passive health only.
+    #[serde(default)]
+    pub health_interval_secs: Option<f64>,
 }
 
 fn default_timeout_secs() -> f64 {

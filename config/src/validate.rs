@@ -109,6 +109,9 @@ fn validate_model(name: &str, model: &ModelConfig) -> Result<(), ConfigError> {
                 "must be at least 1",
             ));
         }
+        if let Some(interval) = deployment.health_interval_secs() {
+            check_seconds(&format!("{key}.health_interval_secs"), interval)?;
+        }
         if deployment.max_in_flight() == Some(0) {
             return Err(ConfigError::invalid(
                 format!("{key}.max_in_flight"),
@@ -127,6 +130,14 @@ fn validate_model(name: &str, model: &ModelConfig) -> Result<(), ConfigError> {
                     return Err(ConfigError::invalid(
                         format!("{key}.base_url"),
                         "has no host",
+                    ));
+                }
+                if let Some(path) = &openai.health_path
+                    && !path.starts_with('/')
+                {
+                    return Err(ConfigError::invalid(
+                        format!("{key}.health_path"),
+                        "must start with `/` (a path from the server's root)",
                     ));
                 }
                 if openai.model.as_deref().is_some_and(str::is_empty) {

@@ -21,6 +21,7 @@ pub mod extract;
 pub mod layers;
 pub mod media;
 pub mod metrics;
+pub mod probes;
 pub mod registry;
 pub mod respond;
 pub mod routes;

@@ -17,6 +17,8 @@ pub struct Deployment {
     pub backend: Arc<dyn Backend>,
     /// The model's name at that backend.
     pub upstream_model: String,
+    /// How often it is probed actively, if at all.
+    pub probe_interval: Option<Duration>,
 }
 
 /// What a model is: its name, what it serves and takes, and how its media must look.

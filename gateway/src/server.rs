@@ -74,6 +74,8 @@ impl Server {
     ) -> Result<(), ServeError> {
         let grace = self.grace;
         crate::metrics::spawn_upkeep();
+        // Stopped when this function returns (the probes are dropped with it).
+        let _probes = crate::probes::spawn(&self.state);
         let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
         let listener = self.listener.tap_io(|tcp| {
             // Small request/response writes must not wait for Nagle's algorithm.

@@ -107,6 +107,9 @@ impl AppState {
                 deployments.push(Deployment {
                     backend: built.backend,
                     upstream_model: built.upstream_model,
+                    probe_interval: deployment
+                        .health_interval_secs()
+                        .map(Duration::from_secs_f64),
                 });
             }
             let spec = ModelSpec {

@@ -31,6 +31,7 @@ pub(crate) fn build(
         timeout: Duration::from_secs_f64(deployment.timeout_secs),
         connect_timeout: Duration::from_secs_f64(deployment.connect_timeout_secs),
         capabilities: declared,
+        health_path: deployment.health_path.clone(),
     };
     let backend = OpenAiBackend::new(settings).map_err(|e| at.error(e.to_string()))?;
     let upstream_model = deployment

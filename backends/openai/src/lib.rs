@@ -34,6 +34,9 @@ pub struct OpenAiSettings {
     pub connect_timeout: Duration,
     /// What the upstream model serves (an OpenAI-compatible server cannot tell us).
     pub capabilities: Capabilities,
+    /// The server's own health path (e.g. `/health` on vLLM, TGI and llama.cpp), from the
+    /// server's root; any 2xx is healthy. `None`: `GET {base_url}/models` must answer JSON.
+    pub health_path: Option<String>,
 }
 
 /// The remote OpenAI-compatible backend.
@@ -46,7 +49,8 @@ pub struct OpenAiBackend {
     uploads: reqwest::Client,
     chat_uri: http::Uri,
     embeddings_uri: http::Uri,
-    models_uri: http::Uri,
+    /// What [`Backend::health`] asks.
+    health_uri: http::Uri,
     transcriptions_url: Url,
     translations_url: Url,
 }
@@ -77,7 +81,15 @@ impl OpenAiBackend {
             name: format!("openai({})", settings.base_url),
             chat_uri: client::uri(&join("chat/completions"))?,
             embeddings_uri: client::uri(&join("embeddings"))?,
-            models_uri: client::uri(&join("models"))?,
+            health_uri: match &settings.health_path {
+                Some(path) => {
+                    let mut url = settings.base_url.clone();
+                    url.set_path(path);
+                    url.set_query(None);
+                    client::uri(&url)?
+                }
+                None => client::uri(&join("models"))?,
+            },
             transcriptions_url: join("audio/transcriptions"),
             translations_url: join("audio/translations"),
             settings,
@@ -173,7 +185,11 @@ impl Backend for OpenAiBackend {
     }
 
     async fn health(&self) -> Result<(), BackendError> {
-        let body = self.call(http::Method::GET, &self.models_uri, None).await?;
+        let body = self.call(http::Method::GET, &self.health_uri, None).await?;
+        if self.settings.health_path.is_some() {
+            // The server's own health route: its status is the answer.
+            return Ok(());
+        }
         parse_json::<serde_json::Value>(&body).map(|_| ())
     }
 

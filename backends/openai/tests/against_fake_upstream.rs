@@ -14,6 +14,7 @@ fn backend(upstream: &FakeUpstream, timeout: Duration) -> OpenAiBackend {
     OpenAiBackend::new(OpenAiSettings {
         base_url: upstream.base_url().parse().unwrap(),
         api_key: Some("sk-upstream".into()),
+        health_path: None,
         timeout,
         connect_timeout: Duration::from_secs(2),
         capabilities: Capabilities {

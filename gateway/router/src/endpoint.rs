@@ -186,6 +186,37 @@ impl Health {
         }
     }
 
+    /// An active probe's result: a failure takes a deployment in rotation out (as passive
+    /// ejection does, doubling while it keeps failing); a success brings an ejected one back
+    /// at once, without waiting for its back-off and trial.
+    pub(crate) fn probed(
+        &mut self,
+        result: Result<(), String>,
+        now: Instant,
+        policy: &OutlierPolicy,
+    ) {
+        match result {
+            Ok(()) => {
+                if self.ejections > 0 {
+                    tracing::info!("deployment back in rotation after a successful probe");
+                }
+                self.ejections = 0;
+                self.ejected_until = None;
+                self.consecutive_failures = 0;
+                self.trial_in_flight = false;
+            }
+            Err(summary) => {
+                if self.recent_errors.len() == RECENT_ERRORS {
+                    self.recent_errors.pop_front();
+                }
+                self.recent_errors.push_back(format!("probe: {summary}"));
+                if self.state(now) != EndpointState::Ejected {
+                    self.eject(now, policy);
+                }
+            }
+        }
+    }
+
     /// Stochastic approximation of the 95th percentile with steps proportional to the estimate:
     /// it settles where 5 % of samples lie above it, in O(1) time and space per sample.
     fn observe_p95(&mut self, latency: Duration) {
@@ -293,6 +324,20 @@ mod tests {
             health.failed(&failure(), now, &policy);
         }
         assert_eq!(lengths, [500, 1000, 2000, 4000, 4000]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_probe_ejects_and_a_successful_one_brings_it_back_at_once() {
+        let policy = OutlierPolicy::default();
+        let now = Instant::now();
+        let mut health = Health::new(now);
+        health.probed(Err("connection refused".into()), now, &policy);
+        assert_eq!(health.state(now), EndpointState::Ejected);
+        // Another failed probe while ejected does not stretch the ejection.
+        health.probed(Err("connection refused".into()), now, &policy);
+        assert_eq!(health.ejections, 1);
+        health.probed(Ok(()), now, &policy);
+        assert_eq!(health.state(now), EndpointState::Healthy);
     }
 
     #[tokio::test(start_paused = true)]

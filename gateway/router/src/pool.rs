@@ -119,6 +119,15 @@ impl Pool {
         self.endpoints.iter().any(|e| e.health().selectable(now))
     }
 
+    /// Records an active probe of deployment `index` (see the endpoint's rules).
+    pub fn probed(&self, index: usize, result: Result<(), String>) {
+        if let Some(endpoint) = self.endpoints.get(index) {
+            endpoint
+                .health()
+                .probed(result, Instant::now(), &self.policy.outlier);
+        }
+    }
+
     /// When to hedge a try on deployment `index`: its p95 latency, but no sooner than
     /// `min_delay` (and `min_delay` itself until it has answered once).
     pub fn hedge_delay(&self, index: usize, min_delay: Duration) -> Duration {

@@ -303,3 +303,43 @@ async fn a_slow_deployment_is_hedged_when_the_model_asks_for_it() {
     assert_eq!(slow.requests().len(), 1);
     assert_eq!(fast.requests().len(), 1);
 }
+
+/// Polls the deployments view until deployment `index` of `m` is in `state` (bounded).
+async fn wait_for_state(gateway: &Gateway, index: usize, state: &str) -> Value {
+    for _ in 0..100 {
+        let view: Value = gateway.get("/v1/deployments").await.json().await.unwrap();
+        if view["data"][index]["state"] == state {
+            return view;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("deployment {index} never became {state}");
+}
+
+#[tokio::test]
+async fn an_active_probe_takes_a_dead_deployment_out_before_a_request_fails_on_it() {
+    let dead = FakeUpstream::start().await;
+    let healthy = FakeUpstream::start().await;
+    let toml = config(&[&dead, &healthy], "max_attempts = 1", "").replace(
+        "timeout_secs = 5.0\n",
+        "timeout_secs = 5.0\nhealth_interval_secs = 0.1\n",
+    );
+    let gateway = Gateway::from_toml(&toml).await;
+    dead.stop().await;
+    let view = wait_for_state(&gateway, 0, "ejected").await;
+    assert!(
+        view["data"][0]["recent_errors"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("probe: "),
+        "{view}"
+    );
+    // With one try allowed, a request sent to the dead one would fail: none is.
+    for _ in 0..10 {
+        let response = gateway
+            .post_json("/v1/chat/completions", chat_body("m"))
+            .await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(header(&response, "x-omnigate-deployment"), "1");
+    }
+}
