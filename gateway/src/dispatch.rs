@@ -158,6 +158,31 @@ where
     Err(last_error.unwrap_or_else(|| ApiError::Unavailable("no model to try".to_owned())))
 }
 
+/// The model a chat request goes to: the one asked for when it takes every part of
+/// `messages`, else its first fallback (serving chat) that does. With none, the model asked for
+/// (whose refusal then names the part it does not take).
+pub fn for_modalities(
+    state: &AppState,
+    model: Arc<ModelEntry>,
+    messages: &[omnigate_openapi::ChatMessage],
+) -> Arc<ModelEntry> {
+    if model.media_target().takes_all(messages) {
+        return model;
+    }
+    let fallback = model.fallbacks.iter().find_map(|name| {
+        let candidate = state.registry().get(name).ok()?;
+        (candidate.tasks.contains(&Task::Chat) && candidate.media_target().takes_all(messages))
+            .then(|| Arc::clone(candidate))
+    });
+    match fallback {
+        Some(fallback) => {
+            tracing::debug!(model = %model.name, fallback = %fallback.name, "a fallback takes this request's media");
+            fallback
+        }
+        None => model,
+    }
+}
+
 /// The next model to try: the most recently queued one not tried yet.
 fn next_model(queue: &mut Vec<Arc<ModelEntry>>, tried: &[String]) -> Option<Arc<ModelEntry>> {
     while let Some(model) = queue.pop() {

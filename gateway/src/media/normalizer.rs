@@ -466,6 +466,25 @@ impl Normalizer {
 /// What `model` takes of a video under `media`: the video itself, or (when the contract adapts
 /// videos) its frames as pictures and/or its sound track; `None` when nothing, and the part is
 /// refused.
+impl MediaTarget<'_> {
+    /// Whether the model takes every part of `messages` (a video counts where its contract
+    /// can adapt it to what the model takes).
+    pub fn takes_all(&self, messages: &[ChatMessage]) -> bool {
+        let parts = messages.iter().filter_map(|m| match &m.content {
+            Some(ApiContent::Parts(parts)) => Some(parts),
+            _ => None,
+        });
+        parts.flatten().all(|part| match part {
+            ApiPart::Text { .. } => self.modalities.contains(&Modality::Text),
+            ApiPart::ImageUrl { .. } => self.modalities.contains(&Modality::Image),
+            ApiPart::InputAudio { .. } | ApiPart::AudioUrl { .. } => {
+                self.modalities.contains(&Modality::Audio)
+            }
+            ApiPart::VideoUrl { .. } => video_wanted(*self, self.contract).is_some(),
+        })
+    }
+}
+
 fn video_wanted(model: MediaTarget<'_>, media: &MediaContract) -> Option<video::Wanted> {
     let takes = |m: Modality| model.modalities.contains(&m);
     let contract = &media.video;

@@ -46,6 +46,8 @@ pub async fn chat_completions(
     let deadline = dispatch::requested_deadline(&headers)?;
     let limits = request.media_limits.take();
     let (_, messages, stream, params) = request.into_params();
+    // A model that lacks a modality the request carries hands it to a fallback that has it.
+    let model = dispatch::for_modalities(&state, model, &messages);
     if !stream && params.contains_key("stream_options") {
         return Err(ApiError::invalid(
             "`stream_options` is only allowed when `stream` is true.",

@@ -343,3 +343,32 @@ async fn an_active_probe_takes_a_dead_deployment_out_before_a_request_fails_on_i
         assert_eq!(header(&response, "x-omnigate-deployment"), "1");
     }
 }
+
+#[tokio::test]
+async fn a_request_with_media_the_model_lacks_goes_to_a_fallback_that_takes_it() {
+    let text_only = FakeUpstream::start().await;
+    let vision = FakeUpstream::start().await;
+    let extra = format!(
+        "[models.vision]\nmodalities = [\"text\", \"image\"]\n[[models.vision.deployments]]\n\
+         kind = \"openai\"\nbase_url = \"{}\"\n",
+        vision.base_url()
+    );
+    let toml = config(&[&text_only], "max_attempts = 1", &extra)
+        .replace("[models.m]\n", "[models.m]\nfallbacks = [\"vision\"]\n");
+    let gateway = Gateway::from_toml(&toml).await;
+    use base64::Engine;
+    let picture = base64::engine::general_purpose::STANDARD.encode(crate::media::png(8, 8));
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{picture}")}}
+    ]}]});
+    let response = gateway.post_json("/v1/chat/completions", body).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-omnigate-model"), "vision");
+    assert!(text_only.requests().is_empty());
+    // Text alone stays with the model asked for.
+    let response = gateway
+        .post_json("/v1/chat/completions", chat_body("m"))
+        .await;
+    assert_eq!(header(&response, "x-omnigate-model"), "m");
+}
