@@ -8,6 +8,11 @@
 #   SOAK=600 gateway/bench/overhead.sh         # then chat at c=64 for 600 s, RSS sampled every 10 s
 #   IDLE_POLL=1 CONCURRENCY=1 gateway/bench/overhead.sh   # idle CPUs poll instead of halting (root)
 #   FLOOR=1 CONCURRENCY=1 gateway/bench/overhead.sh       # + a bare TCP relay in omnigate's place
+#   BASELINE_BIN=/tmp/omnigate-old gateway/bench/overhead.sh  # + another build, same config
+#
+# BASELINE_BIN adds a side: another omnigate binary (e.g. the last release, built from an older
+# commit) in front of the same mock on the same core, alternating with this build, so a change's
+# cost is read off one run rather than compared across runs on a noisy VM.
 #
 # FLOOR=1 adds a third side: a relay that only copies bytes (omnigate-mock-upstream relay) on
 # omnigate's core, one thread. What it adds is what any proxy placed there costs on this machine
@@ -23,6 +28,7 @@ CONCURRENCY="${CONCURRENCY:-1 16 64}"; WORKLOADS="${WORKLOADS:-chat stream embed
 GATEWAY_CPU="${GATEWAY_CPU:-0}"; LOAD_CPU="${LOAD_CPU:-1}"
 MOCK_PORT="${MOCK_PORT:-18000}"; GW_PORT="${GW_PORT:-18080}"; SOAK="${SOAK:-0}"
 RELAY_PORT="${RELAY_PORT:-18081}"; FLOOR="${FLOOR:-0}"
+BASELINE_BIN="${BASELINE_BIN:-}"; BASELINE_PORT="${BASELINE_PORT:-18082}"
 OUT="${OUT:-$(mktemp -d /tmp/omnigate-bench.XXXXXX)}"
 mkdir -p "$OUT"
 LUA="$PWD/gateway/bench/wrk-post.lua"
@@ -51,12 +57,18 @@ GW_PID=$!
 RELAY_PID=""; TARGETS="direct gateway"
 if [[ $FLOOR == 1 ]]; then
   taskset -c "$GATEWAY_CPU" "$BIN/omnigate-mock-upstream" relay --port "$RELAY_PORT" --to "$MOCK_PORT" >"$OUT/relay.log" 2>&1 &
-  RELAY_PID=$!; TARGETS="direct gateway relay"
+  RELAY_PID=$!; TARGETS="$TARGETS relay"
 fi
-trap 'kill $MOCK_PID $GW_PID $RELAY_PID 2>/dev/null || true' EXIT
+BASELINE_PID=""
+if [[ -n $BASELINE_BIN ]]; then
+  RUST_LOG=error OMNIGATE_SERVER__BIND="127.0.0.1:$BASELINE_PORT" taskset -c "$GATEWAY_CPU" "$BASELINE_BIN" serve --config "$OUT/omnigate.toml" >"$OUT/baseline.log" 2>&1 &
+  BASELINE_PID=$!; TARGETS="$TARGETS baseline"
+fi
+trap 'kill $MOCK_PID $GW_PID $RELAY_PID $BASELINE_PID 2>/dev/null || true' EXIT
 for _ in $(seq 50); do
   curl -sf "http://127.0.0.1:$GW_PORT/health" >/dev/null && curl -sf "http://127.0.0.1:$MOCK_PORT/health" >/dev/null &&
-    { [[ -z $RELAY_PID ]] || curl -sf "http://127.0.0.1:$RELAY_PORT/health" >/dev/null; } && break
+    { [[ -z $RELAY_PID ]] || curl -sf "http://127.0.0.1:$RELAY_PORT/health" >/dev/null; } &&
+    { [[ -z $BASELINE_PID ]] || curl -sf "http://127.0.0.1:$BASELINE_PORT/health" >/dev/null; } && break
   sleep 0.1
 done
 sleep 0.5
@@ -71,6 +83,7 @@ target_base() {
   case $1 in
     gateway) echo "http://127.0.0.1:$GW_PORT" ;;
     relay) echo "http://127.0.0.1:$RELAY_PORT" ;;
+    baseline) echo "http://127.0.0.1:$BASELINE_PORT" ;;
     *) echo "http://127.0.0.1:$MOCK_PORT" ;;
   esac
 }
@@ -79,8 +92,9 @@ target_base() {
 run() {
   local base path key="" pid=$GW_PID
   path=$(bench_path "$2"); base=$(target_base "$1")
-  if [[ $1 == gateway ]]; then key="sk-bench"; fi
+  if [[ $1 == gateway || $1 == baseline ]]; then key="sk-bench"; fi
   if [[ $1 == relay ]]; then pid=$RELAY_PID; fi
+  if [[ $1 == baseline ]]; then pid=$BASELINE_PID; fi
   local before; before=$(cpu_ticks "$pid")
   local line
   line=$(BODY="$OUT/$2.json" KEY="$key" taskset -c "$LOAD_CPU" wrk -t1 -c"$3" -d"$4"s -s "$LUA" "$base$path" | grep '^RESULT' | cut -d' ' -f2-)
@@ -110,7 +124,7 @@ TTFB_REQUESTS="${TTFB_REQUESTS:-600}"
 ttfb() {
   local base auth=() args=()
   base=$(target_base "$1")
-  if [[ $1 == gateway ]]; then auth=(-H "Authorization: Bearer sk-bench"); fi
+  if [[ $1 == gateway || $1 == baseline ]]; then auth=(-H "Authorization: Bearer sk-bench"); fi
   for _ in $(seq 101); do args+=(-o /dev/null "$base/v1/chat/completions"); done
   taskset -c "$LOAD_CPU" curl -s "${auth[@]}" -H 'Content-Type: application/json' \
     --data-binary @"$OUT/stream.json" -w "$1 %{time_starttransfer} %{http_code}\n" "${args[@]}" | tail -n +2
@@ -132,13 +146,13 @@ python3 - "$OUT/results.jsonl" "$IDLE_RSS" "$PEAK_RSS" "$SOAK_LOG" "$OUT/ttfb.tx
 import json, sys, statistics as st
 rows = [json.loads(l) for l in open(sys.argv[1])]
 idle, peak, soak = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-ttfb = {"direct": [], "gateway": [], "relay": []}
+ttfb = {"direct": [], "gateway": [], "relay": [], "baseline": []}
 bad = 0
 for line in open(sys.argv[5]):
     side, seconds, status = line.split()
     bad += status != "200"
     ttfb[side].append(float(seconds) * 1000)
-names = {"gateway": "omnigate", "relay": "bare TCP relay (FLOOR=1)"}
+names = {"gateway": "omnigate", "relay": "bare TCP relay (FLOOR=1)", "baseline": "baseline build (BASELINE_BIN)"}
 # With FLOOR=1 a second row per workload: the relay's figures in the omnigate columns.
 print("| workload | c | direct req/s | omnigate req/s | gw/direct | added p50 / p90 / p99 ms | omnigate CPU µs/req | errors |")
 print("|---|--:|--:|--:|--:|--:|--:|--:|")
@@ -146,12 +160,12 @@ keys = []
 for r in rows:
     k = (r["workload"], r["c"])
     if k not in keys: keys.append(k)
-for (w, c), side in ((k, side) for k in keys for side in ("gateway", "relay")):
+for (w, c), side in ((k, side) for k in keys for side in ("gateway", "baseline", "relay")):
     d = [r["r"] for r in rows if (r["workload"], r["c"], r["target"]) == (w, c, "direct")]
     g = [r["r"] for r in rows if (r["workload"], r["c"], r["target"]) == (w, c, side)]
     if not g:
         continue
-    label = w if side == "gateway" else f"{w}, bare TCP relay"
+    label = {"gateway": w, "relay": f"{w}, bare TCP relay", "baseline": f"{w}, baseline build"}[side]
     rps = lambda xs: st.mean(x["requests"] / x["seconds"] for x in xs)
     lat = lambda xs, p: st.mean(x[p] for x in xs)
     add = " / ".join(f"{lat(g, p) - lat(d, p):.3f}" for p in ("p50", "p90", "p99"))
@@ -159,7 +173,7 @@ for (w, c), side in ((k, side) for k in keys for side in ("gateway", "relay")):
     errs = sum(x["errors"] + x["non2xx"] for x in g + d)
     print(f"| {label} | {c} | {rps(d):,.0f} | {rps(g):,.0f} | {rps(g) / rps(d):.2f} | {add} | {cpu:.0f} | {errs} |")
 q = lambda xs, p: st.quantiles(xs, n=100)[p - 1]
-for side in ("gateway", "relay"):
+for side in ("gateway", "baseline", "relay"):
     d, g = ttfb["direct"], ttfb[side]
     if d and g:
         print(f"\nstreaming time to first byte, c=1, {len(g)} requests per side ({bad} not 200): "

@@ -112,6 +112,50 @@ pub fn router() -> Router {
         .route("/health", get(|| async { "ok" }))
 }
 
+/// Faults the routing benchmark gives a mock: latency, and a share of 500s.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Faults {
+    /// Added before every answer.
+    pub delay: std::time::Duration,
+    /// This many of every hundred requests answer 500 (spread evenly, not at random, so a
+    /// run's count is exact).
+    pub fail_percent: u32,
+}
+
+/// [`router`] with `faults` on every route but `/health`.
+pub fn router_with(faults: Faults) -> Router {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let counter = Arc::new(AtomicU64::new(0));
+    let faulty = axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let counter = Arc::clone(&counter);
+            async move {
+                if request.uri().path() == "/health" {
+                    return next.run(request).await;
+                }
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                if !faults.delay.is_zero() {
+                    tokio::time::sleep(faults.delay).await;
+                }
+                // Bresenham-style: exactly fail_percent of every 100, spread out.
+                let fails = |k: u64| k * u64::from(faults.fail_percent) / 100;
+                if fails(n + 1) > fails(n) {
+                    return (
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        json(Bytes::from_static(
+                            br#"{"error":{"message":"mock failure","type":"server_error"}}"#,
+                        )),
+                    )
+                        .into_response();
+                }
+                next.run(request).await
+            }
+        },
+    );
+    router().layer(faulty)
+}
+
 /// The benchmark's picture: a `width`×`height` JPEG (quality 90) of a gradient with detail, so
 /// it has a photo's size; `None` if encoding fails.
 pub fn jpeg(width: u32, height: u32) -> Option<Vec<u8>> {

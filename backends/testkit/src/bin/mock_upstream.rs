@@ -3,7 +3,7 @@
 //! and the benchmark's test JPEG.
 //!
 //! ```text
-//! omnigate-mock-upstream serve [--port 18000] [--threads 1]
+//! omnigate-mock-upstream serve [--port 18000] [--threads 1] [--delay-ms 0] [--fail-percent 0]
 //! omnigate-mock-upstream relay [--port 18081] [--to 18000]
 //! omnigate-mock-upstream jpeg WIDTH HEIGHT > picture.jpg
 //! ```
@@ -53,6 +53,10 @@ fn main() -> std::process::ExitCode {
         Some("serve") => {
             let port = arg(&args, "--port", 18_000);
             let threads = arg(&args, "--threads", 1).max(1);
+            let faults = bench_upstream::Faults {
+                delay: std::time::Duration::from_millis(arg(&args, "--delay-ms", 0) as u64),
+                fail_percent: arg(&args, "--fail-percent", 0).min(100) as u32,
+            };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(threads)
                 .enable_all()
@@ -61,7 +65,13 @@ fn main() -> std::process::ExitCode {
                 let listener = tokio::net::TcpListener::bind(("127.0.0.1", port as u16)).await?;
                 let port = listener.local_addr()?.port();
                 println!("mock upstream on http://127.0.0.1:{port}/v1");
-                axum::serve(listener, bench_upstream::router()).await
+                // No faults: the plain router, so the overhead benchmark's mock costs what it did.
+                let router = if faults.delay.is_zero() && faults.fail_percent == 0 {
+                    bench_upstream::router()
+                } else {
+                    bench_upstream::router_with(faults)
+                };
+                axum::serve(listener, router).await
             })
         }
         Some("relay") => {
@@ -83,7 +93,7 @@ fn main() -> std::process::ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: omnigate-mock-upstream serve [--port P] [--threads N] | relay [--port P] [--to UPSTREAM_PORT] | jpeg W H"
+                "usage: omnigate-mock-upstream serve [--port P] [--threads N] [--delay-ms D] [--fail-percent F] | relay [--port P] [--to UPSTREAM_PORT] | jpeg W H"
             );
             std::process::ExitCode::from(2)
         }
