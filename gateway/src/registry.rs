@@ -37,22 +37,20 @@ pub struct ModelSpec {
     pub context_window_fallbacks: Vec<String>,
 }
 
-/// One public model.
+/// One public model: what it is (its [`ModelSpec`], read through `Deref`), the deployments that
+/// run it and the router's live state of them.
 pub struct ModelEntry {
-    /// The public name.
-    pub name: String,
-    /// What it can be asked to do.
-    pub tasks: BTreeSet<Task>,
-    /// Which inputs its chat accepts.
-    pub modalities: BTreeSet<Modality>,
-    /// How its media must look.
-    pub media: MediaContract,
-    /// Models tried in order when every deployment of this one failed.
-    pub fallbacks: Vec<String>,
-    /// Models tried in order when an upstream says the prompt is too long for it.
-    pub context_window_fallbacks: Vec<String>,
+    spec: ModelSpec,
     deployments: Vec<Deployment>,
     pool: Arc<Pool>,
+}
+
+impl std::ops::Deref for ModelEntry {
+    type Target = ModelSpec;
+
+    fn deref(&self) -> &ModelSpec {
+        &self.spec
+    }
 }
 
 impl ModelEntry {
@@ -61,12 +59,7 @@ impl ModelEntry {
     pub fn new(spec: ModelSpec, deployments: Vec<Deployment>, pool: Pool) -> Self {
         debug_assert_eq!(deployments.len(), pool.len());
         Self {
-            name: spec.name,
-            tasks: spec.tasks,
-            modalities: spec.modalities,
-            media: spec.media,
-            fallbacks: spec.fallbacks,
-            context_window_fallbacks: spec.context_window_fallbacks,
+            spec,
             deployments,
             pool: Arc::new(pool),
         }
