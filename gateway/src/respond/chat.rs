@@ -1,8 +1,10 @@
 //! Chat answers, whole or streamed, under the model's public name, with `usage.media` (what the
 //! request's media cost) added where the backend reported usage. A relayed upstream answer keeps
-//! its bytes: `model` and `usage.media` are spliced in, nothing is decoded and re-encoded.
+//! its bytes: `model` and `usage.media` are spliced in (`usage_splice.rs`), nothing is decoded
+//! and re-encoded.
 
 use crate::error::ApiError;
+use crate::respond::usage_splice::{Spliced, add_to_usage};
 use crate::respond::{json, sse};
 use axum::Json;
 use axum::body::Bytes;
@@ -81,12 +83,18 @@ fn encode_chunk(
 }
 
 /// The relayed bytes with `model` (and, when the request had media, `usage.media`) spliced in;
-/// `None` when the splice cannot be done (the answer has a `usage` that already names `media`),
-/// and the answer must be decoded instead.
+/// `None` when the splice cannot be done (the answer's `usage` already names `media`), and the
+/// answer must be decoded instead.
 fn splice(relayed: &RelayedJson, public_name: &str, media_json: Option<&[u8]>) -> Option<Bytes> {
-    match media_json {
-        None => Some(relayed.with_model(public_name)),
-        Some(_media) => None,
+    let renamed = relayed.with_model(public_name);
+    let Some(media) = media_json else {
+        return Some(renamed);
+    };
+    match add_to_usage(&renamed, MEDIA_KEY, media) {
+        Spliced::Done(bytes) => Some(bytes),
+        // A backend that reports no usage gets none invented.
+        Spliced::NoUsage => Some(renamed),
+        Spliced::Decode => None,
     }
 }
 

@@ -90,6 +90,26 @@ async fn image_is_resized_and_reencoded_before_the_upstream_sees_it() {
 }
 
 #[tokio::test]
+async fn media_usage_is_spliced_into_the_upstreams_answer_as_written() {
+    let upstream = FakeUpstream::start().await;
+    let gateway = Gateway::from_toml(&vision_config(&upstream.base_url(), "")).await;
+    // Key order, spacing and a vendor field the gateway's types do not name.
+    let answer = r#"{"usage": {"total_tokens": 7, "prompt_tokens": 5, "completion_tokens": 2}, "model": "upstream-vl", "x_vendor": {"a": [1.50, 2]}, "id": "c1", "object": "chat.completion", "created": 1, "choices": [{"index": 0, "message": {"role": "assistant", "content": "a red square"}, "finish_reason": "stop"}]}"#;
+    upstream.answer_verbatim("application/json", answer);
+    let request = image_request(&data_url("image/png", &png(64, 48)));
+    let response = gateway.post_json("/v1/chat/completions", request).await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let expected = answer
+        .replace(
+            r#""completion_tokens": 2}"#,
+            r#""completion_tokens": 2,"media":{"images":1,"image_pixels":3072,"audio_seconds":0.0,"video_frames":0}}"#,
+        )
+        .replace(r#""model": "upstream-vl""#, r#""model": "vision""#);
+    assert_eq!(text, expected, "only model and usage.media differ from the upstream's bytes");
+}
+
+#[tokio::test]
 async fn normalize_reports_each_item_without_calling_the_backend() {
     let upstream = FakeUpstream::start().await;
     let gateway = Gateway::from_toml(&vision_config(&upstream.base_url(), "")).await;
