@@ -11,7 +11,10 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError
 use std::time::{Duration, Instant};
 
 use omnigate_backend::BackendError;
+use std::sync::Arc;
 use tokio::sync::oneshot;
+
+use crate::worker_health::{AliveGuard, WorkerHealth};
 
 /// When a batch closes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +28,10 @@ pub struct BatchLimits {
     pub max_queue_delay: Duration,
     /// Requests waiting beyond this many are refused.
     pub queue_capacity: usize,
+    /// Longest one batch may run before the worker is reported wedged (unhealthy: `/ready`
+    /// fails and new requests are refused at once instead of queueing behind it). It does not
+    /// cancel the batch.
+    pub wedged_after: Duration,
 }
 
 impl Default for BatchLimits {
@@ -34,6 +41,7 @@ impl Default for BatchLimits {
             max_batch_tokens: 16_384,
             max_queue_delay: Duration::from_millis(2),
             queue_capacity: 256,
+            wedged_after: Duration::from_secs(120),
         }
     }
 }
@@ -54,7 +62,7 @@ struct Job<I, O> {
     input: I,
     cost: usize,
     enqueued: Instant,
-    reply: oneshot::Sender<Result<O, BackendError>>,
+    reply: Reply<O>,
 }
 
 /// The handle requests go through; dropping every clone stops the worker after its batch.
@@ -62,6 +70,7 @@ pub struct Batcher<I, O> {
     name: String,
     capacity: usize,
     queue: SyncSender<Job<I, O>>,
+    health: Arc<WorkerHealth>,
 }
 
 impl<I, O> Clone for Batcher<I, O> {
@@ -70,6 +79,7 @@ impl<I, O> Clone for Batcher<I, O> {
             name: self.name.clone(),
             capacity: self.capacity,
             queue: self.queue.clone(),
+            health: Arc::clone(&self.health),
         }
     }
 }
@@ -86,9 +96,13 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
         let (loaded_tx, loaded) = oneshot::channel();
         let thread_name = format!("omnigate-{name}");
         let model_name = name.to_owned();
+        let health = WorkerHealth::new(name, limits.wedged_after);
+        let worker_health = Arc::clone(&health);
         std::thread::Builder::new()
             .name(thread_name)
             .spawn(move || {
+                // However this thread ends, requests and probes learn it at once.
+                let _alive = AliveGuard(Arc::clone(&worker_health));
                 let model = match catch_unwind(AssertUnwindSafe(load)) {
                     Ok(Ok(model)) => model,
                     Ok(Err(e)) => return drop(loaded_tx.send(Err(e))),
@@ -103,7 +117,7 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
                     }
                 };
                 let _ = loaded_tx.send(Ok(()));
-                work(&model_name, model, &jobs, limits);
+                work(&model_name, model, &jobs, limits, &worker_health);
             })
             .map_err(|e| BackendError::Internal(format!("starting the worker thread: {e}")))?;
         loaded
@@ -113,13 +127,31 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
             name: name.to_owned(),
             capacity: limits.queue_capacity,
             queue,
+            health,
         })
+    }
+
+    /// Whether the worker can take requests: Unavailable when its thread has died or one batch
+    /// has run past `wedged_after`. Atomics only; cheap enough for every request.
+    pub fn health(&self) -> Result<(), BackendError> {
+        self.health.check()
+    }
+
+    /// Makes the worker act out `fault` at its next job (tests of health and readiness).
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_fault(&self, fault: crate::Fault) {
+        if let Ok(mut slot) = self.health.fault.lock() {
+            *slot = Some(fault);
+        }
     }
 
     /// Queues `input` and waits for its answer. Dropping the future withdraws the request: the
     /// worker skips inputs whose caller is gone.
     pub async fn call(&self, input: I, cost: usize) -> Result<O, BackendError> {
+        // A dead or wedged worker answers at once, rather than after the queue.
+        self.health.check()?;
         let (reply, answer) = oneshot::channel();
+        let reply = Reply(Some(reply), Arc::clone(&self.health));
         let job = Job {
             input,
             cost,
@@ -135,13 +167,48 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
                     self.name, self.capacity
                 ))
             }
-            TrySendError::Disconnected(_) => {
-                BackendError::Unavailable(format!("model `{}` worker has stopped", self.name))
-            }
+            TrySendError::Disconnected(_) => self.health.stopped(),
         })?;
         answer.await.map_err(|_| {
-            BackendError::Internal(format!("model `{}` dropped a request", self.name))
+            if self.health.is_alive() {
+                BackendError::Internal(format!("model `{}` dropped a request", self.name))
+            } else {
+                // The worker died with this request queued or running.
+                self.health.stopped()
+            }
         })?
+    }
+}
+
+/// Where one request's answer goes. If the worker thread dies (a panic unwinding through the
+/// worker loop) before answering, the caller is told the worker stopped (a 503), not that its
+/// request vanished.
+struct Reply<O>(
+    Option<oneshot::Sender<Result<O, BackendError>>>,
+    Arc<WorkerHealth>,
+);
+
+impl<O> Reply<O> {
+    fn send(mut self, answer: Result<O, BackendError>) {
+        if let Some(sender) = self.0.take() {
+            let _ = sender.send(answer);
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.as_ref().is_none_or(oneshot::Sender::is_closed)
+    }
+}
+
+impl<O> Drop for Reply<O> {
+    fn drop(&mut self) {
+        if let Some(sender) = self.0.take()
+            && std::thread::panicking()
+        {
+            // The thread is dying: say so before the caller can ask again.
+            self.1.mark_dead();
+            let _ = sender.send(Err(self.1.stopped()));
+        }
     }
 }
 
@@ -151,6 +218,7 @@ fn work<M: BatchModel>(
     mut model: M,
     jobs: &Receiver<Job<M::Input, M::Output>>,
     limits: BatchLimits,
+    health: &WorkerHealth,
 ) {
     let mut carried: Option<Job<M::Input, M::Output>> = None;
     loop {
@@ -161,9 +229,30 @@ fn work<M: BatchModel>(
                 Err(_) => return,
             },
         };
+        #[cfg(feature = "fault-injection")]
+        act_out_fault(health);
         let (batch, next) = gather(first, jobs, limits);
         carried = next;
-        run_batch(name, &mut model, batch);
+        run_batch(name, &mut model, batch, health);
+    }
+}
+
+/// Acts out an injected fault: a panic that escapes the worker loop (the thread dies as it
+/// would on a bug outside a batch), or a batch that hangs.
+#[cfg(feature = "fault-injection")]
+#[expect(
+    clippy::panic,
+    reason = "KillWorker is a deliberate, test-only thread death"
+)]
+fn act_out_fault(health: &WorkerHealth) {
+    let fault = health.fault.lock().ok().and_then(|mut slot| slot.take());
+    match fault {
+        Some(crate::Fault::KillWorker) => panic!("injected fault: the worker thread dies"),
+        Some(crate::Fault::Wedge(how_long)) => {
+            let _busy = health.busy();
+            std::thread::sleep(how_long);
+        }
+        None => {}
     }
 }
 
@@ -203,7 +292,12 @@ fn gather<I, O>(
     (batch, None)
 }
 
-fn run_batch<M: BatchModel>(name: &str, model: &mut M, batch: Vec<Job<M::Input, M::Output>>) {
+fn run_batch<M: BatchModel>(
+    name: &str,
+    model: &mut M,
+    batch: Vec<Job<M::Input, M::Output>>,
+    health: &WorkerHealth,
+) {
     let started = Instant::now();
     // Callers that went away (client disconnected, deadline passed) cost nothing.
     let (inputs, replies): (Vec<_>, Vec<_>) = batch
@@ -220,7 +314,11 @@ fn run_batch<M: BatchModel>(name: &str, model: &mut M, batch: Vec<Job<M::Input, 
         return;
     }
     let size = inputs.len();
+    // Busy only while the model computes: the answers below go out to a worker that is
+    // already free again.
+    let busy = health.busy();
     let outputs = catch_unwind(AssertUnwindSafe(|| model.run(inputs)));
+    drop(busy);
     let elapsed = started.elapsed();
     metrics::histogram!("omnigate_embedded_batch_size", "model" => name.to_owned())
         .record(size as f64);
@@ -235,19 +333,19 @@ fn run_batch<M: BatchModel>(name: &str, model: &mut M, batch: Vec<Job<M::Input, 
     match outputs {
         Ok(outputs) if outputs.len() == size => {
             for (reply, output) in replies.into_iter().zip(outputs) {
-                let _ = reply.send(output);
+                reply.send(output);
             }
         }
         Ok(outputs) => {
             let message = format!("model returned {} results for {size} inputs", outputs.len());
             for reply in replies {
-                let _ = reply.send(Err(BackendError::Internal(message.clone())));
+                reply.send(Err(BackendError::Internal(message.clone())));
             }
         }
         Err(_) => {
             tracing::error!(model = name, batch_size = size, "model panicked on a batch");
             for reply in replies {
-                let _ = reply.send(Err(BackendError::Internal(
+                reply.send(Err(BackendError::Internal(
                     "the model failed on this batch".into(),
                 )));
             }

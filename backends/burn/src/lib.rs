@@ -14,6 +14,7 @@ mod embed;
 mod inputs;
 mod ocr;
 mod vad;
+mod worker_health;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +32,16 @@ use omnigate_silero::SpeechSegment;
 pub use architecture::Architecture;
 pub use batcher::{BatchLimits, BatchModel, Batcher};
 pub use device::ComputeDevice;
+
+/// A failure to act out, for tests of health and readiness (feature `fault-injection`).
+#[cfg(feature = "fault-injection")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The worker thread dies at its next job, by a panic outside any batch.
+    KillWorker,
+    /// The worker's next batch hangs this long before running.
+    Wedge(std::time::Duration),
+}
 
 /// How to start one embedded model.
 #[derive(Debug, Clone)]
@@ -115,6 +126,18 @@ impl EmbeddedBackend {
         })
     }
 
+    /// Makes the model's (main) worker act out `fault` at its next job.
+    #[cfg(feature = "fault-injection")]
+    #[doc(hidden)]
+    pub fn inject_fault(&self, fault: Fault) {
+        match &self.runner {
+            Runner::Embed(batcher, _) => batcher.inject_fault(fault),
+            Runner::Ocr(batcher) => batcher.inject_fault(fault),
+            Runner::Vad(batcher) => batcher.inject_fault(fault),
+            Runner::Asr(asr) => asr.whisper.inject_fault(fault),
+        }
+    }
+
     async fn answer(&self, request: &ChatRequest) -> Result<String, BackendError> {
         match &self.runner {
             Runner::Ocr(batcher) => ocr::answer(batcher, request).await,
@@ -135,9 +158,14 @@ impl Backend for EmbeddedBackend {
         self.architecture.capabilities()
     }
 
-    /// Loaded models are always ready; a dead worker shows up as `Unavailable` on use.
+    /// Unavailable when a worker thread of the model has died or is wedged in one batch.
     async fn health(&self) -> Result<(), BackendError> {
-        Ok(())
+        match &self.runner {
+            Runner::Embed(batcher, _) => batcher.health(),
+            Runner::Ocr(batcher) => batcher.health(),
+            Runner::Vad(batcher) => batcher.health(),
+            Runner::Asr(asr) => asr.vad.health().and_then(|()| asr.whisper.health()),
+        }
     }
 
     async fn chat(&self, request: ChatRequest) -> Result<Answer<ChatResponse>, BackendError> {

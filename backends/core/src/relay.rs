@@ -9,6 +9,7 @@
 
 use crate::BackendError;
 use crate::number_arrays;
+use crate::relay_usage::UsageSlot;
 use bytes::Bytes;
 use serde::de::{DeserializeOwned, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -55,12 +56,16 @@ pub enum WireKind {
     Embeddings,
 }
 
-/// One JSON object from an upstream, syntax-checked, with its top-level `model` located.
+/// One JSON object from an upstream, syntax-checked, with its top-level `model` (and `usage`,
+/// when that is an object) located.
 #[derive(Debug, Clone)]
 pub struct RelayedJson {
     text: Bytes,
     /// Byte range of the `model` value, quotes included.
     model: Range<usize>,
+    /// The top-level `usage` object, where members can be added; `None` when `usage` is absent,
+    /// `null` or not an object.
+    usage: Option<UsageSlot>,
     /// Whether some choice carries a non-null `finish_reason`.
     finishes: bool,
 }
@@ -71,6 +76,9 @@ pub struct RelayedJson {
 struct Probe<'a> {
     #[serde(borrow, default)]
     model: Option<&'a RawValue>,
+    /// Borrowed, not decoded: only its place is wanted (`null` reads as `None`).
+    #[serde(borrow, default)]
+    usage: Option<&'a RawValue>,
     #[serde(default)]
     choices: Option<FinishFlags>,
     #[serde(default)]
@@ -164,10 +172,15 @@ impl RelayedJson {
             return Err(RelayError::Malformed("cannot locate `model`".to_owned()));
         }
         let model = range;
+        let usage = match probe.usage {
+            Some(usage) => UsageSlot::locate(usage, checked, skimmed.as_ref(), &text)?,
+            None => None,
+        };
         let finishes = probe.choices.is_some_and(|flags| flags.0);
         Ok(Self {
             text,
             model,
+            usage,
             finishes,
         })
     }
@@ -200,6 +213,42 @@ impl RelayedJson {
         out.extend_from_slice(quoted.as_bytes());
         out.extend_from_slice(&self.text[self.model.end..]);
         Bytes::from(out)
+    }
+
+    /// Whether the answer has a top-level `usage` object (not absent, not `null`), which
+    /// [`RelayedJson::with_model_and_usage_extra`] can extend. Tells apart its two `None`s.
+    pub fn has_usage_object(&self) -> bool {
+        self.usage.is_some()
+    }
+
+    /// The text with the top-level `model` set to `model` (written as [`RelayedJson::with_model`]
+    /// writes it) and `"key":value_json` added as the last member of the top-level `usage`
+    /// object, in one copy; every other byte is the upstream's. This is how the gateway adds
+    /// `usage.media` without decoding the answer.
+    ///
+    /// `value_json` must be valid JSON (the caller's own serde output): it is copied in as it is.
+    ///
+    /// `None` in two cases, which [`RelayedJson::has_usage_object`] tells apart:
+    /// - no `usage` object (absent, `null`, not an object; `has_usage_object` is false): relay
+    ///   [`RelayedJson::with_model`] alone, since a backend that reports no usage gets none
+    ///   invented;
+    /// - `usage` already has a member named `key` (compared unescaped; `has_usage_object` is
+    ///   true): a second one would be a duplicate key, so decode the answer instead.
+    pub fn with_model_and_usage_extra(
+        &self,
+        model: &str,
+        key: &str,
+        value_json: &[u8],
+    ) -> Option<Bytes> {
+        let usage = self.usage.as_ref()?;
+        let quoted = serde_json::to_string(model).ok()?;
+        usage.splice(
+            &self.text,
+            self.model.clone(),
+            quoted.as_bytes(),
+            key,
+            value_json,
+        )
     }
 }
 

@@ -120,6 +120,7 @@ pub(crate) async fn build(
             max_batch_tokens: deployment.max_batch_tokens,
             max_queue_delay: Duration::from_secs_f64(deployment.max_queue_delay_ms / 1000.0),
             queue_capacity: deployment.queue_capacity,
+            wedged_after: Duration::from_secs_f64(deployment.wedged_after_secs),
         },
     };
     let backend = EmbeddedBackend::start(public_name, settings)

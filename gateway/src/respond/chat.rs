@@ -1,10 +1,9 @@
 //! Chat answers, whole or streamed, under the model's public name, with `usage.media` (what the
 //! request's media cost) added where the backend reported usage. A relayed upstream answer keeps
-//! its bytes: `model` and `usage.media` are spliced in (`usage_splice.rs`), nothing is decoded
-//! and re-encoded.
+//! its bytes: `model` and `usage.media` are spliced in (`RelayedJson` finds both while checking
+//! the answer), nothing is decoded and re-encoded.
 
 use crate::error::ApiError;
-use crate::respond::usage_splice::{Spliced, add_to_usage};
 use crate::respond::{json, sse};
 use axum::Json;
 use axum::body::Bytes;
@@ -86,15 +85,14 @@ fn encode_chunk(
 /// `None` when the splice cannot be done (the answer's `usage` already names `media`), and the
 /// answer must be decoded instead.
 fn splice(relayed: &RelayedJson, public_name: &str, media_json: Option<&[u8]>) -> Option<Bytes> {
-    let renamed = relayed.with_model(public_name);
     let Some(media) = media_json else {
-        return Some(renamed);
+        return Some(relayed.with_model(public_name));
     };
-    match add_to_usage(&renamed, MEDIA_KEY, media) {
-        Spliced::Done(bytes) => Some(bytes),
-        // A backend that reports no usage gets none invented.
-        Spliced::NoUsage => Some(renamed),
-        Spliced::Decode => None,
+    match relayed.with_model_and_usage_extra(public_name, MEDIA_KEY, media) {
+        Some(bytes) => Some(bytes),
+        None if relayed.has_usage_object() => None,
+        // No usage object: a backend that reports no usage gets none invented.
+        None => Some(relayed.with_model(public_name)),
     }
 }
 

@@ -8,4 +8,3 @@ pub mod json;
 pub mod sse;
 pub mod transcript;
 pub mod transcript_sse;
-pub mod usage_splice;

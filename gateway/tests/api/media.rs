@@ -106,7 +106,10 @@ async fn media_usage_is_spliced_into_the_upstreams_answer_as_written() {
             r#""completion_tokens": 2,"media":{"images":1,"image_pixels":3072,"audio_seconds":0.0,"video_frames":0}}"#,
         )
         .replace(r#""model": "upstream-vl""#, r#""model": "vision""#);
-    assert_eq!(text, expected, "only model and usage.media differ from the upstream's bytes");
+    assert_eq!(
+        text, expected,
+        "only model and usage.media differ from the upstream's bytes"
+    );
 }
 
 #[tokio::test]

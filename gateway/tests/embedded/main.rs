@@ -7,6 +7,7 @@
 
 mod asr;
 mod embeddings;
+mod health;
 mod ocr;
 mod python_sdk;
 mod vad;
