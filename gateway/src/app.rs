@@ -57,7 +57,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(CatchPanicLayer::custom(error_log::panic_response))
-        .layer(axum::middleware::map_response(error_log::log_failure))
+        .layer(error_log::ErrorLogLayer)
         .layer(DefaultBodyLimit::max(state.settings().max_body_bytes))
         .layer(
             ServiceBuilder::new()

@@ -33,12 +33,26 @@ pub struct Served<T> {
 }
 
 impl<T> Served<T> {
-    /// The `x-omnigate-*` headers saying who served it.
+    /// The `x-omnigate-*` headers saying who served it (values made once per model and
+    /// deployment at startup; the common attempt counts are static).
     pub fn labels(&self) -> Labels {
+        const COUNTS: [HeaderValue; 4] = [
+            HeaderValue::from_static("0"),
+            HeaderValue::from_static("1"),
+            HeaderValue::from_static("2"),
+            HeaderValue::from_static("3"),
+        ];
+        let attempts = usize::try_from(self.attempts)
+            .ok()
+            .and_then(|n| COUNTS.get(n).cloned())
+            .unwrap_or_else(|| HeaderValue::from(self.attempts));
         Labels([
-            HeaderValue::from_str(&self.model.name).ok(),
-            HeaderValue::from_str(self.lease.name()).ok(),
-            Some(HeaderValue::from(self.attempts)),
+            self.model.name_header().cloned(),
+            self.model
+                .deployments()
+                .get(self.lease.index())
+                .and_then(|d| d.index_header.clone()),
+            Some(attempts),
         ])
     }
 }
@@ -61,6 +75,21 @@ impl Labels {
                 headers.insert(HeaderName::from_static(name), value);
             }
         }
+    }
+}
+
+/// The deadline a request asked for with [`TIMEOUT_HEADER`], as an extractor that reads that
+/// one header (taking a whole `HeaderMap` would copy every header of every request).
+pub struct RequestDeadline(pub Option<Duration>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestDeadline {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
+        requested_deadline(&parts.headers).map(Self)
     }
 }
 
@@ -106,12 +135,14 @@ where
     F: FnMut(&ModelEntry, &Deployment) -> Fut,
     Fut: Future<Output = Result<T, BackendError>>,
 {
-    let mut tried_models: Vec<String> = Vec::new();
-    let mut queue: Vec<Arc<ModelEntry>> = vec![model];
+    // Neither list allocates unless a model fails and has fallbacks: the common path is one
+    // model, one try.
+    let mut tried: Vec<Arc<ModelEntry>> = Vec::new();
+    let mut queue: Vec<Arc<ModelEntry>> = Vec::new();
+    let mut current = Some(model);
     let mut attempts_made = 0;
     let mut last_error: Option<ApiError> = None;
-    while let Some(model) = next_model(&mut queue, &tried_models) {
-        tried_models.push(model.name.clone());
+    while let Some(model) = current.take() {
         let mut attempts = model.attempts(deadline);
         let try_one = |index: usize| {
             let deployment = &model.deployments()[index];
@@ -152,6 +183,8 @@ where
                     tracing::info!(model = %model.name, reason = ?gave.reason, "trying the fallback models");
                 }
                 last_error = Some(gave_up(gave));
+                tried.push(model);
+                current = next_model(&mut queue, &tried);
             }
         }
     }
@@ -184,9 +217,12 @@ pub fn for_modalities(
 }
 
 /// The next model to try: the most recently queued one not tried yet.
-fn next_model(queue: &mut Vec<Arc<ModelEntry>>, tried: &[String]) -> Option<Arc<ModelEntry>> {
+fn next_model(
+    queue: &mut Vec<Arc<ModelEntry>>,
+    tried: &[Arc<ModelEntry>],
+) -> Option<Arc<ModelEntry>> {
     while let Some(model) = queue.pop() {
-        if !tried.contains(&model.name) {
+        if !tried.iter().any(|t| Arc::ptr_eq(t, &model)) {
             return Some(model);
         }
     }

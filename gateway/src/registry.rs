@@ -19,6 +19,8 @@ pub struct Deployment {
     pub upstream_model: String,
     /// How often it is probed actively, if at all.
     pub probe_interval: Option<Duration>,
+    /// Its index in the model's config, ready to send as `x-omnigate-deployment`.
+    pub index_header: Option<axum::http::HeaderValue>,
 }
 
 /// What a model is: its name, what it serves and takes, and how its media must look.
@@ -43,6 +45,8 @@ pub struct ModelEntry {
     spec: ModelSpec,
     deployments: Vec<Deployment>,
     pool: Arc<Pool>,
+    /// The name, ready to send as `x-omnigate-model`.
+    name_header: Option<axum::http::HeaderValue>,
 }
 
 impl std::ops::Deref for ModelEntry {
@@ -59,6 +63,7 @@ impl ModelEntry {
     pub fn new(spec: ModelSpec, deployments: Vec<Deployment>, pool: Pool) -> Self {
         debug_assert_eq!(deployments.len(), pool.len());
         Self {
+            name_header: axum::http::HeaderValue::from_str(&spec.name).ok(),
             spec,
             deployments,
             pool: Arc::new(pool),
@@ -68,6 +73,11 @@ impl ModelEntry {
     /// Every deployment, in config order.
     pub fn deployments(&self) -> &[Deployment] {
         &self.deployments
+    }
+
+    /// The name as a header value (`None` for a name a header cannot carry).
+    pub fn name_header(&self) -> Option<&axum::http::HeaderValue> {
+        self.name_header.as_ref()
     }
 
     /// The router's live state of the deployments.

@@ -110,6 +110,7 @@ impl AppState {
                     probe_interval: deployment
                         .health_interval_secs()
                         .map(Duration::from_secs_f64),
+                    index_header: Some(axum::http::HeaderValue::from(i)),
                 });
             }
             let spec = ModelSpec {

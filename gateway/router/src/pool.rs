@@ -150,6 +150,17 @@ impl Pool {
     /// those only when nothing else is left.
     pub fn acquire(self: &Arc<Self>, avoid: &[usize]) -> Result<Lease, NoEndpoint> {
         let now = Instant::now();
+        // One deployment in rotation and not full (the common case): no lists, no draw.
+        if let [only] = self.endpoints.as_slice()
+            && !only.full()
+        {
+            let mut health = only.health();
+            if health.selectable(now) {
+                health.started(now);
+                drop(health);
+                return Ok(self.lease(0, now));
+            }
+        }
         let mut open = Vec::with_capacity(self.endpoints.len());
         let mut ejected = Vec::new();
         let mut full = false;
@@ -194,15 +205,21 @@ impl Pool {
                 NoEndpoint::Unavailable(wait)
             });
         };
-        let endpoint = &self.endpoints[index];
-        endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
-        endpoint.health().started(now);
-        Ok(Lease {
+        self.endpoints[index].health().started(now);
+        Ok(self.lease(index, now))
+    }
+
+    /// A lease on `index`, counted in flight.
+    fn lease(self: &Arc<Self>, index: usize, now: Instant) -> Lease {
+        self.endpoints[index]
+            .in_flight
+            .fetch_add(1, Ordering::Relaxed);
+        Lease {
             pool: Arc::clone(self),
             index,
             started: now,
             finished: false,
-        })
+        }
     }
 
     fn choose(&self, candidates: &[usize], now: Instant) -> Option<usize> {

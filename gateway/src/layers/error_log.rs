@@ -4,11 +4,76 @@
 //! It runs inside the request's tracing span, so each line carries the request id.
 
 use crate::error::{ApiError, ErrorDetail};
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
+use pin_project_lite::pin_project;
 use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use tower::{Layer, Service};
 
-/// `axum::middleware::map_response` function: logs the error a response carries, if any.
-pub async fn log_failure(response: Response) -> Response {
+/// Logs the error each failed response carries. A plain tower layer: no boxed future per
+/// request (axum's `map_response` boxes one for every request, failed or not).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ErrorLogLayer;
+
+impl<S> Layer<S> for ErrorLogLayer {
+    type Service = ErrorLog<S>;
+
+    fn layer(&self, inner: S) -> ErrorLog<S> {
+        ErrorLog(inner)
+    }
+}
+
+/// The service [`ErrorLogLayer`] makes.
+#[derive(Debug, Clone)]
+pub struct ErrorLog<S>(S);
+
+impl<S> Service<Request> for ErrorLog<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Logged<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        Logged {
+            inner: self.0.call(request),
+        }
+    }
+}
+
+pin_project! {
+    /// A response future whose failure is logged when it completes.
+    pub struct Logged<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F, E> Future for Logged<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let result = ready!(self.project().inner.poll(cx));
+        if let Ok(response) = &result {
+            log_failure(response);
+        }
+        Poll::Ready(result)
+    }
+}
+
+/// Logs the error a response carries, if any.
+fn log_failure(response: &Response) {
     if let Some(ErrorDetail(detail)) = response.extensions().get::<ErrorDetail>() {
         let status = response.status().as_u16();
         if response.status().is_server_error() {
@@ -17,7 +82,6 @@ pub async fn log_failure(response: Response) -> Response {
             tracing::debug!(status, error = %detail, "request refused");
         }
     }
-    response
 }
 
 /// `tower_http::catch_panic` handler: a handler that panicked (a bug: the workspace denies

@@ -1,6 +1,6 @@
 //! `POST /v1/chat/completions`: plain JSON and server-sent-event streams.
 
-use crate::dispatch::{self, Hedging, Served};
+use crate::dispatch::{self, Hedging, RequestDeadline, Served};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::registry::Deployment;
@@ -8,7 +8,6 @@ use crate::respond;
 use crate::routes::docs::PostErrors;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use omnigate_backend::{ChatRequest, Task};
 use omnigate_openapi::{ChatChunk, ChatCompletionRequest, ChatResponse};
@@ -38,12 +37,11 @@ use std::sync::Arc;
 )]
 pub async fn chat_completions(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    RequestDeadline(deadline): RequestDeadline,
     ApiJson(mut request): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
     let model = state.registry().get(&request.model)?.clone();
     model.require(Task::Chat)?;
-    let deadline = dispatch::requested_deadline(&headers)?;
     let limits = request.media_limits.take();
     let (_, messages, stream, params) = request.into_params();
     // A model that lacks a modality the request carries hands it to a fallback that has it.

@@ -1,13 +1,12 @@
 //! `POST /v1/embeddings`.
 
-use crate::dispatch::{self, Hedging};
+use crate::dispatch::{self, Hedging, RequestDeadline};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::respond;
 use crate::routes::docs::PostErrors;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use omnigate_backend::{EmbeddingInput, Task};
 use omnigate_openapi::{EmbeddingsInput, EmbeddingsRequest, EmbeddingsResponse};
@@ -35,12 +34,11 @@ const MAX_INPUTS: usize = 2048;
 )]
 pub async fn create_embeddings(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    RequestDeadline(deadline): RequestDeadline,
     ApiJson(request): ApiJson<EmbeddingsRequest>,
 ) -> Result<Response, ApiError> {
     let model = state.registry().get(&request.model)?.clone();
     model.require(Task::Embeddings)?;
-    let deadline = dispatch::requested_deadline(&headers)?;
     let EmbeddingsRequest {
         model: _,
         input,
