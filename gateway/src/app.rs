@@ -56,14 +56,16 @@ pub fn app(state: AppState) -> Router {
         .merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(CatchPanicLayer::custom(error_log::panic_response))
-        .layer(error_log::ErrorLogLayer)
         .layer(DefaultBodyLimit::max(state.settings().max_body_bytes))
+        // One stack, added with one `Router::layer`: each call wraps every route in another
+        // boxed service, which every request pays for.
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(trace)
-                .layer(PropagateRequestIdLayer::x_request_id()),
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(error_log::ErrorLogLayer)
+                .layer(CatchPanicLayer::custom(error_log::panic_response)),
         )
         .with_state(state)
 }

@@ -30,11 +30,11 @@ impl<S> Layer<S> for ErrorLogLayer {
 #[derive(Debug, Clone)]
 pub struct ErrorLog<S>(S);
 
-impl<S> Service<Request> for ErrorLog<S>
+impl<S, B> Service<Request> for ErrorLog<S>
 where
-    S: Service<Request, Response = Response>,
+    S: Service<Request, Response = axum::http::Response<B>>,
 {
-    type Response = Response;
+    type Response = axum::http::Response<B>;
     type Error = S::Error;
     type Future = Logged<S::Future>;
 
@@ -57,11 +57,11 @@ pin_project! {
     }
 }
 
-impl<F, E> Future for Logged<F>
+impl<F, B, E> Future for Logged<F>
 where
-    F: Future<Output = Result<Response, E>>,
+    F: Future<Output = Result<axum::http::Response<B>, E>>,
 {
-    type Output = Result<Response, E>;
+    type Output = Result<axum::http::Response<B>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let result = ready!(self.project().inner.poll(cx));
@@ -73,7 +73,7 @@ where
 }
 
 /// Logs the error a response carries, if any.
-fn log_failure(response: &Response) {
+fn log_failure<B>(response: &axum::http::Response<B>) {
     if let Some(ErrorDetail(detail)) = response.extensions().get::<ErrorDetail>() {
         let status = response.status().as_u16();
         if response.status().is_server_error() {
