@@ -104,3 +104,26 @@ device = "cuda:1"
         assert!(message.contains("--features cuda"), "{message}");
     }
 }
+
+#[tokio::test]
+async fn a_deployment_that_cannot_serve_what_its_model_declares_is_refused_at_startup() {
+    // MiniLM makes embeddings; a model declaring chat on it would 422 every request. The refusal
+    // comes before any weight is fetched (the cache folder does not exist).
+    let toml = r#"
+[weights]
+cache_dir = "/nonexistent/omnigate-cache"
+[models.talker]
+tasks = ["chat"]
+[[models.talker.deployments]]
+kind = "embedded"
+architecture = "minilm"
+"#;
+    let config = omnigate_config::load_str(toml, "test config").unwrap();
+    let Err(error) = omnigate::server::Server::bind(&config).await else {
+        panic!("the gateway started a model its backend cannot serve")
+    };
+    let message = error.to_string();
+    assert!(message.contains("models.talker.tasks"), "{message}");
+    assert!(message.contains("`chat`"), "{message}");
+    assert!(message.contains("`embeddings`"), "{message}");
+}
