@@ -7,14 +7,14 @@
 //! so a burst costs callers a retry instead of unbounded memory and latency.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use omnigate_backend::BackendError;
-use std::sync::Arc;
 use tokio::sync::oneshot;
 
-use crate::worker_health::{AliveGuard, WorkerHealth};
+use crate::worker_health::WorkerHealth;
 
 /// When a batch closes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,11 +65,26 @@ struct Job<I, O> {
     reply: Reply<O>,
 }
 
+/// What the worker's queue carries. Without `fault-injection` this is a job and nothing else
+/// (one variant: no tag, the same size as a job, no allocation).
+enum Message<I, O> {
+    /// A request to run.
+    Work(Job<I, O>),
+    /// A fault to act out. It rides the same queue as requests so it is acted out in their
+    /// order, by the worker thread itself.
+    #[cfg(feature = "fault-injection")]
+    Fault(crate::Fault),
+}
+
+/// A batch gathered, and the message that closed it without joining (the next batch's first
+/// job, or a fault), to handle next.
+type Gathered<I, O> = (Vec<Job<I, O>>, Option<Message<I, O>>);
+
 /// The handle requests go through; dropping every clone stops the worker after its batch.
 pub struct Batcher<I, O> {
     name: String,
     capacity: usize,
-    queue: SyncSender<Job<I, O>>,
+    queue: SyncSender<Message<I, O>>,
     health: Arc<WorkerHealth>,
 }
 
@@ -101,8 +116,12 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
         std::thread::Builder::new()
             .name(thread_name)
             .spawn(move || {
-                // However this thread ends, requests and probes learn it at once.
-                let _alive = AliveGuard(Arc::clone(&worker_health));
+                // However this thread ends, requests and probes learn it at once, and requests
+                // still queued are answered.
+                let lifeline = Lifeline {
+                    health: Arc::clone(&worker_health),
+                    jobs,
+                };
                 let model = match catch_unwind(AssertUnwindSafe(load)) {
                     Ok(Ok(model)) => model,
                     Ok(Err(e)) => return drop(loaded_tx.send(Err(e))),
@@ -117,7 +136,7 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
                     }
                 };
                 let _ = loaded_tx.send(Ok(()));
-                work(&model_name, model, &jobs, limits, &worker_health);
+                work(&model_name, model, &lifeline.jobs, limits, &worker_health);
             })
             .map_err(|e| BackendError::Internal(format!("starting the worker thread: {e}")))?;
         loaded
@@ -137,11 +156,14 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
         self.health.check()
     }
 
-    /// Makes the worker act out `fault` at its next job (tests of health and readiness).
+    /// Queues `fault` for the worker to act out after the requests already queued (tests of
+    /// health and readiness). Never blocks: a fault that finds the queue full or the worker
+    /// gone is logged and dropped.
     #[cfg(feature = "fault-injection")]
+    #[doc(hidden)]
     pub fn inject_fault(&self, fault: crate::Fault) {
-        if let Ok(mut slot) = self.health.fault.lock() {
-            *slot = Some(fault);
+        if self.queue.try_send(Message::Fault(fault)).is_err() {
+            tracing::warn!(model = %self.name, ?fault, "the fault could not be queued");
         }
     }
 
@@ -158,7 +180,7 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
             enqueued: Instant::now(),
             reply,
         };
-        self.queue.try_send(job).map_err(|e| match e {
+        self.queue.try_send(Message::Work(job)).map_err(|e| match e {
             TrySendError::Full(_) => {
                 metrics::counter!("omnigate_embedded_rejected_total", "model" => self.name.clone())
                     .increment(1);
@@ -180,9 +202,10 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     }
 }
 
-/// Where one request's answer goes. If the worker thread dies (a panic unwinding through the
-/// worker loop) before answering, the caller is told the worker stopped (a 503), not that its
-/// request vanished.
+/// Where one request's answer goes. If the worker thread dies before answering (a panic
+/// unwinding through the worker loop with the request in hand, or the request still queued
+/// when the [`Lifeline`] drains the queue), the caller is told the worker stopped (a 503), not
+/// that its request vanished.
 struct Reply<O>(
     Option<oneshot::Sender<Result<O, BackendError>>>,
     Arc<WorkerHealth>,
@@ -202,12 +225,34 @@ impl<O> Reply<O> {
 
 impl<O> Drop for Reply<O> {
     fn drop(&mut self) {
-        if let Some(sender) = self.0.take()
-            && std::thread::panicking()
-        {
-            // The thread is dying: say so before the caller can ask again.
+        let Some(sender) = self.0.take() else { return };
+        // Dropped unanswered on the worker thread while it unwinds: the thread is dying, so say
+        // so before the caller can ask again (its lifeline will say the same).
+        if std::thread::panicking() {
             self.1.mark_dead();
+        }
+        if !self.1.is_alive() {
             let _ = sender.send(Err(self.1.stopped()));
+        }
+        // Otherwise the caller withdrew, or the queue was full and the caller got the 429:
+        // nobody is waiting.
+    }
+}
+
+/// Owned by the worker thread, so it is dropped however the thread ends: a return, or a panic
+/// that escapes the loop. The worker is marked dead first, so calls stop queueing, then every
+/// request still queued is dropped, which answers it "worker has stopped" (see [`Reply`])
+/// rather than leaving it waiting on a queue nobody reads.
+struct Lifeline<I, O> {
+    health: Arc<WorkerHealth>,
+    jobs: Receiver<Message<I, O>>,
+}
+
+impl<I, O> Drop for Lifeline<I, O> {
+    fn drop(&mut self) {
+        self.health.thread_ended();
+        while let Ok(message) = self.jobs.try_recv() {
+            drop(message);
         }
     }
 }
@@ -216,55 +261,63 @@ impl<O> Drop for Reply<O> {
 fn work<M: BatchModel>(
     name: &str,
     mut model: M,
-    jobs: &Receiver<Job<M::Input, M::Output>>,
+    jobs: &Receiver<Message<M::Input, M::Output>>,
     limits: BatchLimits,
     health: &WorkerHealth,
 ) {
-    let mut carried: Option<Job<M::Input, M::Output>> = None;
+    // A wedge injected for the next batch.
+    #[cfg(feature = "fault-injection")]
+    let mut wedge: Option<Duration> = None;
+    let mut carried: Option<Message<M::Input, M::Output>> = None;
     loop {
-        let first = match carried.take() {
-            Some(job) => job,
+        let message = match carried.take() {
+            Some(message) => message,
             None => match jobs.recv() {
-                Ok(job) => job,
+                Ok(message) => message,
                 Err(_) => return,
             },
         };
-        #[cfg(feature = "fault-injection")]
-        act_out_fault(health);
-        let (batch, next) = gather(first, jobs, limits);
-        carried = next;
-        run_batch(name, &mut model, batch, health);
+        match message {
+            Message::Work(first) => {
+                let (batch, next) = gather(first, jobs, limits);
+                carried = next;
+                #[cfg(feature = "fault-injection")]
+                if let Some(how_long) = wedge.take() {
+                    // Busy, as a forward pass that hangs would be, with the batch waiting.
+                    let _busy = health.busy();
+                    std::thread::sleep(how_long);
+                }
+                run_batch(name, &mut model, batch, health);
+            }
+            #[cfg(feature = "fault-injection")]
+            Message::Fault(fault) => wedge = act_out(fault),
+        }
     }
 }
 
-/// Acts out an injected fault: a panic that escapes the worker loop (the thread dies as it
-/// would on a bug outside a batch), or a batch that hangs.
+/// Acts out an injected fault: KillWorker panics here, outside any `catch_unwind`, so the
+/// thread really dies (as it would on a bug outside a batch) and only its [`Lifeline`] can
+/// tell; Wedge is handed back for the next batch to hang on.
 #[cfg(feature = "fault-injection")]
 #[expect(
     clippy::panic,
-    reason = "KillWorker is a deliberate, test-only thread death"
+    reason = "KillWorker is a deliberate, test-only death of the worker thread"
 )]
-fn act_out_fault(health: &WorkerHealth) {
-    let fault = health.fault.lock().ok().and_then(|mut slot| slot.take());
+fn act_out(fault: crate::Fault) -> Option<Duration> {
     match fault {
-        Some(crate::Fault::KillWorker) => panic!("injected fault: the worker thread dies"),
-        Some(crate::Fault::Wedge(how_long)) => {
-            let _busy = health.busy();
-            std::thread::sleep(how_long);
-        }
-        None => {}
+        crate::Fault::KillWorker => panic!("injected fault: the worker thread dies"),
+        crate::Fault::Wedge(how_long) => Some(how_long),
     }
 }
 
 /// Collects company for `first`: whatever is queued, and what arrives before its delay runs
 /// out, within the size and token limits. A job that would overflow the token budget is
-/// handed back to start the next batch.
-#[allow(clippy::type_complexity)]
+/// handed back to start the next batch; so is a fault, to be acted out in queue order.
 fn gather<I, O>(
     first: Job<I, O>,
-    jobs: &Receiver<Job<I, O>>,
+    jobs: &Receiver<Message<I, O>>,
     limits: BatchLimits,
-) -> (Vec<Job<I, O>>, Option<Job<I, O>>) {
+) -> Gathered<I, O> {
     // Measured from the first request's arrival: under load it has already waited for the
     // previous batch, and then only what is queued right now joins it.
     let deadline = first.enqueued + limits.max_queue_delay;
@@ -272,22 +325,28 @@ fn gather<I, O>(
     let mut batch = vec![first];
     while batch.len() < limits.max_batch_size {
         let now = Instant::now();
-        let next = if now >= deadline {
+        let message = if now >= deadline {
             match jobs.try_recv() {
-                Ok(job) => job,
+                Ok(message) => message,
                 Err(_) => break,
             }
         } else {
             match jobs.recv_timeout(deadline - now) {
-                Ok(job) => job,
+                Ok(message) => message,
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
             }
         };
-        if tokens + next.cost > limits.max_batch_tokens {
-            return (batch, Some(next));
+        match message {
+            Message::Work(next) => {
+                if tokens + next.cost > limits.max_batch_tokens {
+                    return (batch, Some(Message::Work(next)));
+                }
+                tokens += next.cost;
+                batch.push(next);
+            }
+            #[cfg(feature = "fault-injection")]
+            fault @ Message::Fault(_) => return (batch, Some(fault)),
         }
-        tokens += next.cost;
-        batch.push(next);
     }
     (batch, None)
 }
@@ -353,10 +412,6 @@ fn run_batch<M: BatchModel>(
     }
 }
 
-#[cfg(test)]
-#[path = "batcher_tests.rs"]
-mod tests;
-
 /// The text a panic was raised with, where it was a string.
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
     payload
@@ -365,3 +420,11 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("(no message)")
 }
+
+#[cfg(test)]
+#[path = "batcher_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "batcher_health_tests.rs"]
+mod health_tests;

@@ -33,13 +33,17 @@ pub use architecture::Architecture;
 pub use batcher::{BatchLimits, BatchModel, Batcher};
 pub use device::ComputeDevice;
 
-/// A failure to act out, for tests of health and readiness (feature `fault-injection`).
+/// A failure for a model's worker to act out, for tests of health and readiness (feature
+/// `fault-injection`). It travels the worker's request queue, so it is acted out after the
+/// requests queued before it.
 #[cfg(feature = "fault-injection")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// The worker thread dies at its next job, by a panic outside any batch.
+    /// The worker thread dies as soon as it reaches this (at once when idle), by a panic that
+    /// escapes its loop; requests queued behind it are answered "worker has stopped" (503).
     KillWorker,
-    /// The worker's next batch hangs this long before running.
+    /// The worker's next batch hangs this long, busy, before running, as a stuck forward pass
+    /// would: past [`BatchLimits::wedged_after`] the worker reports itself wedged.
     Wedge(std::time::Duration),
 }
 
@@ -108,7 +112,13 @@ impl EmbeddedBackend {
                 })?;
                 let vad_device = device.clone();
                 let vad_name = format!("{name}-vad");
-                let vad = Batcher::start(&vad_name, BatchLimits::default(), move || {
+                // The companion batches by its own defaults, but the operator's patience
+                // with a stuck batch is the deployment's.
+                let vad_limits = BatchLimits {
+                    wedged_after: limits.wedged_after,
+                    ..BatchLimits::default()
+                };
+                let vad = Batcher::start(&vad_name, vad_limits, move || {
                     vad::VadModel::load(&vad_dir, &vad_device)
                 })
                 .await?;
@@ -126,7 +136,8 @@ impl EmbeddedBackend {
         })
     }
 
-    /// Makes the model's (main) worker act out `fault` at its next job.
+    /// Makes the model's worker act out `fault` (for Whisper, the speech-recognition worker,
+    /// not its VAD companion). See [`Fault`] for when.
     #[cfg(feature = "fault-injection")]
     #[doc(hidden)]
     pub fn inject_fault(&self, fault: Fault) {

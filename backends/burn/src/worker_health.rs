@@ -1,7 +1,8 @@
-//! Whether a model's worker thread can take work: alive (a guard owned by the thread clears the
-//! flag however the thread ends, a panic that escapes included) and not wedged (one batch
-//! running longer than the deployment's `wedged_after`). Read with atomics only, so `/ready`
-//! and every request can ask without a round trip to the thread.
+//! Whether a model's worker thread can take work: alive (a guard owned by the thread, the
+//! batcher's `Lifeline`, clears the flag however the thread ends, a panic that escapes
+//! included) and not wedged (one batch running longer than the deployment's `wedged_after`).
+//! Read with atomics only, so `/ready` and every request can ask without a round trip to the
+//! thread.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,9 +19,6 @@ pub(crate) struct WorkerHealth {
     busy_since: AtomicU64,
     epoch: Instant,
     wedged_after: Duration,
-    /// A fault to act out at the next job (tests only).
-    #[cfg(feature = "fault-injection")]
-    pub(crate) fault: std::sync::Mutex<Option<crate::Fault>>,
 }
 
 impl WorkerHealth {
@@ -31,8 +29,6 @@ impl WorkerHealth {
             busy_since: AtomicU64::new(0),
             epoch: Instant::now(),
             wedged_after,
-            #[cfg(feature = "fault-injection")]
-            fault: std::sync::Mutex::new(None),
         })
     }
 
@@ -61,13 +57,25 @@ impl WorkerHealth {
         BackendError::Unavailable(format!("model `{}` worker has stopped", self.name))
     }
 
-    /// Marks the worker dead (its thread is unwinding; the guard will say the same).
+    /// Marks the worker dead (its thread is unwinding; its lifeline will say the same).
     pub(crate) fn mark_dead(&self) {
         self.alive.store(false, Ordering::Release);
     }
 
+    /// Whether the worker thread is still running.
     pub(crate) fn is_alive(&self) -> bool {
         self.alive.load(Ordering::Acquire)
+    }
+
+    /// Marks the worker dead for good, from its own thread as it ends; a death is logged as an
+    /// error, a shutdown (every handle dropped) is not.
+    pub(crate) fn thread_ended(&self) {
+        self.mark_dead();
+        if std::thread::panicking() {
+            tracing::error!(model = %self.name, "model worker thread died");
+        } else {
+            tracing::debug!(model = %self.name, "model worker thread stopped");
+        }
     }
 
     /// Marks a batch as running until the returned guard is dropped.
@@ -84,19 +92,5 @@ pub(crate) struct Busy<'a>(&'a WorkerHealth);
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
         self.0.busy_since.store(0, Ordering::Release);
-    }
-}
-
-/// Owned by the worker thread: when the thread ends, however it ends, the worker is marked dead.
-pub(crate) struct AliveGuard(pub(crate) Arc<WorkerHealth>);
-
-impl Drop for AliveGuard {
-    fn drop(&mut self) {
-        self.0.mark_dead();
-        if std::thread::panicking() {
-            tracing::error!(model = %self.0.name, "model worker thread died");
-        } else {
-            tracing::debug!(model = %self.0.name, "model worker thread stopped");
-        }
     }
 }

@@ -93,7 +93,7 @@ async fn a_killed_worker_turns_ready_503_and_its_requests_answer_503_at_once() {
     assert_eq!(embed(addr).await.0, 200);
 
     backend.inject_fault(Fault::KillWorker);
-    // The request that meets the dying worker is answered, with a 503.
+    // The worker dies as soon as it reads the fault; the next request is answered 503.
     let (status, body) = embed(addr).await;
     assert_eq!(status, 503, "{body}");
     let (status, body) = ready(addr).await;
