@@ -2,6 +2,11 @@
 //! answers chat (plain and SSE), embeddings and models, and can be told to be slow, fail with a
 //! status, hang, hold its stream open, or go away. It records what it received and notices when a
 //! client abandons a stream, so tests can prove cancellation reaches the upstream.
+//!
+//! For routing, retry and fallback tests it also scripts faults: one-shot modes queued with
+//! [`FakeUpstream::push_modes`] (fail twice, then answer), `retry-after` failures, malformed,
+//! stalled and trickled bodies (see `faults.rs`), and [`FaultProxy`], a TCP proxy in front of
+//! any address for the faults below HTTP (refused connections, resets, black holes).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -11,6 +16,10 @@
 
 pub mod bench_relay;
 pub mod bench_upstream;
+pub mod fault_proxy;
+mod faults;
+
+pub use fault_proxy::FaultProxy;
 
 use axum::Router;
 use axum::extract::{Multipart, State};
@@ -20,11 +29,12 @@ use axum::routing::{get, post};
 use base64::Engine;
 use bytes::Bytes;
 use serde_json::{Value, json};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{Notify, oneshot, watch};
 
 /// How the fake answers the next requests.
 #[derive(Debug, Clone, Default)]
@@ -47,6 +57,23 @@ pub enum Mode {
     },
     /// Never answer.
     Hang,
+    /// Answer with this status (429 or 503, say), a `retry-after: retry_after_secs` header and
+    /// an OpenAI-style error body.
+    FailWithRetryAfter {
+        /// The status.
+        status: u16,
+        /// The `retry-after` header's value, in seconds.
+        retry_after_secs: u64,
+    },
+    /// Answer 200 with a malformed body: `application/json` cut off mid-document, or, for a
+    /// stream, one SSE `data:` line that is not JSON and then the end of the stream.
+    Malformed,
+    /// Send the head and part of the normal answer (the first half of a JSON body, with the
+    /// full `content-length`; the first event of a stream), then nothing more until the fake is
+    /// dropped, when the connection is cut.
+    HangMidBody,
+    /// Send the normal answer one byte per interval (a JSON body keeps its `content-length`).
+    Trickle(Duration),
 }
 
 /// Dimension of the fake's embeddings.
@@ -55,6 +82,12 @@ pub const EMBEDDING_DIM: usize = 4;
 #[derive(Default)]
 struct Shared {
     mode: Mutex<Mode>,
+    /// One-shot modes, each consumed by one request before `mode` applies again.
+    queued: Mutex<VecDeque<Mode>>,
+    /// Requests received, on every endpoint.
+    request_count: AtomicUsize,
+    /// Becomes true when the fake is dropped: stalled and trickled bodies end then.
+    closed: watch::Sender<bool>,
     /// Chunks sent before the stream waits for [`FakeUpstream::release_stream`].
     hold_after: Mutex<Option<usize>>,
     release: Notify,
@@ -116,9 +149,31 @@ impl FakeUpstream {
         format!("http://{}/v1", self.addr)
     }
 
-    /// Changes how the following requests are answered.
+    /// `127.0.0.1:PORT`, the address it listens on (to put a [`FaultProxy`] in front of it).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Changes how the following requests are answered (once the queued modes are used up).
     pub fn set_mode(&self, mode: Mode) {
         *self.shared.mode.lock().unwrap() = mode;
+    }
+
+    /// Queues one-shot modes: each request, on any endpoint, consumes the next one; when none
+    /// is left the standing mode ([`Self::set_mode`]) applies. `push_modes([Mode::Fail(503),
+    /// Mode::Fail(503)])` fails twice, then answers.
+    pub fn push_modes(&self, modes: impl IntoIterator<Item = Mode>) {
+        self.shared.queued.lock().unwrap().extend(modes);
+    }
+
+    /// One-shot modes not consumed yet.
+    pub fn queued_modes(&self) -> usize {
+        self.shared.queued.lock().unwrap().len()
+    }
+
+    /// Requests received so far, on every endpoint (how many tries reached this deployment).
+    pub fn request_count(&self) -> usize {
+        self.shared.request_count.load(Ordering::SeqCst)
     }
 
     /// From now on answers 200 with exactly `body` (see [`Mode::Verbatim`]).
@@ -191,6 +246,7 @@ impl FakeUpstream {
 
 impl Drop for FakeUpstream {
     fn drop(&mut self) {
+        self.shared.closed.send_replace(true);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -199,6 +255,7 @@ impl Drop for FakeUpstream {
 
 fn record(shared: &Shared, path: &str, headers: &HeaderMap, body: &Bytes) -> Value {
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    shared.request_count.fetch_add(1, Ordering::SeqCst);
     shared.requests.lock().unwrap().push(Recorded {
         path: path.to_owned(),
         authorization: headers
@@ -210,38 +267,6 @@ fn record(shared: &Shared, path: &str, headers: &HeaderMap, body: &Bytes) -> Val
     body
 }
 
-/// Applies the current mode; `Some(response)` short-circuits the handler.
-async fn misbehave(shared: &Shared) -> Option<Response> {
-    let mode = shared.mode.lock().unwrap().clone();
-    match mode {
-        Mode::Normal => None,
-        Mode::Delay(delay) => {
-            tokio::time::sleep(delay).await;
-            None
-        }
-        Mode::Fail(status) => {
-            let status = StatusCode::from_u16(status).unwrap();
-            let body = json!({"error": {
-                "message": format!("fake upstream failure {}", status.as_u16()),
-                "type": "fake_error", "param": "messages", "code": null}});
-            Some((status, axum::Json(body)).into_response())
-        }
-        Mode::Garbage => Some((StatusCode::OK, "this is not json").into_response()),
-        Mode::Verbatim { content_type, body } => Some(
-            (
-                StatusCode::OK,
-                [(axum::http::header::CONTENT_TYPE, content_type)],
-                body,
-            )
-                .into_response(),
-        ),
-        Mode::Hang => {
-            std::future::pending::<()>().await;
-            None
-        }
-    }
-}
-
 /// The fake's answer text: it names the model it was asked for.
 pub fn answer_text(model: &str) -> String {
     format!("Hello from the fake upstream serving {model}.")
@@ -249,23 +274,27 @@ pub fn answer_text(model: &str) -> String {
 
 async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let request = record(&shared, "/v1/chat/completions", &headers, &body);
-    if let Some(response) = misbehave(&shared).await {
+    let streaming = request["stream"].as_bool() == Some(true);
+    let mode = faults::next_mode(&shared);
+    if let Some(response) = faults::misbehave(&mode, streaming).await {
         return response;
     }
     let model = request["model"].as_str().unwrap_or("unknown").to_owned();
     let text = answer_text(&model);
-    if request["stream"].as_bool() == Some(true) {
+    if streaming {
         let include_usage = request["stream_options"]["include_usage"].as_bool() == Some(true);
-        return stream_chat(shared, model, text, include_usage);
+        let response = stream_chat(shared.clone(), model, text, include_usage);
+        return faults::shape(&shared, &mode, response).await;
     }
-    axum::Json(json!({
+    let response = axum::Json(json!({
         "id": "chatcmpl-fake", "object": "chat.completion", "created": 1_700_000_000,
         "model": model, "system_fingerprint": "fp_fake",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                      "finish_reason": "stop", "logprobs": null}],
         "usage": {"prompt_tokens": 9, "completion_tokens": 8, "total_tokens": 17}
     }))
-    .into_response()
+    .into_response();
+    faults::shape(&shared, &mode, response).await
 }
 
 /// Counts a stream as cancelled if it is dropped before it finished.
@@ -342,7 +371,8 @@ async fn embeddings(
     body: Bytes,
 ) -> Response {
     let request = record(&shared, "/v1/embeddings", &headers, &body);
-    if let Some(response) = misbehave(&shared).await {
+    let mode = faults::next_mode(&shared);
+    if let Some(response) = faults::misbehave(&mode, false).await {
         return response;
     }
     let inputs: Vec<String> = match &request["input"] {
@@ -367,21 +397,24 @@ async fn embeddings(
             json!({"object": "embedding", "index": i, "embedding": embedding})
         })
         .collect();
-    axum::Json(
+    let response = axum::Json(
         json!({"object": "list", "data": data, "model": request["model"],
         "usage": {"prompt_tokens": inputs.len() * 2, "total_tokens": inputs.len() * 2}}),
     )
-    .into_response()
+    .into_response();
+    faults::shape(&shared, &mode, response).await
 }
 
 async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     record(&shared, "/v1/models", &headers, &Bytes::new());
-    if let Some(response) = misbehave(&shared).await {
+    let mode = faults::next_mode(&shared);
+    if let Some(response) = faults::misbehave(&mode, false).await {
         return response;
     }
-    axum::Json(json!({"object": "list", "data": [
+    let response = axum::Json(json!({"object": "list", "data": [
         {"id": "upstream-model", "object": "model", "created": 0, "owned_by": "fake"}]}))
-    .into_response()
+    .into_response();
+    faults::shape(&shared, &mode, response).await
 }
 
 /// The fake's transcript text.
@@ -415,15 +448,17 @@ async fn transcribe(
     let body = Value::Object(fields);
     let bytes = Bytes::from(body.to_string());
     record(&shared, "/v1/audio/transcriptions", &headers, &bytes);
-    if let Some(response) = misbehave(&shared).await {
+    let mode = faults::next_mode(&shared);
+    if let Some(response) = faults::misbehave(&mode, false).await {
         return response;
     }
     let samples = body["file_bytes"].as_u64().unwrap_or(44).saturating_sub(44) / 2;
     let rate = body["file_sample_rate"].as_u64().unwrap_or(16_000).max(1);
     let duration = samples as f64 / rate as f64;
-    axum::Json(json!({"task": "transcribe", "language": "english", "duration": duration,
-        "text": TRANSCRIPT,
+    let response = axum::Json(json!({"task": "transcribe", "language": "english",
+        "duration": duration, "text": TRANSCRIPT,
         "segments": [{"id": 0, "start": 0.0, "end": duration / 2.0, "text": " Ever tried."},
                      {"id": 1, "start": duration / 2.0, "end": duration, "text": " Ever failed."}]}))
-    .into_response()
+    .into_response();
+    faults::shape(&shared, &mode, response).await
 }
