@@ -15,6 +15,7 @@ mod bench_requests;
 mod chat;
 mod embeddings_models;
 mod errors;
+mod faults;
 mod lifecycle;
 mod media;
 mod media_limits;
