@@ -101,6 +101,10 @@ pub struct EmbeddedDeployment {
     /// `/ready` turns 503 and new requests are refused at once rather than queued behind it.
     #[serde(default = "default_wedged_after_secs")]
     pub wedged_after_secs: f64,
+    /// What `x-omnigate-deployment` and the deployments view call it (see
+    /// [`crate::DeploymentConfig::name`]).
+    #[serde(default)]
+    pub name: Option<String>,
     /// Share of requests (see [`crate::DeploymentConfig::weight`]).
     #[serde(default = "crate::model::default_weight")]
     pub weight: u32,

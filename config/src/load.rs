@@ -150,6 +150,33 @@ mod tests {
     }
 
     #[test]
+    fn deployment_names_are_unique_header_safe_and_default_to_the_index() {
+        let two = |a: &str, b: &str| {
+            format!(
+                "[models.m]\n[[models.m.deployments]]\nkind = \"openai\"\nbase_url = \"http://a/v1\"\n{a}\n[[models.m.deployments]]\nkind = \"openai\"\nbase_url = \"http://b/v1\"\n{b}\n"
+            )
+        };
+        let config = load_isolated(&two("name = \"east\"", ""), &[]).unwrap();
+        let names: Vec<String> = config.models["m"]
+            .deployments
+            .iter()
+            .enumerate()
+            .map(|(i, d)| d.name(i))
+            .collect();
+        assert_eq!(names, ["east", "1"]);
+        let err = err_of(&two("name = \"a\"", "name = \"a\""));
+        assert!(
+            err.contains("models.m.deployments[1].name") && err.contains("another"),
+            "{err}"
+        );
+        // The index another deployment would default to is taken too.
+        let err = err_of(&two("", "name = \"0\""));
+        assert!(err.contains("models.m.deployments[1].name"), "{err}");
+        let err = err_of(&two("name = \"us east\"", ""));
+        assert!(err.contains("models.m.deployments[0].name"), "{err}");
+    }
+
+    #[test]
     fn empty_config_is_valid_defaults() {
         let config = load_isolated("", &[]).unwrap();
         assert_eq!(config.server.bind.port(), 8080);

@@ -61,6 +61,16 @@ pub enum DeploymentConfig {
 }
 
 impl DeploymentConfig {
+    /// Its name within the model, as `x-omnigate-deployment`, `GET /v1/deployments` and the
+    /// logs show it: the `name` key, else its index in the model's list.
+    pub fn name(&self, index: usize) -> String {
+        let name = match self {
+            Self::Openai(d) => d.name.as_deref(),
+            Self::Embedded(d) => d.name.as_deref(),
+        };
+        name.map_or_else(|| index.to_string(), str::to_owned)
+    }
+
     /// Its share of requests under `strategy = "weighted"` (and of P2C's random draws).
     pub fn weight(&self) -> u32 {
         match self {
@@ -109,6 +119,10 @@ pub struct OpenAiDeployment {
     /// Deadline for opening a TCP (and TLS) connection.
     #[serde(default = "default_connect_timeout_secs")]
     pub connect_timeout_secs: f64,
+    /// What `x-omnigate-deployment` and the deployments view call it (see
+    /// [`DeploymentConfig::name`]).
+    #[serde(default)]
+    pub name: Option<String>,
     /// Share of requests (see [`DeploymentConfig::weight`]).
     #[serde(default = "default_weight")]
     pub weight: u32,

@@ -101,8 +101,23 @@ fn validate_model(name: &str, model: &ModelConfig) -> Result<(), ConfigError> {
     validate_audio(&format!("{key}.audio"), &model.audio)?;
     validate_video(&format!("{key}.video"), &model.video)?;
     model.routing.validate(&format!("{key}.routing"))?;
+    let mut names = std::collections::HashSet::new();
     for (i, deployment) in model.deployments.iter().enumerate() {
         let key = format!("{key}.deployments[{i}]");
+        let name = deployment.name(i);
+        // It travels as a response header: visible ASCII, no spaces.
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ConfigError::invalid(
+                format!("{key}.name"),
+                format!("`{name}` must be non-empty visible ASCII without spaces"),
+            ));
+        }
+        if !names.insert(name.clone()) {
+            return Err(ConfigError::invalid(
+                format!("{key}.name"),
+                format!("`{name}` names another deployment of this model too"),
+            ));
+        }
         if deployment.weight() == 0 {
             return Err(ConfigError::invalid(
                 format!("{key}.weight"),

@@ -1,7 +1,7 @@
 //! Routing a request: the model's deployments tried through the router (balancing, per-try
 //! timeouts, retries on another deployment, the deadline), then its fallback models in order
 //! when none of its deployments could answer. The answer says who served it:
-//! `x-omnigate-model`, `x-omnigate-deployment` (its index in the model's config) and
+//! `x-omnigate-model`, `x-omnigate-deployment` (its `name`, else its index in the model's config) and
 //! `x-omnigate-attempts` (tries made, fallbacks included).
 
 use crate::error::ApiError;
@@ -51,7 +51,7 @@ impl<T> Served<T> {
             self.model
                 .deployments()
                 .get(self.lease.index())
-                .and_then(|d| d.index_header.clone()),
+                .and_then(|d| d.name_header.clone()),
             Some(attempts),
         ])
     }

@@ -29,6 +29,7 @@ pub fn spawn(state: &AppState) -> Probes {
             };
             let model = Arc::clone(model);
             let backend = Arc::clone(&deployment.backend);
+            let name = deployment.name.clone();
             tasks.push(tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(interval);
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -40,7 +41,7 @@ pub fn spawn(state: &AppState) -> Probes {
                         Err(_) => Err(format!("no answer within {timeout:?}")),
                     };
                     if let Err(err) = &result {
-                        tracing::debug!(model = %model.name, deployment = index, error = %err, "probe failed");
+                        tracing::debug!(model = %model.name, deployment = %name, error = %err, "probe failed");
                     }
                     model.pool().probed(index, result);
                 }

@@ -19,8 +19,10 @@ pub struct Deployment {
     pub upstream_model: String,
     /// How often it is probed actively, if at all.
     pub probe_interval: Option<Duration>,
-    /// Its index in the model's config, ready to send as `x-omnigate-deployment`.
-    pub index_header: Option<axum::http::HeaderValue>,
+    /// Its name within the model (the config's `name`, else its index).
+    pub name: String,
+    /// The name, ready to send as `x-omnigate-deployment`.
+    pub name_header: Option<axum::http::HeaderValue>,
 }
 
 /// What a model is: its name, what it serves and takes, and how its media must look.

@@ -99,8 +99,9 @@ impl AppState {
             for (i, deployment) in model.deployments.iter().enumerate() {
                 let built =
                     omnigate_backend_factory::build(name, i, model, deployment, &context).await?;
+                let deployment_name = deployment.name(i);
                 endpoints.push(Endpoint::new(
-                    i.to_string(),
+                    deployment_name.clone(),
                     deployment.weight(),
                     deployment.max_in_flight(),
                 ));
@@ -110,7 +111,8 @@ impl AppState {
                     probe_interval: deployment
                         .health_interval_secs()
                         .map(Duration::from_secs_f64),
-                    index_header: Some(axum::http::HeaderValue::from(i)),
+                    name_header: axum::http::HeaderValue::from_str(&deployment_name).ok(),
+                    name: deployment_name,
                 });
             }
             let spec = ModelSpec {

@@ -54,7 +54,8 @@ pub struct DeploymentList {
 pub struct DeploymentStatus {
     /// Public model name.
     pub model: String,
-    /// Its index in the model's `deployments` (what `x-omnigate-deployment` names).
+    /// Its name within the model: the config's `name`, else its index in the model's
+    /// `deployments` (what `x-omnigate-deployment` says).
     pub deployment: String,
     /// The backend's name.
     pub backend: String,

@@ -32,7 +32,7 @@ pub async fn list_deployments(State(state): State<AppState>) -> Json<DeploymentL
             };
             data.push(DeploymentStatus {
                 model: model.name.clone(),
-                deployment: index.to_string(),
+                deployment: deployment.name.clone(),
                 backend: deployment.backend.name().to_owned(),
                 state: snapshot.state.name().to_owned(),
                 in_flight: snapshot.in_flight as u64,

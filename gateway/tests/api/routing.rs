@@ -372,3 +372,29 @@ async fn a_request_with_media_the_model_lacks_goes_to_a_fallback_that_takes_it()
         .await;
     assert_eq!(header(&response, "x-omnigate-model"), "m");
 }
+
+#[tokio::test]
+async fn a_named_deployment_is_called_by_its_name() {
+    let upstream = FakeUpstream::start().await;
+    let toml = format!(
+        r#"
+[server]
+bind = "127.0.0.1:0"
+
+[models.named]
+[[models.named.deployments]]
+kind = "openai"
+name = "us-east"
+base_url = "{}"
+"#,
+        upstream.base_url()
+    );
+    let gateway = Gateway::from_toml(&toml).await;
+    let response = gateway
+        .post_json("/v1/chat/completions", chat_body("named"))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-omnigate-deployment"), "us-east");
+    let view: Value = gateway.get("/v1/deployments").await.json().await.unwrap();
+    assert_eq!(view["data"][0]["deployment"], "us-east", "{view}");
+}

@@ -51,7 +51,8 @@ async fn minilm_gateway(wedged_after: Duration) -> (SocketAddr, Arc<EmbeddedBack
         backend: backend.clone(),
         upstream_model: "minilm".to_owned(),
         probe_interval: None,
-        index_header: None,
+        name: "0".to_owned(),
+        name_header: None,
     };
     let mut policy = RoutingPolicy::default();
     policy.retry.max_attempts = 1;
