@@ -23,6 +23,7 @@ mod model;
 mod routing;
 mod secret;
 mod server;
+mod tenants;
 mod validate;
 
 pub use embedded::{
@@ -38,6 +39,7 @@ pub use model::{DeploymentConfig, Modality, ModelConfig, OpenAiDeployment, Task}
 pub use routing::{BalanceStrategy, RoutingConfig};
 pub use secret::{Secret, SecretRef};
 pub use server::{LogFormat, ServerConfig};
+pub use tenants::{KeyConfig, StateConfig, TeamConfig};
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -58,6 +60,15 @@ pub struct Config {
     /// Where embedded models' weights are fetched from and cached.
     #[serde(default)]
     pub weights: WeightsConfig,
+    /// Where limits, budgets, usage and API-made keys live.
+    #[serde(default)]
+    pub state: StateConfig,
+    /// Virtual API keys declared here (more can be made through `/admin/keys`).
+    #[serde(default)]
+    pub keys: Vec<KeyConfig>,
+    /// Limits and budgets shared by the keys of a team.
+    #[serde(default)]
+    pub teams: BTreeMap<String, TeamConfig>,
 }
 
 impl Config {

@@ -40,6 +40,9 @@ pub struct ModelConfig {
     /// Overrides of `[media.video]` for this model.
     #[serde(default)]
     pub video: VideoContract,
+    /// What a request costs (for keys' budgets and the usage report); absent: nothing.
+    #[serde(default)]
+    pub prices: Option<omnigate_tenants::Prices>,
 }
 
 fn default_tasks() -> Vec<Task> {

@@ -35,7 +35,13 @@ impl Config {
         for (name, model) in &self.models {
             validate_model(name, model)?;
             self.validate_fallbacks(name, model)?;
+            crate::tenants::check_prices(&format!("models.{name}.prices"), model.prices.as_ref())?;
         }
+        crate::tenants::validate_state(&self.state)?;
+        if let Some(url) = &self.state.redis_url {
+            url.resolve("state.redis_url")?;
+        }
+        crate::tenants::validate_keys(&self.keys, &self.teams)?;
         Ok(())
     }
 

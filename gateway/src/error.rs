@@ -33,9 +33,38 @@ pub enum ApiError {
     /// A valid key that may not do this (403).
     #[error("{0}")]
     Forbidden(&'static str),
+    /// A known key that may not be used (disabled, expired) (401).
+    #[error("{message}")]
+    KeyRejected {
+        /// Why.
+        message: String,
+        /// `key_disabled` or `key_expired`.
+        code: &'static str,
+    },
+    /// A key that may not call this model (403).
+    #[error("This API key may not call the model `{0}`.")]
+    ModelNotAllowed(String),
+    /// A key's or team's limit or budget (429), with OpenAI's `x-ratelimit-*` headers.
+    #[error("{message}")]
+    KeyLimited {
+        /// Which limit, and when to come back.
+        message: String,
+        /// `rate_limit_exceeded`, or `insufficient_quota` for a spent budget.
+        code: &'static str,
+        /// When to try again; `None` when waiting will not help.
+        retry_after: Option<Duration>,
+        /// `x-ratelimit-*` headers.
+        headers: Vec<(axum::http::HeaderName, HeaderValue)>,
+    },
     /// The model is not served here (404).
     #[error("The model `{0}` does not exist or you do not have access to it.")]
     ModelNotFound(String),
+    /// No such thing (a key, say) (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The change conflicts with how the thing is declared (409).
+    #[error("{0}")]
+    Conflict(String),
     /// No such route (404).
     #[error("Unknown path: {0}")]
     RouteNotFound(String),
@@ -125,8 +154,13 @@ impl ApiError {
         match self {
             Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::ModelNotFound(_) | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
+            Self::Forbidden(_) | Self::ModelNotAllowed(_) => StatusCode::FORBIDDEN,
+            Self::KeyRejected { .. } => StatusCode::UNAUTHORIZED,
+            Self::KeyLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::ModelNotFound(_) | Self::RouteNotFound(_) | Self::NotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -156,9 +190,15 @@ impl ApiError {
             | Self::UpstreamRejected { .. }
             | Self::Media { .. }
             | Self::MethodNotAllowed => "invalid_request_error",
-            Self::Unauthorized(_) => "authentication_error",
-            Self::Forbidden(_) => "permission_error",
-            Self::ModelNotFound(_) | Self::RouteNotFound(_) => "not_found_error",
+            Self::Unauthorized(_) | Self::KeyRejected { .. } => "authentication_error",
+            Self::Forbidden(_) | Self::ModelNotAllowed(_) => "permission_error",
+            // OpenAI's own type for a spent quota, so SDK users can tell it from a rate limit.
+            Self::KeyLimited { code, .. } if *code == "insufficient_quota" => "insufficient_quota",
+            Self::KeyLimited { .. } => "rate_limit_error",
+            Self::ModelNotFound(_) | Self::RouteNotFound(_) | Self::NotFound(_) => {
+                "not_found_error"
+            }
+            Self::Conflict(_) => "invalid_request_error",
             Self::RateLimited(_) => "rate_limit_error",
             Self::RetryLater { status, .. } if *status == StatusCode::TOO_MANY_REQUESTS => {
                 "rate_limit_error"
@@ -175,8 +215,12 @@ impl ApiError {
             Self::InvalidRequest { code, .. } | Self::Media { code, .. } => code,
             Self::Unauthorized(_) => "invalid_api_key",
             Self::Forbidden(_) => "forbidden",
+            Self::KeyRejected { code, .. } | Self::KeyLimited { code, .. } => code,
+            Self::ModelNotAllowed(_) => "model_not_allowed",
             Self::ModelNotFound(_) => "model_not_found",
             Self::RouteNotFound(_) => "unknown_url",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "request_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -200,7 +244,7 @@ impl ApiError {
             | Self::Unprocessable { param, .. }
             | Self::UpstreamRejected { param, .. } => param.clone(),
             Self::Media { param, .. } => Some(param.clone()),
-            Self::ModelNotFound(_) => Some("model".to_owned()),
+            Self::ModelNotFound(_) | Self::ModelNotAllowed(_) => Some("model".to_owned()),
             _ => None,
         }
     }
@@ -256,7 +300,22 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
-        if matches!(self, Self::Unauthorized(_)) {
+        if let Self::KeyLimited {
+            retry_after,
+            headers,
+            ..
+        } = &self
+        {
+            let out = response.headers_mut();
+            for (name, value) in headers {
+                out.insert(name.clone(), value.clone());
+            }
+            if let Some(after) = retry_after {
+                let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+                out.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            }
+        }
+        if matches!(self, Self::Unauthorized(_) | Self::KeyRejected { .. }) {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -362,9 +421,11 @@ mod tests {
     fn expected_status(err: &ApiError) -> u16 {
         match err {
             ApiError::InvalidRequest { .. } => 400,
-            ApiError::Unauthorized(_) => 401,
-            ApiError::Forbidden(_) => 403,
-            ApiError::ModelNotFound(_) | ApiError::RouteNotFound(_) => 404,
+            ApiError::Unauthorized(_) | ApiError::KeyRejected { .. } => 401,
+            ApiError::Forbidden(_) | ApiError::ModelNotAllowed(_) => 403,
+            ApiError::ModelNotFound(_) | ApiError::RouteNotFound(_) | ApiError::NotFound(_) => 404,
+            ApiError::Conflict(_) => 409,
+            ApiError::KeyLimited { .. } => 429,
             ApiError::MethodNotAllowed => 405,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::UnsupportedMediaType(_) => 415,
@@ -401,6 +462,25 @@ mod tests {
             (ApiError::invalid("bad", Some("messages")), 400),
             (ApiError::Unauthorized("no key"), 401),
             (ApiError::Forbidden("not an admin"), 403),
+            (
+                ApiError::KeyRejected {
+                    message: "off".into(),
+                    code: "key_disabled",
+                },
+                401,
+            ),
+            (ApiError::ModelNotAllowed("m".into()), 403),
+            (ApiError::NotFound("no key".into()), 404),
+            (ApiError::Conflict("declared".into()), 409),
+            (
+                ApiError::KeyLimited {
+                    message: "slow down".into(),
+                    code: "rate_limit_exceeded",
+                    retry_after: Some(Duration::from_millis(1500)),
+                    headers: Vec::new(),
+                },
+                429,
+            ),
             (ApiError::ModelNotFound("m".into()), 404),
             (ApiError::RouteNotFound("/x".into()), 404),
             (ApiError::MethodNotAllowed, 405),
@@ -463,8 +543,8 @@ mod tests {
                 "the log layer needs the detail"
             );
         }
-        // At least one case for each of the enum's 17 variants.
-        assert_eq!(variants.len(), 17);
+        // At least one case for each of the enum's 22 variants.
+        assert_eq!(variants.len(), 22);
     }
 
     #[test]

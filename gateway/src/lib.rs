@@ -28,6 +28,7 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod tenancy;
 
 pub use app::app;
 pub use error::ApiError;

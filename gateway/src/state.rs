@@ -2,6 +2,7 @@
 
 use crate::media::{MediaContract, Normalizer};
 use crate::registry::{Deployment, ModelEntry, ModelSpec, Registry};
+use crate::tenancy::Tenancy;
 use omnigate_backend_factory::{BuildContext, BuildError};
 use omnigate_config::{BalanceStrategy, Config, ConfigError, RoutingConfig, Secret};
 use omnigate_router::{
@@ -20,6 +21,7 @@ struct Inner {
     registry: Registry,
     normalizer: Normalizer,
     settings: Settings,
+    tenancy: Tenancy,
     started_unix: u64,
 }
 
@@ -59,14 +61,27 @@ pub enum StartupError {
     /// A deployment could not be built.
     #[error(transparent)]
     Backend(#[from] BuildError),
+    /// Tenants' keys or store could not be set up.
+    #[error(transparent)]
+    Tenancy(#[from] crate::tenancy::TenancyError),
     /// The media machinery could not be set up.
     #[error("{0}")]
     Media(String),
 }
 
 impl AppState {
-    /// State from parts (tests and embedding).
+    /// State from parts (tests and embedding), without virtual keys.
     pub fn new(registry: Registry, settings: Settings, normalizer: Normalizer) -> Self {
+        Self::with_tenancy(registry, settings, normalizer, Tenancy::default())
+    }
+
+    /// State from parts, with tenants.
+    pub fn with_tenancy(
+        registry: Registry,
+        settings: Settings,
+        normalizer: Normalizer,
+        tenancy: Tenancy,
+    ) -> Self {
         let started_unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -75,6 +90,7 @@ impl AppState {
                 registry,
                 normalizer,
                 settings,
+                tenancy,
                 started_unix,
             }),
         }
@@ -147,7 +163,8 @@ impl AppState {
             readiness_timeout: Duration::from_secs_f64(server.readiness_timeout_secs),
         };
         let normalizer = Normalizer::new(&config.media).map_err(StartupError::Media)?;
-        Ok(Self::new(registry, settings, normalizer))
+        let tenancy = Tenancy::from_config(config).await?;
+        Ok(Self::with_tenancy(registry, settings, normalizer, tenancy))
     }
 
     /// The models.
@@ -163,6 +180,11 @@ impl AppState {
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// Virtual keys, their limits and usage.
+    pub fn tenancy(&self) -> &Tenancy {
+        &self.inner.tenancy
     }
 
     /// Unix time the gateway started (reported as models' `created`).

@@ -5,6 +5,7 @@
 //! Answers that backends produce already in the wire shape (chat completions, chunks,
 //! embeddings) are re-exported from the backend crate rather than defined twice.
 
+mod admin;
 mod audio;
 mod chat;
 mod content;
@@ -14,6 +15,10 @@ mod models;
 mod normalize;
 mod status;
 
+pub use admin::{
+    CreateKeyRequest, KeyDeleted, KeyList, KeyObject, KeyWithSecret, UpdateKeyRequest, UsageQuery,
+    UsageReport, UsageRow,
+};
 pub use audio::{
     DurationUsage, TranscriptionForm, TranscriptionJson, TranscriptionSegmentJson,
     TranscriptionVerbose,
@@ -56,6 +61,8 @@ always come as `{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`.",
         (name = "media", description = "How the gateway normalizes media for a model."),
         (name = "operations", description = "Liveness and readiness probes, API description."),
         (name = "admin", description = "Operators' views of the gateway's live state; they need an admin key (`server.admin_api_keys`)."),
+        (name = "keys", description = "Virtual API keys: each with its allowed models, limits, budget and expiry. Needs an admin key (`server.admin_api_keys`)."),
+        (name = "usage", description = "What each key, team and model used and cost. Needs an admin key (`server.admin_api_keys`)."),
     ),
     components(schemas(ErrorResponse, ErrorBody)),
     modifiers(&BearerAuth),
@@ -79,7 +86,10 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An API key from the server's `server.api_keys`."))
+                    .description(Some(
+                        "An API key: a virtual key (`[[keys]]` or made through `/admin/keys`) \
+                         or one of `server.api_keys`.",
+                    ))
                     .build(),
             ),
         );

@@ -215,6 +215,13 @@ impl RelayedJson {
         Bytes::from(out)
     }
 
+    /// The top-level `usage` object decoded (only it, not the answer): what per-key limits and
+    /// usage records read. `None` when there is none or it lacks the token counts.
+    pub fn usage(&self) -> Option<crate::Usage> {
+        let object = self.usage.as_ref()?.object(&self.text)?;
+        serde_json::from_slice(object).ok()
+    }
+
     /// Whether the answer has a top-level `usage` object (not absent, not `null`), which
     /// [`RelayedJson::with_model_and_usage_extra`] can extend. Tells apart its two `None`s.
     pub fn has_usage_object(&self) -> bool {

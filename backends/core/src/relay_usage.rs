@@ -30,6 +30,11 @@ pub(crate) struct UsageSlot {
 }
 
 impl UsageSlot {
+    /// The object's bytes in `text`.
+    pub(crate) fn object<'a>(&self, text: &'a [u8]) -> Option<&'a [u8]> {
+        text.get(self.object.clone())
+    }
+
     /// The slot of `usage`, the raw value the probe borrowed from `checked` (the text serde read:
     /// `text` itself, or `skimmed`'s copy of it). `None` when `usage` is not an object (a
     /// number, a string...): there is nothing to extend.

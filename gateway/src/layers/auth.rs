@@ -1,6 +1,8 @@
-//! Bearer-key authentication: API keys for `/v1`, operators' keys for the admin views. Keys are
-//! compared in constant time, and every key is compared, so timing tells nothing about which key
-//! (or how much of one) matched.
+//! Bearer-key authentication: API keys for `/v1`, operators' keys for the admin views.
+//! `server.api_keys` are compared in constant time, every one of them, so timing tells nothing
+//! about which key (or how much of one) matched; virtual keys are found by the SHA-256 of the
+//! token (see `omnigate_tenants::key`), and the caller's key travels on to the handler, which
+//! checks its model allow-list and limits.
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -12,11 +14,12 @@ use axum::response::{IntoResponse, Response};
 /// Lets the request through when authentication is off or its key is valid; otherwise 401.
 pub async fn require_api_key(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let keys = &state.settings().api_keys;
-    if keys.is_empty() {
+    let tenancy = state.tenancy();
+    if keys.is_empty() && !tenancy.keys_exist() {
         return next.run(request).await;
     }
     let Some(presented) = bearer_token(request.headers()) else {
@@ -26,21 +29,32 @@ pub async fn require_api_key(
         .into_response();
     };
     if matches_any(keys, presented) {
-        next.run(request).await
-    } else {
-        ApiError::Unauthorized("Invalid API key.").into_response()
+        return next.run(request).await;
+    }
+    if !tenancy.keys_exist() {
+        return ApiError::Unauthorized("Invalid API key.").into_response();
+    }
+    match tenancy.authenticate(presented).await {
+        Ok(principal) => {
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+        Err(err) => err.into_response(),
     }
 }
 
 /// Lets an operator through to the admin views: a valid admin key; or, when no key of any kind
-/// is configured (local development), anyone. An API key that is not an admin key gets 403.
+/// exists (local development), anyone. Any other key (an API key, a virtual key) gets 403.
 pub async fn require_admin_key(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
     let settings = state.settings();
-    if settings.admin_api_keys.is_empty() && settings.api_keys.is_empty() {
+    if settings.admin_api_keys.is_empty()
+        && settings.api_keys.is_empty()
+        && !state.tenancy().keys_exist()
+    {
         return next.run(request).await;
     }
     let Some(presented) = bearer_token(request.headers()) else {

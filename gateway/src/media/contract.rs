@@ -70,6 +70,7 @@ fn default_model() -> ModelConfig {
         image: ImageContract::default(),
         audio: AudioContract::default(),
         video: VideoContract::default(),
+        prices: None,
     }
 }
 

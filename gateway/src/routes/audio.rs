@@ -9,12 +9,13 @@ use crate::respond::transcript::{self, ResponseFormat};
 use crate::respond::transcript_sse;
 use crate::routes::docs::PostErrors;
 use crate::state::AppState;
+use crate::tenancy::admission::{self, Caller};
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::response::Response;
 use bytes::Bytes;
 use omnigate_backend::{Task, TranscriptionRequest};
-use omnigate_openapi::{TranscriptionForm, TranscriptionJson};
+use omnigate_openapi::{MediaUsage, TranscriptionForm, TranscriptionJson};
 use std::sync::Arc;
 
 /// Transcribe audio.
@@ -67,14 +68,16 @@ pub async fn translations(
 
 async fn transcribe(
     state: AppState,
-    request: Request,
+    mut request: Request,
     translate: bool,
 ) -> Result<Response, ApiError> {
     let deadline = dispatch::requested_deadline(request.headers())?;
+    let caller = Caller(request.extensions_mut().remove());
     let form = read_form(request, &state).await?;
     let model_name = form
         .model
         .ok_or_else(|| ApiError::invalid("`model` is required.", Some("model")))?;
+    admission::authorize(&caller, &model_name)?;
     let model = state.registry().get(&model_name)?.clone();
     model.require(Task::Transcription)?;
     let format = ResponseFormat::parse(form.response_format.as_deref())?;
@@ -86,6 +89,13 @@ async fn transcribe(
         .upload(file, form.filename, model.media_target(), "file")
         .await?;
     let audio_seconds = audio.duration_secs();
+    let media = MediaUsage {
+        audio_seconds,
+        ..MediaUsage::default()
+    };
+    let prompt_bytes = form.prompt.as_ref().map_or(0, String::len);
+    let charge = admission::charge(prompt_bytes, None, &media);
+    let admitted = admission::admit(state.tenancy(), &caller, &model.name, charge).await?;
     let template = TranscriptionRequest {
         model: String::new(),
         audio,
@@ -115,7 +125,10 @@ async fn transcribe(
         let events = Box::pin(dispatch::hold_lease(served.value, served.lease));
         let mut response = transcript_sse::respond(events);
         labels.apply(&mut response);
-        return Ok(response);
+        return Ok(match admitted {
+            Some(admitted) => admitted.finish_stream(response),
+            None => response,
+        });
     }
     let served = dispatch::dispatch(
         &state,
@@ -133,6 +146,9 @@ async fn transcribe(
     let labels = served.labels();
     let mut response = transcript::respond(served.value, format, translate, audio_seconds);
     labels.apply(&mut response);
+    if let Some(admitted) = admitted {
+        admitted.finish(&mut response);
+    }
     Ok(response)
 }
 

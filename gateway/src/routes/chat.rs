@@ -7,11 +7,20 @@ use crate::registry::Deployment;
 use crate::respond;
 use crate::routes::docs::PostErrors;
 use crate::state::AppState;
+use crate::tenancy::admission::{self, Caller};
 use axum::extract::State;
 use axum::response::Response;
-use omnigate_backend::{ChatRequest, Task};
-use omnigate_openapi::{ChatChunk, ChatCompletionRequest, ChatResponse};
+use omnigate_backend::{Answer, ChatRequest, ChatResponse, Task};
+use omnigate_openapi::{ChatChunk, ChatCompletionRequest};
 use std::sync::Arc;
+
+/// The token counts an answer reports (decoding only its `usage` when it is relayed).
+fn answer_usage(answer: &Answer<ChatResponse>) -> Option<omnigate_backend::Usage> {
+    match answer {
+        Answer::Built(response) => response.usage.clone(),
+        Answer::Relayed(relayed) => relayed.usage(),
+    }
+}
 
 /// Create a chat completion.
 ///
@@ -38,8 +47,10 @@ use std::sync::Arc;
 pub async fn chat_completions(
     State(state): State<AppState>,
     RequestDeadline(deadline): RequestDeadline,
+    caller: Caller,
     ApiJson(mut request): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
+    admission::authorize(&caller, &request.model)?;
     let model = state.registry().get(&request.model)?.clone();
     model.require(Task::Chat)?;
     let limits = request.media_limits.take();
@@ -52,11 +63,18 @@ pub async fn chat_completions(
             Some("stream_options"),
         ));
     }
+    let prompt_bytes = if caller.0.is_some() {
+        admission::text_bytes(&messages)
+    } else {
+        0
+    };
     let normalized = state
         .normalizer()
         .messages(messages, model.media_target(), limits.as_ref())
         .await?;
     let media = normalized.usage;
+    let charge = admission::charge(prompt_bytes, admission::max_tokens(&params), &media);
+    let admitted = admission::admit(state.tenancy(), &caller, &model.name, charge).await?;
     // Normalized once; each try (and each fallback model) gets a copy with its upstream name.
     let template = ChatRequest {
         model: String::new(),
@@ -87,7 +105,10 @@ pub async fn chat_completions(
         let chunks = Box::pin(dispatch::hold_lease(value, lease));
         let mut response = respond::chat::stream(chunks, name, media);
         labels.apply(&mut response);
-        Ok(response)
+        Ok(match admitted {
+            Some(admitted) => admitted.finish_stream(response),
+            None => response,
+        })
     } else {
         let served = dispatch::dispatch(
             &state,
@@ -103,9 +124,16 @@ pub async fn chat_completions(
         )
         .await?;
         let labels = served.labels();
+        let mut admitted = admitted;
+        if let Some(admitted) = admitted.as_mut() {
+            admitted.used_tokens(answer_usage(&served.value).as_ref());
+        }
         let mut response =
             respond::chat::completion(served.value, served.model.name.clone(), &media)?;
         labels.apply(&mut response);
+        if let Some(admitted) = admitted {
+            admitted.finish(&mut response);
+        }
         Ok(response)
     }
 }

@@ -6,9 +6,11 @@ use crate::extract::ApiJson;
 use crate::respond;
 use crate::routes::docs::PostErrors;
 use crate::state::AppState;
+use crate::tenancy::admission::{self, Caller};
 use axum::extract::State;
 use axum::response::Response;
-use omnigate_backend::{EmbeddingInput, Task};
+use omnigate_backend::{Answer, EmbeddingInput, Task};
+use omnigate_openapi::MediaUsage;
 use omnigate_openapi::{EmbeddingsInput, EmbeddingsRequest, EmbeddingsResponse};
 use serde_json::Value;
 use std::sync::Arc;
@@ -35,8 +37,10 @@ const MAX_INPUTS: usize = 2048;
 pub async fn create_embeddings(
     State(state): State<AppState>,
     RequestDeadline(deadline): RequestDeadline,
+    caller: Caller,
     ApiJson(request): ApiJson<EmbeddingsRequest>,
 ) -> Result<Response, ApiError> {
+    admission::authorize(&caller, &request.model)?;
     let model = state.registry().get(&request.model)?.clone();
     model.require(Task::Embeddings)?;
     let EmbeddingsRequest {
@@ -66,6 +70,13 @@ pub async fn create_embeddings(
             Some("dimensions"),
         ));
     }
+    let prompt_bytes = match &input {
+        EmbeddingInput::Text(texts) => texts.iter().map(String::len).sum(),
+        // Token ids: about four bytes of text each.
+        EmbeddingInput::Tokens(lists) => lists.iter().map(Vec::len).sum::<usize>() * 4,
+    };
+    let charge = admission::charge(prompt_bytes, None, &MediaUsage::default());
+    let mut admitted = admission::admit(state.tenancy(), &caller, &model.name, charge).await?;
     let template = omnigate_backend::EmbeddingsRequest {
         model: String::new(),
         input,
@@ -89,8 +100,18 @@ pub async fn create_embeddings(
     )
     .await?;
     let labels = served.labels();
+    if let Some(admitted) = admitted.as_mut() {
+        let usage = match &served.value {
+            Answer::Built(response) => Some(response.usage.clone()),
+            Answer::Relayed(relayed) => relayed.usage(),
+        };
+        admitted.used_tokens(usage.as_ref());
+    }
     let mut response = respond::embeddings::respond(served.value, served.model.name.clone())?;
     labels.apply(&mut response);
+    if let Some(admitted) = admitted {
+        admitted.finish(&mut response);
+    }
     Ok(response)
 }
 

@@ -2,6 +2,7 @@
 //! (utoipa-axum), so the published spec cannot list a route that does not exist or miss one
 //! that does.
 
+pub mod admin_keys;
 pub mod audio;
 pub mod chat;
 pub mod deployments;
@@ -10,6 +11,7 @@ pub mod embeddings;
 pub mod models;
 pub mod normalize;
 pub mod ops;
+pub mod usage;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -33,7 +35,15 @@ pub fn v1_routes() -> OpenApiRouter<AppState> {
 
 /// Operators' views: admin keys, never shed.
 pub fn admin_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(deployments::list_deployments))
+    OpenApiRouter::new()
+        .routes(routes!(deployments::list_deployments))
+        .routes(routes!(admin_keys::create_key, admin_keys::list_keys))
+        .routes(routes!(
+            admin_keys::get_key,
+            admin_keys::update_key,
+            admin_keys::delete_key
+        ))
+        .routes(routes!(usage::get_usage))
 }
 
 /// Probes: never authenticated, never shed.

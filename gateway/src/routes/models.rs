@@ -4,6 +4,7 @@ use crate::error::ApiError;
 use crate::registry::ModelEntry;
 use crate::routes::docs::GetErrors;
 use crate::state::AppState;
+use crate::tenancy::admission::{self, Caller};
 use axum::Json;
 use axum::extract::{Path, State};
 use omnigate_openapi::{ModelList, ModelObject};
@@ -19,10 +20,12 @@ use omnigate_openapi::{ModelList, ModelObject};
     responses((status = 200, description = "The models.", body = ModelList), GetErrors),
     security(("bearer" = [])),
 )]
-pub async fn list_models(State(state): State<AppState>) -> Json<ModelList> {
+pub async fn list_models(State(state): State<AppState>, caller: Caller) -> Json<ModelList> {
+    // A key sees the models it may call.
     let data = state
         .registry()
         .iter()
+        .filter(|entry| admission::authorize(&caller, &entry.name).is_ok())
         .map(|entry| model_object(entry, &state))
         .collect();
     Json(ModelList {
@@ -43,8 +46,12 @@ pub async fn list_models(State(state): State<AppState>) -> Json<ModelList> {
 )]
 pub async fn get_model(
     State(state): State<AppState>,
+    caller: Caller,
     Path(model): Path<String>,
 ) -> Result<Json<ModelObject>, ApiError> {
+    if admission::authorize(&caller, &model).is_err() {
+        return Err(ApiError::ModelNotFound(model));
+    }
     let entry = state.registry().get(&model)?;
     Ok(Json(model_object(entry, &state)))
 }

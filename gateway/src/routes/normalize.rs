@@ -5,6 +5,7 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::routes::docs::PostErrors;
 use crate::state::AppState;
+use crate::tenancy::admission::{self, Caller};
 use axum::Json;
 use axum::extract::State;
 use omnigate_openapi::{ChatCompletionRequest, NormalizeResponse};
@@ -30,8 +31,10 @@ use omnigate_openapi::{ChatCompletionRequest, NormalizeResponse};
 )]
 pub async fn normalize(
     State(state): State<AppState>,
+    caller: Caller,
     ApiJson(mut request): ApiJson<ChatCompletionRequest>,
 ) -> Result<Json<NormalizeResponse>, ApiError> {
+    admission::authorize(&caller, &request.model)?;
     let model = state.registry().get(&request.model)?.clone();
     let limits = request.media_limits.take();
     let (public_name, messages, _, _) = request.into_params();

@@ -24,4 +24,5 @@ mod ops;
 mod python_sdk;
 mod routing;
 mod streaming;
+mod tenants;
 mod video;

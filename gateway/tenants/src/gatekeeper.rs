@@ -1,0 +1,564 @@
+//! The front the gateway drives for every request: who is calling ([`Gatekeeper::authenticate`]),
+//! may they call this model ([`Gatekeeper::authorize`]), is there room under their limits and
+//! budget ([`Gatekeeper::admit`], one store round trip), and what did it use
+//! ([`Gatekeeper::settle`], off the request's path).
+//!
+//! When the store does not answer within its timeout, the configured [`StorePolicy`] decides:
+//! `FailOpen` serves and counts in this process's memory (usage and spend are written to the
+//! store once it answers again), `FailClosed` refuses with a clear 503. Never a hang.
+
+use crate::key::Budget;
+use crate::key::{KeyRecord, KeyRefusal, SecretHash, plausible_token};
+use crate::limits::{Charge, Dimension, Limits};
+use crate::memory::{MemoryStore, unix_ms};
+use crate::store::{
+    Admission, BudgetCheck, ConcurrencyCheck, Correction, Refusal, Scope, Settlement, Spend,
+    StoreError, TenantStore, Verdict, WindowCheck, WindowState,
+};
+use crate::usage::{Prices, UsageRecord, micros};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What to do when the store cannot be reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StorePolicy {
+    /// Serve, counting in this process meanwhile; write usage and spend to the store later.
+    #[default]
+    FailOpen,
+    /// Refuse with 503 until the store is back.
+    FailClosed,
+}
+
+/// A team's shared limits and budget.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TeamPolicy {
+    /// Limits shared by every key of the team.
+    pub limits: Limits,
+    /// Budget shared by every key of the team.
+    pub budget: Option<Budget>,
+}
+
+/// How the gatekeeper is set up.
+pub struct Settings {
+    /// Keys declared in the config (secrets already hashed).
+    pub config_keys: Vec<KeyRecord>,
+    /// Teams by name.
+    pub teams: HashMap<String, TeamPolicy>,
+    /// Prices by model.
+    pub prices: HashMap<String, Prices>,
+    /// What a store outage does.
+    pub policy: StorePolicy,
+    /// Longest wait for the store.
+    pub store_timeout: Duration,
+    /// How long a key looked up in the store is trusted before it is read again (how soon a
+    /// change made through another replica takes effect here).
+    pub key_cache: Duration,
+    /// A concurrency slot not released within this long is freed (a replica died mid-request).
+    pub lease: Duration,
+}
+
+/// A caller, once authenticated.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// Their key.
+    pub key: Arc<KeyRecord>,
+}
+
+/// Why a bearer token was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No key has this secret (or it is not a plausible secret at all).
+    #[error("Invalid API key.")]
+    Invalid,
+    /// The key exists and may not be used.
+    #[error("{0}")]
+    Refused(#[from] KeyRefusal),
+    /// The store is away and the policy is to fail closed.
+    #[error("The key store is unavailable; retry later.")]
+    StoreUnavailable,
+}
+
+/// An admitted request: what to send back in headers, and what to settle afterwards.
+#[derive(Debug)]
+pub struct Ticket {
+    request_id: String,
+    key: Arc<KeyRecord>,
+    model: String,
+    charge: Charge,
+    /// The windows after this request, for `x-ratelimit-*`.
+    pub windows: Vec<WindowState>,
+    /// Set when a soft budget has been passed: (scope, spent, soft), in micro-dollars.
+    pub soft_budget_passed: Option<(Scope, u64, u64)>,
+    /// Admitted without the store (fail-open): counted here only.
+    pub degraded: bool,
+}
+
+/// Why a request was not admitted.
+#[derive(Debug)]
+pub enum Denial {
+    /// A limit or budget.
+    Limited(Refusal),
+    /// The store is away and the policy is to fail closed.
+    StoreUnavailable,
+}
+
+/// What a finished request used.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Used {
+    /// Prompt tokens (as the backend reported them).
+    pub prompt_tokens: u64,
+    /// Completion tokens.
+    pub completion_tokens: u64,
+    /// Pixels of pictures that were not video frames.
+    pub still_pixels: u64,
+    /// Pixels of video frames.
+    pub frame_pixels: u64,
+    /// Milliseconds of audio.
+    pub audio_ms: u64,
+    /// Video frames.
+    pub video_frames: u64,
+    /// Whether the token counts came from the answer; if not, the estimate charged at admission
+    /// stands in the token window.
+    pub tokens_reported: bool,
+}
+
+/// Authentication, limits, budgets and usage, over a [`TenantStore`].
+pub struct Gatekeeper {
+    store: Arc<dyn TenantStore>,
+    /// Where counting goes while the store is away (fail-open).
+    local: MemoryStore,
+    config_keys: HashMap<SecretHash, Arc<KeyRecord>>,
+    teams: HashMap<String, TeamPolicy>,
+    prices: HashMap<String, Prices>,
+    policy: StorePolicy,
+    store_timeout: Duration,
+    key_cache_ttl: Duration,
+    lease: Duration,
+    cache: Mutex<HashMap<SecretHash, CachedKey>>,
+    /// Usage and spend counted locally while the store was away, to write once it is back.
+    pending: Mutex<Pending>,
+    store_down: AtomicBool,
+    /// Makes request ids unique within the process (with its start time, across processes).
+    sequence: AtomicU64,
+    epoch: u64,
+}
+
+/// A store lookup of a digest, and when it was made (`None`: no such key).
+type CachedKey = (Instant, Option<Arc<KeyRecord>>);
+
+/// What a store outage left to write: spend and usage, in the order they happened.
+#[derive(Default)]
+struct Pending {
+    spend: Vec<Spend>,
+    records: Vec<UsageRecord>,
+}
+
+/// Entries kept in the key cache before it is cleared (bounds memory under a flood of forged
+/// but plausible tokens).
+const MAX_CACHED_KEYS: usize = 100_000;
+
+impl Gatekeeper {
+    /// A gatekeeper over `store`.
+    pub fn new(store: Arc<dyn TenantStore>, settings: Settings) -> Self {
+        let config_keys = settings
+            .config_keys
+            .into_iter()
+            .map(|key| (key.secret_hash.clone(), Arc::new(key)))
+            .collect();
+        let mut random = [0u8; 8];
+        let epoch = match getrandom::fill(&mut random) {
+            Ok(()) => u64::from_le_bytes(random),
+            Err(_) => unix_ms(),
+        };
+        Self {
+            store,
+            local: MemoryStore::new(),
+            config_keys,
+            teams: settings.teams,
+            prices: settings.prices,
+            policy: settings.policy,
+            store_timeout: settings.store_timeout,
+            key_cache_ttl: settings.key_cache,
+            lease: settings.lease,
+            cache: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Pending::default()),
+            store_down: AtomicBool::new(false),
+            sequence: AtomicU64::new(0),
+            epoch,
+        }
+    }
+
+    /// The store behind it.
+    pub fn store(&self) -> &Arc<dyn TenantStore> {
+        &self.store
+    }
+
+    /// The keys declared in the config, by id.
+    pub fn config_keys(&self) -> Vec<Arc<KeyRecord>> {
+        let mut keys: Vec<_> = self.config_keys.values().cloned().collect();
+        keys.sort_by(|a, b| a.id.cmp(&b.id));
+        keys
+    }
+
+    /// Runs a store call under the store timeout (for the admin API).
+    pub async fn with_store<T, F>(
+        &self,
+        call: impl FnOnce(Arc<dyn TenantStore>) -> F,
+    ) -> Result<T, StoreError>
+    where
+        F: Future<Output = Result<T, StoreError>>,
+    {
+        self.call(call(Arc::clone(&self.store))).await
+    }
+
+    /// What a store outage does.
+    pub fn policy(&self) -> StorePolicy {
+        self.policy
+    }
+
+    /// Whether the last call to the store failed.
+    pub fn store_down(&self) -> bool {
+        self.store_down.load(Ordering::Relaxed)
+    }
+
+    /// Forgets cached store keys (after the admin API changed one on this replica).
+    pub fn forget_cached_keys(&self) {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
+    /// The key whose secret is `token`, if it may be used now.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        if !plausible_token(token) {
+            return Err(AuthError::Invalid);
+        }
+        let hash = SecretHash::of(token);
+        let key = match self.config_keys.get(&hash) {
+            Some(key) => Some(Arc::clone(key)),
+            None => self.stored_key(&hash).await?,
+        };
+        // The lookup was by digest; compare the digests once more in constant time.
+        let key = key
+            .filter(|key| key.secret_hash.matches(&hash))
+            .ok_or(AuthError::Invalid)?;
+        key.usable(unix_ms() / 1000)?;
+        Ok(Principal { key })
+    }
+
+    async fn stored_key(&self, hash: &SecretHash) -> Result<Option<Arc<KeyRecord>>, AuthError> {
+        {
+            let cache = self
+                .cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((at, key)) = cache.get(hash)
+                && at.elapsed() < self.key_cache_ttl
+            {
+                return Ok(key.clone());
+            }
+        }
+        match self.call(self.store.key_by_hash(hash)).await {
+            Ok(key) => {
+                let key = key.map(Arc::new);
+                let mut cache = self
+                    .cache
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if cache.len() >= MAX_CACHED_KEYS {
+                    cache.clear();
+                }
+                cache.insert(hash.clone(), (Instant::now(), key.clone()));
+                Ok(key)
+            }
+            // Without the store an API-made key cannot be checked: a key it cannot see is
+            // refused either way, but fail-open still serves the keys it cached.
+            Err(_) => {
+                let cache = self
+                    .cache
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match (self.policy, cache.get(hash)) {
+                    (StorePolicy::FailOpen, Some((_, key))) => Ok(key.clone()),
+                    (StorePolicy::FailOpen, None) => Err(AuthError::Invalid),
+                    (StorePolicy::FailClosed, _) => Err(AuthError::StoreUnavailable),
+                }
+            }
+        }
+    }
+
+    /// Whether `principal` may call `model`.
+    pub fn authorize(&self, principal: &Principal, model: &str) -> Result<(), KeyRefusal> {
+        principal.key.may_call(model)
+    }
+
+    /// Checks and charges `charge` against the key's and its team's limits and budgets.
+    pub async fn admit(
+        &self,
+        principal: &Principal,
+        model: &str,
+        charge: Charge,
+    ) -> Result<Ticket, Denial> {
+        let key = &principal.key;
+        let request_id = format!(
+            "{:016x}-{}",
+            self.epoch,
+            self.sequence.fetch_add(1, Ordering::Relaxed)
+        );
+        let now_secs = unix_ms() / 1000;
+        let mut admission = Admission {
+            request_id: request_id.clone(),
+            now_ms: None,
+            windows: Vec::new(),
+            concurrency: Vec::new(),
+            lease_ms: self.lease.as_millis() as u64,
+            budgets: Vec::new(),
+        };
+        let mut soft = Vec::new();
+        let team = key.team.as_deref().and_then(|name| {
+            self.teams
+                .get(name)
+                .map(|policy| (Scope::team(name), policy))
+        });
+        let key_scope = Scope::key(&key.id);
+        let scopes =
+            std::iter::once((key_scope, &key.limits, key.budget.as_ref()))
+                .chain(team.iter().map(|(scope, policy)| {
+                    (scope.clone(), &policy.limits, policy.budget.as_ref())
+                }));
+        for (scope, limits, budget) in scopes {
+            for dimension in Dimension::ALL {
+                let amount = charge.amount(dimension);
+                if let Some(limit) = limits.per_minute(dimension)
+                    && (amount > 0 || dimension == Dimension::Requests)
+                {
+                    admission.windows.push(WindowCheck {
+                        scope: scope.clone(),
+                        dimension,
+                        limit,
+                        amount,
+                    });
+                }
+            }
+            if let Some(limit) = limits.max_concurrent {
+                admission.concurrency.push(ConcurrencyCheck {
+                    scope: scope.clone(),
+                    limit,
+                });
+            }
+            if let Some(budget) = budget {
+                let (period, _) = budget.period.at(now_secs);
+                admission.budgets.push(BudgetCheck {
+                    scope: scope.clone(),
+                    period,
+                    hard_micros: budget.hard_usd.map(micros),
+                });
+                soft.push(budget.soft_usd.map(micros));
+            }
+        }
+        let nothing_to_check = admission.windows.is_empty()
+            && admission.concurrency.is_empty()
+            && admission.budgets.is_empty();
+        let mut ticket = Ticket {
+            request_id,
+            key: Arc::clone(key),
+            model: model.to_owned(),
+            charge,
+            windows: Vec::new(),
+            soft_budget_passed: None,
+            degraded: false,
+        };
+        if nothing_to_check {
+            return Ok(ticket);
+        }
+        let verdict = match self.call(self.store.admit(&admission)).await {
+            Ok(verdict) => verdict,
+            Err(err) => match self.policy {
+                StorePolicy::FailClosed => {
+                    tracing::warn!(error = %err, "state store unavailable: refusing (fail_closed)");
+                    return Err(Denial::StoreUnavailable);
+                }
+                StorePolicy::FailOpen => {
+                    tracing::warn!(error = %err, "state store unavailable: counting locally (fail_open)");
+                    ticket.degraded = true;
+                    self.local
+                        .admit(&admission)
+                        .await
+                        .map_err(|_| Denial::StoreUnavailable)?
+                }
+            },
+        };
+        match verdict {
+            Verdict::Admitted {
+                windows,
+                spent_micros,
+            } => {
+                ticket.windows = windows;
+                ticket.soft_budget_passed = admission
+                    .budgets
+                    .iter()
+                    .zip(spent_micros)
+                    .zip(soft)
+                    .find_map(|((check, spent), soft)| {
+                        soft.filter(|soft| spent >= *soft)
+                            .map(|soft| (check.scope.clone(), spent, soft))
+                    });
+                Ok(ticket)
+            }
+            Verdict::Refused(refusal) => Err(Denial::Limited(refusal)),
+        }
+    }
+
+    /// Settles an admitted request: corrects its token charge to what it used, frees its
+    /// concurrency slot, adds its spend and records its usage. Returns the usage record (also
+    /// logged as one structured line). Failures to reach the store are kept for later.
+    pub async fn settle(&self, ticket: Ticket, used: Used) -> UsageRecord {
+        let key = &ticket.key;
+        let mut record = UsageRecord {
+            key_id: key.id.clone(),
+            team: key.team.clone(),
+            model: ticket.model.clone(),
+            at_secs: unix_ms() / 1000,
+            prompt_tokens: used.prompt_tokens,
+            completion_tokens: used.completion_tokens,
+            image_pixels: used.still_pixels + used.frame_pixels,
+            audio_ms: used.audio_ms,
+            video_frames: used.video_frames,
+            spend_micros: 0,
+        };
+        if let Some(prices) = self.prices.get(&ticket.model) {
+            record.spend_micros = prices.cost_micros(&record, used.still_pixels);
+        }
+        let mut settlement = Settlement {
+            request_id: ticket.request_id.clone(),
+            corrections: Vec::new(),
+            releases: Vec::new(),
+            spend: Vec::new(),
+            usage: record.clone(),
+        };
+        let tokens = used.prompt_tokens + used.completion_tokens;
+        let team = key.team.as_deref().and_then(|name| {
+            self.teams
+                .get(name)
+                .map(|policy| (Scope::team(name), policy))
+        });
+        let scopes = std::iter::once((Scope::key(&key.id), &key.limits, key.budget.as_ref()))
+            .chain(
+                team.iter()
+                    .map(|(scope, policy)| (scope.clone(), &policy.limits, policy.budget.as_ref())),
+            );
+        for (scope, limits, budget) in scopes {
+            if limits.tokens_per_minute.is_some()
+                && used.tokens_reported
+                && tokens != ticket.charge.tokens
+            {
+                settlement.corrections.push(Correction {
+                    scope: scope.clone(),
+                    dimension: Dimension::Tokens,
+                    amount: tokens,
+                });
+            }
+            if limits.max_concurrent.is_some() {
+                settlement.releases.push(scope.clone());
+            }
+            if let Some(budget) = budget
+                && record.spend_micros > 0
+            {
+                settlement.spend.push(Spend {
+                    scope,
+                    period: budget.period.at(record.at_secs).0,
+                    micros: record.spend_micros,
+                });
+            }
+        }
+        tracing::info!(
+            target: "omnigate::usage",
+            key = %record.key_id,
+            team = record.team.as_deref().unwrap_or(""),
+            model = %record.model,
+            prompt_tokens = record.prompt_tokens,
+            completion_tokens = record.completion_tokens,
+            image_pixels = record.image_pixels,
+            audio_ms = record.audio_ms,
+            video_frames = record.video_frames,
+            spend_usd = crate::usage::dollars(record.spend_micros),
+            degraded = ticket.degraded,
+            "usage"
+        );
+        if ticket.degraded {
+            let _ = self.local.settle(&settlement).await;
+            self.keep_for_later(settlement);
+            return record;
+        }
+        match self.call(self.store.settle(&settlement)).await {
+            Ok(()) => self.flush_pending().await,
+            Err(err) => {
+                tracing::warn!(error = %err, "usage kept locally until the state store is back");
+                self.keep_for_later(settlement);
+            }
+        }
+        record
+    }
+
+    fn keep_for_later(&self, settlement: Settlement) {
+        let mut pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        pending.spend.extend(settlement.spend);
+        pending.records.push(settlement.usage);
+    }
+
+    /// Writes what was counted locally during an outage, now that the store answers.
+    async fn flush_pending(&self) {
+        let (spend, records) = {
+            let mut pending = self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if pending.records.is_empty() && pending.spend.is_empty() {
+                return;
+            }
+            let taken = std::mem::take(&mut *pending);
+            (taken.spend, taken.records)
+        };
+        if let Err(err) = self.call(self.store.reconcile(&spend, &records)).await {
+            tracing::warn!(error = %err, "reconciling local usage failed; will retry");
+            let mut pending = self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            pending.spend.extend(spend);
+            pending.records.extend(records);
+        } else {
+            tracing::info!(
+                records = records.len(),
+                "usage counted during a store outage reconciled"
+            );
+        }
+    }
+
+    /// Runs a store call under the store timeout, noting whether the store answered.
+    async fn call<T>(
+        &self,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let result = match tokio::time::timeout(self.store_timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "no answer within {:?}",
+                self.store_timeout
+            ))),
+        };
+        self.store_down.store(
+            matches!(result, Err(StoreError::Unavailable(_))),
+            Ordering::Relaxed,
+        );
+        result
+    }
+}
