@@ -18,8 +18,10 @@ pub mod bench_relay;
 pub mod bench_upstream;
 pub mod fault_proxy;
 mod faults;
+pub mod redis_server;
 
 pub use fault_proxy::FaultProxy;
+pub use redis_server::RedisServer;
 
 use axum::Router;
 use axum::extract::{Multipart, State};

@@ -22,6 +22,7 @@ mod media_limits;
 mod openapi_spec;
 mod ops;
 mod python_sdk;
+mod replicas;
 mod routing;
 mod streaming;
 mod tenants;

@@ -11,90 +11,11 @@
 use super::RedisStore;
 use crate::limits::Dimension;
 use crate::store::{Admission, Scope, StoreError, TenantStore, Verdict, WindowCheck};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use omnigate_testkit::RedisServer as Server;
+use omnigate_testkit::redis_server::free_port;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// A `redis-server` of our own, killed when dropped (a failed test leaves none behind).
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    /// A fresh server on a free port.
-    fn start() -> Self {
-        // Another process may take the port between our probe and the server's bind: try again.
-        for _ in 0..5 {
-            if let Some(server) = Self::start_on(free_port()) {
-                return server;
-            }
-        }
-        panic!("redis-server did not start on any of five free ports");
-    }
-
-    /// A server on `port`, or `None` if it exited (the port was taken).
-    fn start_on(port: u16) -> Option<Self> {
-        let spawned = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match spawned {
-            Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-                "redis-server is not installed, and the RedisStore tests need a real one: \
-                 install it (Debian/Ubuntu: `apt-get install redis-server`; Valkey's \
-                 `valkey-server` linked as `redis-server` also works) and run them again"
-            ),
-            Err(e) => panic!("could not start redis-server: {e}"),
-        };
-        let mut server = Self { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if server.child.try_wait().ok().flatten().is_some() {
-                return None;
-            }
-            if answers_ping(port) {
-                return Some(server);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("redis-server on port {port} did not answer PING within 10 s");
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-fn answers_ping(port: u16) -> bool {
-    let Ok(mut stream) =
-        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
-    else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    let mut reply = [0u8; 7];
-    stream.write_all(b"PING\r\n").is_ok()
-        && stream.read_exact(&mut reply).is_ok()
-        && &reply == b"+PONG\r\n"
-}
 
 /// A prefix no other test shares (each has its own server too; this keeps the suite honest
 /// about using the prefix).
@@ -219,7 +140,7 @@ async fn idle_windows_and_leases_expire_and_spend_is_kept() {
 #[tokio::test]
 async fn a_dead_server_is_unavailable_at_once_and_a_restarted_one_is_used_again() {
     let server = Server::start();
-    let port = server.port;
+    let port = server.port();
     let store = RedisStore::connect(&server.url(), &prefix("restart"))
         .await
         .unwrap();
@@ -305,7 +226,7 @@ async fn a_stalled_server_is_unavailable_within_the_timeout() {
     // Frozen, not dead: the socket stays open and nothing answers.
     let signal = |name: &str| {
         let status = Command::new("kill")
-            .args([name, &server.child.id().to_string()])
+            .args([name, &server.pid().to_string()])
             .status()
             .unwrap();
         assert!(status.success(), "kill {name}");
