@@ -177,6 +177,72 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configs_commented_tenants_parse_once_uncommented() {
+        let example = include_str!("../omnigate.toml");
+        let start = example.find("# Tenants:").unwrap();
+        let uncommented: String = example[start..]
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(rest) if rest.starts_with(|c: char| c.is_ascii_lowercase() || c == '[') => {
+                    rest
+                }
+                _ => line,
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let base = "[models.\"local-llm\"]\n[[models.\"local-llm\".deployments]]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\n";
+        let config = load_isolated(
+            &format!("{base}{uncommented}"),
+            &[
+                ("RESEARCH_CI_KEY", "sk-og-example"),
+                ("OMNIGATE_REDIS_URL", "redis://127.0.0.1:6379"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.keys[0].id, "research-ci");
+        assert_eq!(config.keys[0].limits.requests_per_minute, Some(600));
+        assert!(config.teams.contains_key("research"));
+        assert!(config.models["local-llm"].prices.is_some());
+        assert!(config.state.redis_url.is_some());
+    }
+
+    #[test]
+    fn tenant_settings_are_checked_and_named() {
+        for (toml, key) in [
+            ("[[keys]]\nid = \"a\"\n", "keys[0]"),
+            (
+                "[[keys]]\nid = \"a\"\nsecret = \"s\"\nlimits = { requests_per_minute = 0 }\n",
+                "keys[0].limits.requests_per_minute",
+            ),
+            (
+                "[[keys]]\nid = \"a\"\nsecret_sha256 = \"abc\"\n",
+                "keys[0].secret_sha256",
+            ),
+            (
+                "[[keys]]\nid = \"a\"\nsecret = \"s\"\nmodels = [\"[\"]\n",
+                "keys[0].models",
+            ),
+            (
+                "[[keys]]\nid = \"a\"\nsecret = \"s\"\n[[keys]]\nid = \"a\"\nsecret = \"t\"\n",
+                "keys[1].id",
+            ),
+            (
+                "[teams.t]\nbudget = { hard_usd = -1.0 }\n",
+                "teams.t.budget.hard_usd",
+            ),
+            ("[state]\ntimeout_ms = 0.0\n", "state.timeout_ms"),
+            ("[state]\non_unavailable = \"maybe\"\n", "on_unavailable"),
+            (
+                "[models.m]\n[models.m.prices]\nper_megapixel = -2.0\n[[models.m.deployments]]\nkind = \"openai\"\nbase_url = \"http://a/v1\"\n",
+                "models.m.prices.per_megapixel",
+            ),
+        ] {
+            let err = err_of(toml);
+            assert!(err.contains(key), "{toml}: {err}");
+        }
+    }
+
+    #[test]
     fn empty_config_is_valid_defaults() {
         let config = load_isolated("", &[]).unwrap();
         assert_eq!(config.server.bind.port(), 8080);

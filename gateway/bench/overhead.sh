@@ -9,10 +9,16 @@
 #   IDLE_POLL=1 CONCURRENCY=1 gateway/bench/overhead.sh   # idle CPUs poll instead of halting (root)
 #   FLOOR=1 CONCURRENCY=1 gateway/bench/overhead.sh       # + a bare TCP relay in omnigate's place
 #   BASELINE_BIN=/tmp/omnigate-old gateway/bench/overhead.sh  # + another build, same config
+#   LIMITER=1 CONCURRENCY="1 64" WORKLOADS=chat gateway/bench/overhead.sh  # + a limited key via Redis
 #
 # BASELINE_BIN adds a side: another omnigate binary (e.g. the last release, built from an older
 # commit) in front of the same mock on the same core, alternating with this build, so a change's
 # cost is read off one run rather than compared across runs on a noisy VM.
+#
+# LIMITER=1 adds a side: this build again, with a virtual key whose request and token limits
+# are checked (and never reached) in a real redis-server on the load core; what it adds over the
+# plain side is the limiter's cost, and the Redis round trip at c=1 is measured alongside
+# (redis-benchmark PING) so the limiter's own share can be read off.
 #
 # FLOOR=1 adds a third side: a relay that only copies bytes (omnigate-mock-upstream relay) on
 # omnigate's core, one thread. What it adds is what any proxy placed there costs on this machine
@@ -29,6 +35,7 @@ GATEWAY_CPU="${GATEWAY_CPU:-0}"; LOAD_CPU="${LOAD_CPU:-1}"
 MOCK_PORT="${MOCK_PORT:-18000}"; GW_PORT="${GW_PORT:-18080}"; SOAK="${SOAK:-0}"
 RELAY_PORT="${RELAY_PORT:-18081}"; FLOOR="${FLOOR:-0}"
 BASELINE_BIN="${BASELINE_BIN:-}"; BASELINE_PORT="${BASELINE_PORT:-18082}"
+LIMITER="${LIMITER:-0}"; LIMITED_PORT="${LIMITED_PORT:-18083}"; REDIS_PORT="${REDIS_PORT:-18379}"
 OUT="${OUT:-$(mktemp -d /tmp/omnigate-bench.XXXXXX)}"
 mkdir -p "$OUT"
 LUA="$PWD/gateway/bench/wrk-post.lua"
@@ -64,11 +71,25 @@ if [[ -n $BASELINE_BIN ]]; then
   RUST_LOG=error OMNIGATE_SERVER__BIND="127.0.0.1:$BASELINE_PORT" taskset -c "$GATEWAY_CPU" "$BASELINE_BIN" serve --config "$OUT/omnigate.toml" >"$OUT/baseline.log" 2>&1 &
   BASELINE_PID=$!; TARGETS="$TARGETS baseline"
 fi
-trap 'kill $MOCK_PID $GW_PID $RELAY_PID $BASELINE_PID 2>/dev/null || true' EXIT
+LIMITED_PID=""; REDIS_PID=""
+if [[ $LIMITER == 1 ]]; then
+  command -v redis-server >/dev/null || { echo "LIMITER=1 needs redis-server: apt-get install -y redis-server" >&2; exit 1; }
+  taskset -c "$LOAD_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no >"$OUT/redis.log" 2>&1 &
+  REDIS_PID=$!
+  { sed "s/^bind = .*/bind = \"127.0.0.1:$LIMITED_PORT\"/" "$OUT/omnigate.toml"
+    printf '[state]\nredis_url = "redis://127.0.0.1:%s"\nredis_prefix = "bench:"\n' "$REDIS_PORT"
+    printf '[[keys]]\nid = "bench"\nsecret = "sk-limited"\nlimits = { requests_per_minute = 1000000000, tokens_per_minute = 1000000000000 }\n'
+  } >"$OUT/omnigate-limited.toml"
+  for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  RUST_LOG=error taskset -c "$GATEWAY_CPU" "$BIN/omnigate" serve --config "$OUT/omnigate-limited.toml" >"$OUT/limited.log" 2>&1 &
+  LIMITED_PID=$!; TARGETS="$TARGETS limited"
+fi
+trap 'kill $MOCK_PID $GW_PID $RELAY_PID $BASELINE_PID $LIMITED_PID $REDIS_PID 2>/dev/null || true' EXIT
 for _ in $(seq 50); do
   curl -sf "http://127.0.0.1:$GW_PORT/health" >/dev/null && curl -sf "http://127.0.0.1:$MOCK_PORT/health" >/dev/null &&
     { [[ -z $RELAY_PID ]] || curl -sf "http://127.0.0.1:$RELAY_PORT/health" >/dev/null; } &&
-    { [[ -z $BASELINE_PID ]] || curl -sf "http://127.0.0.1:$BASELINE_PORT/health" >/dev/null; } && break
+    { [[ -z $BASELINE_PID ]] || curl -sf "http://127.0.0.1:$BASELINE_PORT/health" >/dev/null; } &&
+    { [[ -z $LIMITED_PID ]] || curl -sf "http://127.0.0.1:$LIMITED_PORT/health" >/dev/null; } && break
   sleep 0.1
 done
 sleep 0.5
@@ -84,6 +105,7 @@ target_base() {
     gateway) echo "http://127.0.0.1:$GW_PORT" ;;
     relay) echo "http://127.0.0.1:$RELAY_PORT" ;;
     baseline) echo "http://127.0.0.1:$BASELINE_PORT" ;;
+    limited) echo "http://127.0.0.1:$LIMITED_PORT" ;;
     *) echo "http://127.0.0.1:$MOCK_PORT" ;;
   esac
 }
@@ -95,6 +117,7 @@ run() {
   if [[ $1 == gateway || $1 == baseline ]]; then key="sk-bench"; fi
   if [[ $1 == relay ]]; then pid=$RELAY_PID; fi
   if [[ $1 == baseline ]]; then pid=$BASELINE_PID; fi
+  if [[ $1 == limited ]]; then pid=$LIMITED_PID; key="sk-limited"; fi
   local before; before=$(cpu_ticks "$pid")
   local line
   line=$(BODY="$OUT/$2.json" KEY="$key" taskset -c "$LOAD_CPU" wrk -t1 -c"$3" -d"$4"s -s "$LUA" "$base$path" | grep '^RESULT' | cut -d' ' -f2-)
@@ -125,6 +148,7 @@ ttfb() {
   local base auth=() args=()
   base=$(target_base "$1")
   if [[ $1 == gateway || $1 == baseline ]]; then auth=(-H "Authorization: Bearer sk-bench"); fi
+  if [[ $1 == limited ]]; then auth=(-H "Authorization: Bearer sk-limited"); fi
   for _ in $(seq 101); do args+=(-o /dev/null "$base/v1/chat/completions"); done
   taskset -c "$LOAD_CPU" curl -s "${auth[@]}" -H 'Content-Type: application/json' \
     --data-binary @"$OUT/stream.json" -w "$1 %{time_starttransfer} %{http_code}\n" "${args[@]}" | tail -n +2
@@ -133,6 +157,12 @@ if [[ " $WORKLOADS " == *" stream "* ]] && command -v curl >/dev/null; then
   for _ in $(seq $(( (TTFB_REQUESTS + 99) / 100 ))); do for target in $TARGETS; do ttfb "$target" >>"$OUT/ttfb.txt"; done; done
 fi
 PEAK_RSS=$(awk '/VmHWM/ {print $2}' "/proc/$GW_PID/status")
+# The Redis round trip at c=1 from the load core (p50, ms), what the limiter waits for per request.
+REDIS_RTT=""
+if [[ -n $REDIS_PID ]]; then
+  REDIS_RTT=$(taskset -c "$LOAD_CPU" redis-benchmark -p "$REDIS_PORT" -c 1 -n 20000 -t ping_mbulk --csv 2>/dev/null |
+    awk -F'","' 'NR == 2 {print $5}')
+fi
 
 SOAK_LOG=""
 if [[ $SOAK -gt 0 ]]; then
@@ -142,17 +172,18 @@ if [[ $SOAK -gt 0 ]]; then
   while kill -0 $WRK 2>/dev/null; do awk '/VmRSS/ {print $2}' "/proc/$GW_PID/status" >>"$SOAK_LOG"; sleep 10; done
 fi
 
-python3 - "$OUT/results.jsonl" "$IDLE_RSS" "$PEAK_RSS" "$SOAK_LOG" "$OUT/ttfb.txt" <<'PY'
+python3 - "$OUT/results.jsonl" "$IDLE_RSS" "$PEAK_RSS" "$SOAK_LOG" "$OUT/ttfb.txt" "$REDIS_RTT" <<'PY'
 import json, sys, statistics as st
 rows = [json.loads(l) for l in open(sys.argv[1])]
 idle, peak, soak = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-ttfb = {"direct": [], "gateway": [], "relay": [], "baseline": []}
+redis_rtt = sys.argv[6]
+ttfb = {"direct": [], "gateway": [], "relay": [], "baseline": [], "limited": []}
 bad = 0
 for line in open(sys.argv[5]):
     side, seconds, status = line.split()
     bad += status != "200"
     ttfb[side].append(float(seconds) * 1000)
-names = {"gateway": "omnigate", "relay": "bare TCP relay (FLOOR=1)", "baseline": "baseline build (BASELINE_BIN)"}
+names = {"gateway": "omnigate", "relay": "bare TCP relay (FLOOR=1)", "baseline": "baseline build (BASELINE_BIN)", "limited": "limited key via Redis (LIMITER=1)"}
 # With FLOOR=1 a second row per workload: the relay's figures in the omnigate columns.
 print("| workload | c | direct req/s | omnigate req/s | gw/direct | added p50 / p90 / p99 ms | omnigate CPU µs/req | errors |")
 print("|---|--:|--:|--:|--:|--:|--:|--:|")
@@ -160,12 +191,12 @@ keys = []
 for r in rows:
     k = (r["workload"], r["c"])
     if k not in keys: keys.append(k)
-for (w, c), side in ((k, side) for k in keys for side in ("gateway", "baseline", "relay")):
+for (w, c), side in ((k, side) for k in keys for side in ("gateway", "baseline", "limited", "relay")):
     d = [r["r"] for r in rows if (r["workload"], r["c"], r["target"]) == (w, c, "direct")]
     g = [r["r"] for r in rows if (r["workload"], r["c"], r["target"]) == (w, c, side)]
     if not g:
         continue
-    label = {"gateway": w, "relay": f"{w}, bare TCP relay", "baseline": f"{w}, baseline build"}[side]
+    label = {"gateway": w, "relay": f"{w}, bare TCP relay", "baseline": f"{w}, baseline build", "limited": f"{w}, limited key via Redis"}[side]
     rps = lambda xs: st.mean(x["requests"] / x["seconds"] for x in xs)
     lat = lambda xs, p: st.mean(x[p] for x in xs)
     add = " / ".join(f"{lat(g, p) - lat(d, p):.3f}" for p in ("p50", "p90", "p99"))
@@ -173,12 +204,14 @@ for (w, c), side in ((k, side) for k in keys for side in ("gateway", "baseline",
     errs = sum(x["errors"] + x["non2xx"] for x in g + d)
     print(f"| {label} | {c} | {rps(d):,.0f} | {rps(g):,.0f} | {rps(g) / rps(d):.2f} | {add} | {cpu:.0f} | {errs} |")
 q = lambda xs, p: st.quantiles(xs, n=100)[p - 1]
-for side in ("gateway", "baseline", "relay"):
+for side in ("gateway", "baseline", "limited", "relay"):
     d, g = ttfb["direct"], ttfb[side]
     if d and g:
         print(f"\nstreaming time to first byte, c=1, {len(g)} requests per side ({bad} not 200): "
               f"direct p50 {q(d, 50):.3f} / p99 {q(d, 99):.3f} ms, {names[side]} p50 {q(g, 50):.3f} / p99 {q(g, 99):.3f} ms, "
               f"added p50 {q(g, 50) - q(d, 50):.3f} / p99 {q(g, 99) - q(d, 99):.3f} ms")
+if redis_rtt:
+    print(f"\nRedis round trip at c=1 (redis-benchmark PING, p50): {float(redis_rtt):.3f} ms")
 print(f"\nomnigate RSS: idle {idle / 1024:.1f} MB, peak {peak / 1024:.1f} MB")
 if soak:
     vals = [int(v) for v in open(soak) if v.strip()]
