@@ -562,3 +562,6 @@ impl Gatekeeper {
         result
     }
 }
+
+#[cfg(test)]
+mod tests;

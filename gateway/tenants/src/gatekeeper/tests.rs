@@ -1,0 +1,295 @@
+//! The gatekeeper over a store that can be switched off: the outage policies, reconciliation
+//! once the store is back, team limits shared by keys, and logs that never carry a secret.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+
+use super::*;
+use crate::key::KeySource;
+use crate::usage::UsageBucket;
+use async_trait::async_trait;
+use std::io::Write;
+
+/// A [`MemoryStore`] that answers `Unavailable` while `down` is set.
+#[derive(Default)]
+struct SwitchableStore {
+    inner: MemoryStore,
+    down: AtomicBool,
+}
+
+impl SwitchableStore {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(StoreError::Unavailable("switched off".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl TenantStore for SwitchableStore {
+    fn name(&self) -> &'static str {
+        "switchable"
+    }
+    async fn admit(&self, admission: &Admission) -> Result<Verdict, StoreError> {
+        self.check()?;
+        self.inner.admit(admission).await
+    }
+    async fn settle(&self, settlement: &Settlement) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.settle(settlement).await
+    }
+    async fn reconcile(&self, spend: &[Spend], records: &[UsageRecord]) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.reconcile(spend, records).await
+    }
+    async fn usage(
+        &self,
+        key: Option<&str>,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<UsageBucket>, StoreError> {
+        self.check()?;
+        self.inner.usage(key, from, to).await
+    }
+    async fn put_key(&self, record: &KeyRecord) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.put_key(record).await
+    }
+    async fn key_by_hash(&self, hash: &SecretHash) -> Result<Option<KeyRecord>, StoreError> {
+        self.check()?;
+        self.inner.key_by_hash(hash).await
+    }
+    async fn key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        self.check()?;
+        self.inner.key(id).await
+    }
+    async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.check()?;
+        self.inner.keys().await
+    }
+    async fn delete_key(&self, id: &str) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.delete_key(id).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.check()
+    }
+}
+
+fn key(id: &str, secret: &str, team: Option<&str>, limits: Limits) -> KeyRecord {
+    KeyRecord {
+        id: id.into(),
+        name: id.into(),
+        team: team.map(str::to_owned),
+        models: Vec::new(),
+        limits,
+        budget: None,
+        metadata: Default::default(),
+        expires_at: None,
+        disabled: false,
+        secret_hash: SecretHash::of(secret),
+        secret_hint: String::new(),
+        created_at: 0,
+        source: KeySource::Config,
+    }
+}
+
+fn gatekeeper(
+    store: Arc<SwitchableStore>,
+    keys: Vec<KeyRecord>,
+    teams: HashMap<String, TeamPolicy>,
+    policy: StorePolicy,
+) -> Gatekeeper {
+    Gatekeeper::new(
+        store,
+        Settings {
+            config_keys: keys,
+            teams,
+            prices: HashMap::from([(
+                "m".to_owned(),
+                Prices {
+                    prompt_per_1k_tokens: 1.0,
+                    ..Prices::default()
+                },
+            )]),
+            policy,
+            store_timeout: Duration::from_millis(200),
+            key_cache: Duration::from_secs(1),
+            lease: Duration::from_secs(60),
+        },
+    )
+}
+
+fn rpm(n: u64) -> Limits {
+    Limits {
+        requests_per_minute: Some(n),
+        ..Limits::default()
+    }
+}
+
+fn used(prompt_tokens: u64) -> Used {
+    Used {
+        prompt_tokens,
+        tokens_reported: true,
+        ..Used::default()
+    }
+}
+
+#[tokio::test]
+async fn fail_open_counts_locally_and_reconciles_usage_once_the_store_is_back() {
+    let store = Arc::new(SwitchableStore::default());
+    let gate = gatekeeper(
+        Arc::clone(&store),
+        vec![key("k", "sk-og-k", None, rpm(2))],
+        HashMap::new(),
+        StorePolicy::FailOpen,
+    );
+    let principal = gate.authenticate("sk-og-k").await.unwrap();
+    store.down.store(true, Ordering::SeqCst);
+    let first = gate
+        .admit(&principal, "m", Charge::default())
+        .await
+        .unwrap();
+    assert!(first.degraded, "counted locally");
+    gate.settle(first, used(1000)).await;
+    let second = gate
+        .admit(&principal, "m", Charge::default())
+        .await
+        .unwrap();
+    gate.settle(second, used(1000)).await;
+    // The local window holds the limit during the outage.
+    assert!(matches!(
+        gate.admit(&principal, "m", Charge::default()).await,
+        Err(Denial::Limited(Refusal::Window { .. }))
+    ));
+    assert!(gate.store_down());
+    // Back: the next settlement writes what was kept, and the report has all of it.
+    store.down.store(false, Ordering::SeqCst);
+    let third = gate
+        .admit(&principal, "m", Charge::default())
+        .await
+        .unwrap();
+    assert!(!third.degraded);
+    gate.settle(third, used(1000)).await;
+    let buckets = store.usage(Some("k"), 0, u64::MAX).await.unwrap();
+    assert_eq!(buckets.len(), 1);
+    assert_eq!(buckets[0].totals.requests, 3);
+    assert_eq!(buckets[0].totals.prompt_tokens, 3000);
+    assert_eq!(buckets[0].totals.spend_micros, 3_000_000);
+}
+
+#[tokio::test]
+async fn fail_closed_refuses_while_the_store_is_away() {
+    let store = Arc::new(SwitchableStore::default());
+    let gate = gatekeeper(
+        Arc::clone(&store),
+        vec![key("k", "sk-og-k", None, rpm(5))],
+        HashMap::new(),
+        StorePolicy::FailClosed,
+    );
+    let principal = gate.authenticate("sk-og-k").await.unwrap();
+    store.down.store(true, Ordering::SeqCst);
+    assert!(matches!(
+        gate.admit(&principal, "m", Charge::default()).await,
+        Err(Denial::StoreUnavailable)
+    ));
+    // A key only the store knows cannot be checked: refused as unavailable, not as invalid.
+    assert!(matches!(
+        gate.authenticate("sk-og-stored").await,
+        Err(AuthError::StoreUnavailable)
+    ));
+    store.down.store(false, Ordering::SeqCst);
+    assert!(gate.admit(&principal, "m", Charge::default()).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_teams_limit_is_shared_by_its_keys() {
+    let store = Arc::new(SwitchableStore::default());
+    let teams = HashMap::from([(
+        "blue".to_owned(),
+        TeamPolicy {
+            limits: rpm(3),
+            budget: None,
+        },
+    )]);
+    let gate = gatekeeper(
+        store,
+        vec![
+            key("a", "sk-og-a", Some("blue"), Limits::default()),
+            key("b", "sk-og-b", Some("blue"), Limits::default()),
+        ],
+        teams,
+        StorePolicy::FailOpen,
+    );
+    let a = gate.authenticate("sk-og-a").await.unwrap();
+    let b = gate.authenticate("sk-og-b").await.unwrap();
+    let mut admitted = 0;
+    for principal in [&a, &b, &a, &b, &a] {
+        if gate.admit(principal, "m", Charge::default()).await.is_ok() {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 3);
+}
+
+/// Collects every log line written while it is the default subscriber.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_logs_or_an_error() {
+    const SECRET: &str = "sk-og-TOPSECRETVALUE";
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let store = Arc::new(SwitchableStore::default());
+    let gate = gatekeeper(
+        Arc::clone(&store),
+        vec![key("k", SECRET, None, rpm(1))],
+        HashMap::new(),
+        StorePolicy::FailOpen,
+    );
+    let principal = gate.authenticate(SECRET).await.unwrap();
+    let ticket = gate
+        .admit(&principal, "m", Charge::default())
+        .await
+        .unwrap();
+    gate.settle(ticket, used(10)).await;
+    let refusal = gate
+        .admit(&principal, "m", Charge::default())
+        .await
+        .unwrap_err();
+    let mut texts = vec![format!("{refusal:?}"), format!("{principal:?}")];
+    for wrong in ["sk-og-TOPSECRETVALU", "sk-og-TOPSECRETVALUEX"] {
+        texts.push(gate.authenticate(wrong).await.unwrap_err().to_string());
+    }
+    store.down.store(true, Ordering::SeqCst);
+    let ticket = gate.admit(&principal, "m", Charge::default()).await;
+    texts.push(format!("{ticket:?}"));
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("usage"), "the usage line was logged: {logs}");
+    for text in texts.iter().chain([&logs]) {
+        assert!(!text.contains("TOPSECRET"), "a secret leaked: {text}");
+    }
+}
