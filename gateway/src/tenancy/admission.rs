@@ -241,15 +241,8 @@ impl Admitted {
         let Some(ticket) = self.ticket.take() else {
             return;
         };
-        let gatekeeper = Arc::clone(&self.gatekeeper);
-        let used = self.used;
-        // Off the request's path; outside a runtime (a test dropping it late) there is nothing
-        // to settle against.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                gatekeeper.settle(ticket, used).await;
-            });
-        }
+        // Queued for the gatekeeper's settler: written off the request's path, in batches.
+        self.gatekeeper.settle(ticket, self.used);
     }
 }
 

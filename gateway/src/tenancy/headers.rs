@@ -9,19 +9,52 @@ use omnigate_tenants::Dimension;
 use omnigate_tenants::store::WindowState;
 use std::time::Duration;
 
-/// The header names of one dimension: limit, remaining, reset.
+/// The header names of one dimension: limit, remaining, reset (built at compile time: these go
+/// on every answer to a limited key).
 fn names(dimension: Dimension) -> [HeaderName; 3] {
-    let suffix = match dimension {
-        Dimension::Requests => "requests",
-        Dimension::Tokens => "tokens",
-        Dimension::ImagePixels => "image-pixels",
-        Dimension::AudioMillis => "audio-ms",
-        Dimension::VideoFrames => "video-frames",
-    };
-    ["limit", "remaining", "reset"].map(|what| {
-        HeaderName::try_from(format!("x-ratelimit-{what}-{suffix}"))
-            .unwrap_or(HeaderName::from_static("x-ratelimit"))
-    })
+    const fn three(
+        limit: &'static str,
+        remaining: &'static str,
+        reset: &'static str,
+    ) -> [HeaderName; 3] {
+        [
+            HeaderName::from_static(limit),
+            HeaderName::from_static(remaining),
+            HeaderName::from_static(reset),
+        ]
+    }
+    const REQUESTS: [HeaderName; 3] = three(
+        "x-ratelimit-limit-requests",
+        "x-ratelimit-remaining-requests",
+        "x-ratelimit-reset-requests",
+    );
+    const TOKENS: [HeaderName; 3] = three(
+        "x-ratelimit-limit-tokens",
+        "x-ratelimit-remaining-tokens",
+        "x-ratelimit-reset-tokens",
+    );
+    const PIXELS: [HeaderName; 3] = three(
+        "x-ratelimit-limit-image-pixels",
+        "x-ratelimit-remaining-image-pixels",
+        "x-ratelimit-reset-image-pixels",
+    );
+    const AUDIO: [HeaderName; 3] = three(
+        "x-ratelimit-limit-audio-ms",
+        "x-ratelimit-remaining-audio-ms",
+        "x-ratelimit-reset-audio-ms",
+    );
+    const FRAMES: [HeaderName; 3] = three(
+        "x-ratelimit-limit-video-frames",
+        "x-ratelimit-remaining-video-frames",
+        "x-ratelimit-reset-video-frames",
+    );
+    match dimension {
+        Dimension::Requests => REQUESTS,
+        Dimension::Tokens => TOKENS,
+        Dimension::ImagePixels => PIXELS,
+        Dimension::AudioMillis => AUDIO,
+        Dimension::VideoFrames => FRAMES,
+    }
 }
 
 /// The headers for `windows`.

@@ -21,6 +21,7 @@ pub async fn run_all(store: &dyn TenantStore) {
     a_spent_budget_refuses(store).await;
     usage_is_bucketed_by_hour_and_key(store).await;
     keys_are_found_by_digest_replaced_and_deleted(store).await;
+    a_batch_settles_like_its_requests_one_by_one(store).await;
 }
 
 fn admission(id: &str, now_ms: u64, windows: Vec<WindowCheck>) -> Admission {
@@ -400,4 +401,79 @@ async fn keys_are_found_by_digest_replaced_and_deleted(store: &dyn TenantStore) 
             .unwrap(),
         None
     );
+}
+
+async fn a_batch_settles_like_its_requests_one_by_one(store: &dyn TenantStore) {
+    let scope = Scope::key("batch");
+    let t0 = 7_000_000_000;
+    let tokens = WindowCheck {
+        scope: scope.clone(),
+        dimension: Dimension::Tokens,
+        limit: 1000,
+        amount: 400,
+    };
+    let mut leased = admission("m1", t0, vec![tokens.clone()]);
+    leased.concurrency.push(ConcurrencyCheck {
+        scope: scope.clone(),
+        limit: 1,
+    });
+    assert!(matches!(
+        store.admit(&leased).await.unwrap(),
+        Verdict::Admitted { .. }
+    ));
+    let hour = 1_796_356_800;
+    let settled = |id: &str, prompt_tokens| {
+        let mut s = settlement(id);
+        s.usage = UsageRecord {
+            key_id: "batch".into(),
+            team: Some("green".into()),
+            model: "m".into(),
+            at_secs: hour + 5,
+            prompt_tokens,
+            spend_micros: 3,
+            ..UsageRecord::default()
+        };
+        s.spend.push(Spend {
+            scope: scope.clone(),
+            period: "2026-12".into(),
+            micros: 3,
+        });
+        s
+    };
+    let mut first = settled("m1", 10);
+    first.corrections.push(Correction {
+        scope: scope.clone(),
+        dimension: Dimension::Tokens,
+        amount: 10,
+    });
+    first.releases.push(scope.clone());
+    let batch = [first, settled("m2", 20), settled("m3", 30)];
+    store.settle_many(&batch).await.unwrap();
+    let buckets = store.usage(Some("batch"), hour, hour + 3600).await.unwrap();
+    assert_eq!(buckets.len(), 1, "{buckets:?}");
+    assert_eq!(buckets[0].totals.requests, 3);
+    assert_eq!(buckets[0].totals.prompt_tokens, 60);
+    assert_eq!(buckets[0].team, "green");
+    // The correction (400 → 10) and the release took effect: 990 tokens fit, and the slot is free.
+    let mut after = admission(
+        "m4",
+        t0 + 1,
+        vec![WindowCheck {
+            amount: 990,
+            ..tokens
+        }],
+    );
+    after.concurrency.push(ConcurrencyCheck {
+        scope: scope.clone(),
+        limit: 1,
+    });
+    after.budgets.push(BudgetCheck {
+        scope,
+        period: "2026-12".into(),
+        hard_micros: None,
+    });
+    let Verdict::Admitted { spent_micros, .. } = store.admit(&after).await.unwrap() else {
+        panic!("the batch's correction and release were not applied")
+    };
+    assert_eq!(spent_micros, vec![9], "the batch's spend was summed");
 }

@@ -11,6 +11,7 @@ use crate::key::Budget;
 use crate::key::{KeyRecord, KeyRefusal, SecretHash, plausible_token};
 use crate::limits::{Charge, Dimension, Limits};
 use crate::memory::{MemoryStore, unix_ms};
+use crate::settler::{self, Message, Settler};
 use crate::store::{
     Admission, BudgetCheck, ConcurrencyCheck, Correction, Refusal, Scope, Settlement, Spend,
     StoreError, TenantStore, Verdict, WindowCheck, WindowState,
@@ -19,7 +20,7 @@ use crate::usage::{Prices, UsageRecord, micros};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// What to do when the store cannot be reached.
@@ -139,9 +140,9 @@ pub struct Gatekeeper {
     key_cache_ttl: Duration,
     lease: Duration,
     cache: Mutex<HashMap<SecretHash, CachedKey>>,
-    /// Usage and spend counted locally while the store was away, to write once it is back.
-    pending: Mutex<Pending>,
-    store_down: AtomicBool,
+    /// Writes settlements in batches, off the requests' paths.
+    settler: OnceLock<Settler>,
+    store_down: Arc<AtomicBool>,
     /// Makes request ids unique within the process (with its start time, across processes).
     sequence: AtomicU64,
     epoch: u64,
@@ -149,13 +150,6 @@ pub struct Gatekeeper {
 
 /// A store lookup of a digest, and when it was made (`None`: no such key).
 type CachedKey = (Instant, Option<Arc<KeyRecord>>);
-
-/// What a store outage left to write: spend and usage, in the order they happened.
-#[derive(Default)]
-struct Pending {
-    spend: Vec<Spend>,
-    records: Vec<UsageRecord>,
-}
 
 /// Entries kept in the key cache before it is cleared (bounds memory under a flood of forged
 /// but plausible tokens).
@@ -185,8 +179,8 @@ impl Gatekeeper {
             key_cache_ttl: settings.key_cache,
             lease: settings.lease,
             cache: Mutex::new(HashMap::new()),
-            pending: Mutex::new(Pending::default()),
-            store_down: AtomicBool::new(false),
+            settler: OnceLock::new(),
+            store_down: Arc::new(AtomicBool::new(false)),
             sequence: AtomicU64::new(0),
             epoch,
         }
@@ -415,9 +409,10 @@ impl Gatekeeper {
     }
 
     /// Settles an admitted request: corrects its token charge to what it used, frees its
-    /// concurrency slot, adds its spend and records its usage. Returns the usage record (also
-    /// logged as one structured line). Failures to reach the store are kept for later.
-    pub async fn settle(&self, ticket: Ticket, used: Used) -> UsageRecord {
+    /// concurrency slot, adds its spend and records its usage, through the settler (batched,
+    /// off the request's path; what the store cannot take now is written once it is back).
+    /// Returns the usage record, also logged as one structured line.
+    pub fn settle(&self, ticket: Ticket, used: Used) -> UsageRecord {
         let key = &ticket.key;
         let mut record = UsageRecord {
             key_id: key.id.clone(),
@@ -491,56 +486,33 @@ impl Gatekeeper {
             "usage"
         );
         if ticket.degraded {
-            let _ = self.local.settle(&settlement).await;
-            self.keep_for_later(settlement);
-            return record;
+            settler::settle_locally(&self.local, &settlement);
         }
-        match self.call(self.store.settle(&settlement)).await {
-            Ok(()) => self.flush_pending().await,
-            Err(err) => {
-                tracing::warn!(error = %err, "usage kept locally until the state store is back");
-                self.keep_for_later(settlement);
-            }
-        }
+        self.settler().send(Message::Settle {
+            settlement,
+            degraded: ticket.degraded,
+        });
         record
     }
 
-    fn keep_for_later(&self, settlement: Settlement) {
-        let mut pending = self
-            .pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        pending.spend.extend(settlement.spend);
-        pending.records.push(settlement.usage);
+    /// The settler, started on first use (it needs a runtime).
+    fn settler(&self) -> &Settler {
+        self.settler.get_or_init(|| {
+            Settler::start(
+                Arc::clone(&self.store),
+                self.store_timeout,
+                Arc::clone(&self.store_down),
+            )
+            .unwrap_or_else(Settler::closed)
+        })
     }
 
-    /// Writes what was counted locally during an outage, now that the store answers.
-    async fn flush_pending(&self) {
-        let (spend, records) = {
-            let mut pending = self
-                .pending
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if pending.records.is_empty() && pending.spend.is_empty() {
-                return;
-            }
-            let taken = std::mem::take(&mut *pending);
-            (taken.spend, taken.records)
-        };
-        if let Err(err) = self.call(self.store.reconcile(&spend, &records)).await {
-            tracing::warn!(error = %err, "reconciling local usage failed; will retry");
-            let mut pending = self
-                .pending
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            pending.spend.extend(spend);
-            pending.records.extend(records);
-        } else {
-            tracing::info!(
-                records = records.len(),
-                "usage counted during a store outage reconciled"
-            );
-        }
+    /// Waits until every request settled so far has been written to the store (or kept for
+    /// when it is back).
+    pub async fn flush(&self) {
+        let (done, written) = tokio::sync::oneshot::channel();
+        self.settler().send(Message::Flush(done));
+        let _ = written.await;
     }
 
     /// Runs a store call under the store timeout, noting whether the store answered.

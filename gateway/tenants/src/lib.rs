@@ -17,6 +17,7 @@ pub mod key;
 pub mod limits;
 pub mod memory;
 pub mod redis_store;
+mod settler;
 pub mod store;
 pub mod usage;
 

@@ -96,6 +96,34 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// [`TenantStore::settle`], without the async: for the gatekeeper's local counting.
+    pub(crate) fn settle_now(&self, settlement: &Settlement) {
+        let mut state = self.lock();
+
+        for correction in &settlement.corrections {
+            let Some(window) = state
+                .windows
+                .get_mut(&(correction.scope.clone(), correction.dimension))
+            else {
+                continue;
+            };
+            if let Some(charge) = window
+                .charges
+                .iter_mut()
+                .find(|c| c.request_id == settlement.request_id)
+            {
+                window.sum = window.sum - charge.amount + correction.amount;
+                charge.amount = correction.amount;
+            }
+        }
+        for scope in &settlement.releases {
+            if let Some(leases) = state.leases.get_mut(scope) {
+                leases.remove(&settlement.request_id);
+            }
+        }
+        state.record(&settlement.spend, std::slice::from_ref(&settlement.usage));
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock leaves counters that are still counters: keep going.
         self.state
@@ -220,29 +248,7 @@ impl TenantStore for MemoryStore {
     }
 
     async fn settle(&self, settlement: &Settlement) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        for correction in &settlement.corrections {
-            let Some(window) = state
-                .windows
-                .get_mut(&(correction.scope.clone(), correction.dimension))
-            else {
-                continue;
-            };
-            if let Some(charge) = window
-                .charges
-                .iter_mut()
-                .find(|c| c.request_id == settlement.request_id)
-            {
-                window.sum = window.sum - charge.amount + correction.amount;
-                charge.amount = correction.amount;
-            }
-        }
-        for scope in &settlement.releases {
-            if let Some(leases) = state.leases.get_mut(scope) {
-                leases.remove(&settlement.request_id);
-            }
-        }
-        state.record(&settlement.spend, std::slice::from_ref(&settlement.usage));
+        self.settle_now(settlement);
         Ok(())
     }
 

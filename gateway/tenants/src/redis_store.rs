@@ -200,11 +200,110 @@ impl RedisStore {
 
     /// Adds spend and usage records to `invocation`'s keys and arguments (the tail of
     /// `record.lua`'s layout).
+    /// One `record` invocation for a whole batch: corrections and releases need their request's
+    /// id, so each request that has any gets its own invocation; spend and usage of the whole
+    /// batch are summed first (one bucket update per key, model and hour) and go in one more.
+    /// Every invocation travels in one pipeline: one round trip.
+    async fn settle_batch(&self, batch: &[Settlement]) -> Result<(), StoreError> {
+        let mut pipe = redis::pipe();
+        // A restarted server has forgotten the script; EVALSHA in a pipeline is not retried
+        // with the source, so load it first (cheap: the server only hashes it).
+        pipe.load_script(&self.scripts.record).ignore();
+        let mut invocations = Vec::new();
+        for settlement in batch {
+            if settlement.corrections.is_empty() && settlement.releases.is_empty() {
+                continue;
+            }
+            let mut invocation = self.scripts.record.prepare_invoke();
+            invocation
+                .arg(&settlement.request_id)
+                .arg(settlement.corrections.len())
+                .arg(settlement.releases.len())
+                .arg(0)
+                .arg(0);
+            for correction in &settlement.corrections {
+                for key in self.window_keys(&correction.scope, correction.dimension) {
+                    invocation.key(key);
+                }
+                invocation.arg(correction.amount.min(MAX_EXACT));
+            }
+            for scope in &settlement.releases {
+                invocation.key(self.lease_key(scope));
+            }
+            invocations.push(invocation);
+        }
+        let mut spend: HashMap<(&Scope, &str), u64> = HashMap::new();
+        let mut usage: HashMap<(u64, &str, &str), (Option<&String>, Totals)> = HashMap::new();
+        for settlement in batch {
+            for s in &settlement.spend {
+                *spend.entry((&s.scope, s.period.as_str())).or_default() += s.micros;
+            }
+            let record = &settlement.usage;
+            let entry = usage
+                .entry((hour_of(record.at_secs), &record.key_id, &record.model))
+                .or_default();
+            if record.team.is_some() {
+                entry.0 = record.team.as_ref();
+            }
+            entry.1.add(&Totals::of(record));
+        }
+        let spend: Vec<Spend> = spend
+            .into_iter()
+            .map(|((scope, period), micros)| Spend {
+                scope: scope.clone(),
+                period: period.to_owned(),
+                micros,
+            })
+            .collect();
+        let mut totals = self.scripts.record.prepare_invoke();
+        totals
+            .arg("")
+            .arg(0)
+            .arg(0)
+            .arg(spend.len())
+            .arg(usage.len());
+        let buckets: Vec<(UsageRecord, Totals)> = usage
+            .into_iter()
+            .map(|((hour, key_id, model), (team, totals))| {
+                let record = UsageRecord {
+                    key_id: key_id.to_owned(),
+                    team: team.cloned(),
+                    model: model.to_owned(),
+                    at_secs: hour,
+                    ..UsageRecord::default()
+                };
+                (record, totals)
+            })
+            .collect();
+        self.push_totals(&mut totals, &spend, &buckets);
+        invocations.push(totals);
+        for invocation in &invocations {
+            pipe.invoke_script(invocation).ignore();
+        }
+        let mut conn = self.connection().await?;
+        let () = self.call(pipe.query_async(&mut conn)).await?;
+        Ok(())
+    }
+
     fn push_records(
         &self,
         invocation: &mut redis::ScriptInvocation<'_>,
         spend: &[Spend],
         records: &[UsageRecord],
+    ) {
+        let buckets: Vec<(UsageRecord, Totals)> = records
+            .iter()
+            .map(|record| (record.clone(), Totals::of(record)))
+            .collect();
+        self.push_totals(invocation, spend, &buckets);
+    }
+
+    /// Spend, then usage buckets (each a record naming its bucket and the totals to add).
+    fn push_totals(
+        &self,
+        invocation: &mut redis::ScriptInvocation<'_>,
+        spend: &[Spend],
+        records: &[(UsageRecord, Totals)],
     ) {
         for spend in spend {
             invocation
@@ -212,7 +311,7 @@ impl RedisStore {
                 .arg(spend.micros);
         }
         let all = self.usage_index(None);
-        for record in records {
+        for (record, totals) in records {
             invocation
                 .key(self.bucket_key(record))
                 .key(self.usage_index(Some(&record.key_id)))
@@ -222,7 +321,7 @@ impl RedisStore {
                 .arg(&record.model)
                 .arg(u8::from(record.team.is_some()))
                 .arg(record.team.as_deref().unwrap_or(""));
-            for value in Totals::of(record).values() {
+            for value in totals.values() {
                 invocation.arg(value);
             }
         }
@@ -324,6 +423,13 @@ impl TenantStore for RedisStore {
         let mut conn = self.connection().await?;
         let _: i64 = self.call(invocation.invoke_async(&mut conn)).await?;
         Ok(())
+    }
+
+    async fn settle_many(&self, settlements: &[Settlement]) -> Result<(), StoreError> {
+        if settlements.is_empty() {
+            return Ok(());
+        }
+        self.settle_batch(settlements).await
     }
 
     async fn reconcile(&self, spend: &[Spend], records: &[UsageRecord]) -> Result<(), StoreError> {

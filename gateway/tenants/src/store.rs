@@ -209,6 +209,16 @@ pub trait TenantStore: Send + Sync + 'static {
     /// Corrects, releases, spends and records what `settlement` says.
     async fn settle(&self, settlement: &Settlement) -> Result<(), StoreError>;
 
+    /// Settles several requests at once (what the gatekeeper's settler sends: everything that
+    /// ended while the previous batch was on its way). Stores that can should do it in one
+    /// round trip; the default settles them one by one.
+    async fn settle_many(&self, settlements: &[Settlement]) -> Result<(), StoreError> {
+        for settlement in settlements {
+            self.settle(settlement).await?;
+        }
+        Ok(())
+    }
+
     /// Adds `records` to the usage buckets and spend without touching windows or leases (what a
     /// replica counted locally while the store was away).
     async fn reconcile(&self, spend: &[Spend], records: &[UsageRecord]) -> Result<(), StoreError>;
