@@ -18,9 +18,11 @@ pub mod bench_relay;
 pub mod bench_upstream;
 pub mod fault_proxy;
 mod faults;
+pub mod nats_server;
 pub mod redis_server;
 
 pub use fault_proxy::FaultProxy;
+pub use nats_server::NatsServer;
 pub use redis_server::RedisServer;
 
 use axum::Router;

@@ -1,0 +1,16 @@
+//! The fleet backend against a real `nats-server` (the testkit starts one per test) and workers
+//! running in-process: the core conformance suite, streaming, failures and retries, draining,
+//! large bodies, credentials, and hostile workers speaking raw NATS.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+
+mod auth;
+mod basics;
+mod failures;
+mod helpers;
+mod hostile;
+mod large;
