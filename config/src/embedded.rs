@@ -36,6 +36,17 @@ pub enum EmbeddedDevice {
     Wgpu,
 }
 
+impl std::fmt::Display for EmbeddedDevice {
+    /// As written in the config: `cpu`, `cuda:N`, `wgpu`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Cpu => f.write_str("cpu"),
+            Self::Cuda(index) => write!(f, "cuda:{index}"),
+            Self::Wgpu => f.write_str("wgpu"),
+        }
+    }
+}
+
 impl TryFrom<String> for EmbeddedDevice {
     type Error = String;
 

@@ -17,6 +17,7 @@
 
 mod embedded;
 mod error;
+mod fleet;
 mod load;
 mod media;
 mod model;
@@ -30,6 +31,7 @@ pub use embedded::{
     EMBEDDED_DEFAULTS, EmbeddedArchitecture, EmbeddedDeployment, EmbeddedDevice, WeightsConfig,
 };
 pub use error::ConfigError;
+pub use fleet::{FleetDeployment, NatsConfig, WorkerConfig};
 pub use load::{ENV_PREFIX, load, load_str};
 pub use media::{
     AudioContract, ChannelMode, FetchConfig, FitMode, ImageContract, ImageOutputKind, MediaConfig,
@@ -69,6 +71,9 @@ pub struct Config {
     /// Limits and budgets shared by the keys of a team.
     #[serde(default)]
     pub teams: BTreeMap<String, TeamConfig>,
+    /// This process as a fleet worker (`omnigate worker`): where it dials out to.
+    #[serde(default)]
+    pub worker: Option<WorkerConfig>,
 }
 
 impl Config {

@@ -243,6 +243,47 @@ mod tests {
     }
 
     #[test]
+    fn fleet_and_worker_settings_are_checked_and_named() {
+        let fleet = |extra: &str| {
+            format!(
+                "[models.m]\n[[models.m.deployments]]\nkind = \"fleet\"\nnats_url = \"nats://127.0.0.1:4222\"\n{extra}\n"
+            )
+        };
+        assert!(load_isolated(&fleet(""), &[]).is_ok());
+        for (extra, key) in [
+            (
+                "subject_prefix = \"a..b\"",
+                "models.m.deployments[0].subject_prefix",
+            ),
+            (
+                "subject_prefix = \"a*\"",
+                "models.m.deployments[0].subject_prefix",
+            ),
+            ("user = \"u\"", "models.m.deployments[0].user"),
+            ("timeout_secs = 0.0", "models.m.deployments[0].timeout_secs"),
+            (
+                "token = \"env::NO_SUCH_NATS_TOKEN\"",
+                "models.m.deployments[0].token",
+            ),
+            (
+                "token = \"t\"\ncreds_file = \"/x.creds\"",
+                "models.m.deployments[0]",
+            ),
+        ] {
+            let err = err_of(&fleet(extra));
+            assert!(err.contains(key), "{extra}: {err}");
+        }
+        let worker = |extra: &str| format!("[worker]\nnats_url = \"nats://a:4222\"\n{extra}\n");
+        assert!(load_isolated(&worker(""), &[]).is_ok());
+        assert!(err_of(&worker("max_in_flight = 0")).contains("worker.max_in_flight"));
+        assert!(
+            err_of(&worker("heartbeat_interval_secs = -1.0"))
+                .contains("worker.heartbeat_interval_secs")
+        );
+        assert!(err_of("[worker]\nnats_url = \"\"\n").contains("worker.nats_url"));
+    }
+
+    #[test]
     fn empty_config_is_valid_defaults() {
         let config = load_isolated("", &[]).unwrap();
         assert_eq!(config.server.bind.port(), 8080);

@@ -61,6 +61,8 @@ pub enum DeploymentConfig {
     Openai(OpenAiDeployment),
     /// A model running inside the gateway on burn.
     Embedded(EmbeddedDeployment),
+    /// Workers that dial out to NATS and serve the model (`omnigate worker`).
+    Fleet(crate::fleet::FleetDeployment),
 }
 
 impl DeploymentConfig {
@@ -70,6 +72,7 @@ impl DeploymentConfig {
         let name = match self {
             Self::Openai(d) => d.name.as_deref(),
             Self::Embedded(d) => d.name.as_deref(),
+            Self::Fleet(d) => d.name.as_deref(),
         };
         name.map_or_else(|| index.to_string(), str::to_owned)
     }
@@ -79,6 +82,7 @@ impl DeploymentConfig {
         match self {
             Self::Openai(d) => d.weight,
             Self::Embedded(d) => d.weight,
+            Self::Fleet(d) => d.weight,
         }
     }
 
@@ -87,6 +91,7 @@ impl DeploymentConfig {
         match self {
             Self::Openai(d) => d.max_in_flight,
             Self::Embedded(d) => d.max_in_flight,
+            Self::Fleet(d) => d.max_in_flight,
         }
     }
 
@@ -95,6 +100,7 @@ impl DeploymentConfig {
         match self {
             Self::Openai(d) => d.health_interval_secs,
             Self::Embedded(d) => d.health_interval_secs,
+            Self::Fleet(d) => d.health_interval_secs,
         }
     }
 }

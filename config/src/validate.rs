@@ -38,6 +38,9 @@ impl Config {
             crate::tenants::check_prices(&format!("models.{name}.prices"), model.prices.as_ref())?;
         }
         crate::tenants::validate_state(&self.state)?;
+        if let Some(worker) = &self.worker {
+            worker.validate()?;
+        }
         if let Some(url) = &self.state.redis_url {
             url.resolve("state.redis_url")?;
         }
@@ -177,6 +180,10 @@ fn validate_model(name: &str, model: &ModelConfig) -> Result<(), ConfigError> {
                 }
             }
             DeploymentConfig::Embedded(embedded) => embedded.validate(&key)?,
+            DeploymentConfig::Fleet(fleet) => {
+                fleet.nats.validate(&key)?;
+                check_seconds(&format!("{key}.timeout_secs"), fleet.timeout_secs)?;
+            }
         }
     }
     Ok(())

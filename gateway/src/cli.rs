@@ -1,4 +1,5 @@
-//! The command line: `omnigate serve`, `omnigate check`, `omnigate openapi`.
+//! The command line: `omnigate serve`, `omnigate worker`, `omnigate check`, `omnigate fetch`,
+//! `omnigate openapi`.
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -54,6 +55,21 @@ pub enum Command {
         /// TOML config file.
         #[arg(long, short, env = "OMNIGATE_CONFIG", value_name = "FILE")]
         config: Option<PathBuf>,
+    },
+    /// Serve the config's models to a fleet over NATS, as one of its workers.
+    ///
+    /// Dials out to NATS (nothing listens here, so it works behind NAT) and answers the
+    /// gateway's requests for each model in `[models]`, served by its first deployment (an
+    /// embedded model, or a local OpenAI-compatible server such as llama.cpp or Ollama). It
+    /// advertises itself with heartbeats; SIGTERM or Ctrl-C drains it: it stops taking work,
+    /// finishes what it holds, then leaves.
+    Worker {
+        /// TOML config file: `[worker]` (nats_url, credentials, id, max_in_flight) and `[models]`.
+        #[arg(long, short, env = "OMNIGATE_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// NATS URL; overrides `worker.nats_url` (and stands in for a missing `[worker]`).
+        #[arg(long, value_name = "URL")]
+        nats: Option<String>,
     },
     /// Print the OpenAPI 3.1 description of the HTTP API as JSON.
     Openapi {

@@ -29,6 +29,7 @@ pub mod server;
 pub mod state;
 pub mod telemetry;
 pub mod tenancy;
+pub mod worker;
 
 pub use app::app;
 pub use error::ApiError;

@@ -33,6 +33,41 @@ fn main() -> ExitCode {
         },
         Command::Openapi { output } => print_openapi(output),
         Command::Fetch { config } => fetch(config),
+        Command::Worker { config, nats } => worker(config, nats),
+    }
+}
+
+/// Serves the config's models to a fleet until SIGTERM, then drains.
+fn worker(config: Option<std::path::PathBuf>, nats: Option<String>) -> ExitCode {
+    let mut config = match load_config(config.as_deref()) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    if let Some(url) = nats {
+        match config.worker.as_mut() {
+            Some(worker) => worker.nats.nats_url = url,
+            None => config.worker = Some(omnigate_config::WorkerConfig::dialing(&url)),
+        }
+        if let Some(Err(err)) = config.worker.as_ref().map(|w| w.validate()) {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    }
+    telemetry::init(config.server.log_format);
+    let runtime = match build_runtime(config.server.worker_threads) {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(omnigate::worker::run(&config, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(%err, "worker stopped");
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 

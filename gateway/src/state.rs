@@ -4,6 +4,7 @@ use crate::media::{MediaContract, Normalizer};
 use crate::registry::{Deployment, ModelEntry, ModelSpec, Registry};
 use crate::tenancy::Tenancy;
 use omnigate_backend_factory::{BuildContext, BuildError};
+use omnigate_backend_fleet::FleetWatch;
 use omnigate_config::{BalanceStrategy, Config, ConfigError, RoutingConfig, Secret};
 use omnigate_router::{
     Endpoint, HedgePolicy, OutlierPolicy, Pool, RetryPolicy, RoutingPolicy, Strategy,
@@ -22,6 +23,8 @@ struct Inner {
     normalizer: Normalizer,
     settings: Settings,
     tenancy: Tenancy,
+    /// The fleets `fleet` deployments name, by subject prefix, watched through their heartbeats.
+    fleets: Vec<(String, FleetWatch)>,
     started_unix: u64,
 }
 
@@ -64,6 +67,9 @@ pub enum StartupError {
     /// Tenants' keys or store could not be set up.
     #[error(transparent)]
     Tenancy(#[from] crate::tenancy::TenancyError),
+    /// A fleet's NATS settings are wrong.
+    #[error("{0}")]
+    Fleet(String),
     /// The media machinery could not be set up.
     #[error("{0}")]
     Media(String),
@@ -91,6 +97,7 @@ impl AppState {
                 normalizer,
                 settings,
                 tenancy,
+                fleets: Vec::new(),
                 started_unix,
             }),
         }
@@ -164,7 +171,12 @@ impl AppState {
         };
         let normalizer = Normalizer::new(&config.media).map_err(StartupError::Media)?;
         let tenancy = Tenancy::from_config(config).await?;
-        Ok(Self::with_tenancy(registry, settings, normalizer, tenancy))
+        let mut state = Self::with_tenancy(registry, settings, normalizer, tenancy);
+        let fleets = watch_fleets(config).await?;
+        if let Some(inner) = Arc::get_mut(&mut state.inner) {
+            inner.fleets = fleets;
+        }
+        Ok(state)
     }
 
     /// The models.
@@ -182,6 +194,11 @@ impl AppState {
         &self.inner.settings
     }
 
+    /// The fleets watched, by subject prefix.
+    pub fn fleets(&self) -> &[(String, FleetWatch)] {
+        &self.inner.fleets
+    }
+
     /// Virtual keys, their limits and usage.
     pub fn tenancy(&self) -> &Tenancy {
         &self.inner.tenancy
@@ -191,6 +208,37 @@ impl AppState {
     pub fn started_unix(&self) -> u64 {
         self.inner.started_unix
     }
+}
+
+/// One watch per fleet (NATS URL and subject prefix) that a `fleet` deployment names. A fleet
+/// whose NATS does not answer yet is watched once it does; it does not stop the gateway.
+async fn watch_fleets(config: &Config) -> Result<Vec<(String, FleetWatch)>, StartupError> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut fleets = Vec::new();
+    for (name, model) in &config.models {
+        for (i, deployment) in model.deployments.iter().enumerate() {
+            let omnigate_config::DeploymentConfig::Fleet(fleet) = deployment else {
+                continue;
+            };
+            if !seen.insert((
+                fleet.nats.nats_url.clone(),
+                fleet.nats.subject_prefix.clone(),
+            )) {
+                continue;
+            }
+            let key = format!("models.{name}.deployments[{i}]");
+            let nats =
+                omnigate_backend_factory::nats_settings(&fleet.nats, &key, "omnigate-gateway")
+                    .map_err(StartupError::Fleet)?;
+            match FleetWatch::start(nats, fleet.nats.subject_prefix.clone()).await {
+                Ok(watch) => fleets.push((fleet.nats.subject_prefix.clone(), watch)),
+                Err(err) => {
+                    tracing::warn!(%err, fleet = %fleet.nats.subject_prefix, "cannot watch the fleet's heartbeats")
+                }
+            }
+        }
+    }
+    Ok(fleets)
 }
 
 /// A model's `[routing]` table in the router's terms (the one place they are mapped).

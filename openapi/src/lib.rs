@@ -35,7 +35,9 @@ pub use omnigate_backend::{
     AssistantMessage, ChatChoice, ChatChunk, ChatResponse, ChunkChoice, Delta, Embedding,
     EmbeddingVector, EmbeddingsResponse, Usage,
 };
-pub use status::{DeploymentHealth, DeploymentList, DeploymentStatus, Health, Readiness};
+pub use status::{
+    DeploymentHealth, DeploymentList, DeploymentStatus, FleetList, FleetWorker, Health, Readiness,
+};
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};

@@ -77,3 +77,36 @@ pub struct DeploymentStatus {
     /// The last few failures, newest last.
     pub recent_errors: Vec<String>,
 }
+
+/// `GET /v1/fleet`: the workers the gateway hears from.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FleetList {
+    /// Always `list`.
+    #[schema(example = "list")]
+    pub object: String,
+    /// One entry per worker heard from lately, by fleet then id.
+    pub data: Vec<FleetWorker>,
+}
+
+/// One worker of a fleet, as its last heartbeat described it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FleetWorker {
+    /// The fleet: its NATS subject prefix.
+    pub fleet: String,
+    /// The worker's id.
+    pub id: String,
+    /// The models it serves.
+    pub models: Vec<String>,
+    /// What it runs on (`cpu`, `cuda:0`).
+    pub device: String,
+    /// Requests it takes at once.
+    pub max_in_flight: u64,
+    /// Requests it holds now.
+    pub in_flight: u64,
+    /// Requests it has answered since it started.
+    pub served: u64,
+    /// Seconds since its last heartbeat.
+    pub seconds_since_heartbeat: f64,
+    /// Whether it is draining (finishing its work before it leaves).
+    pub draining: bool,
+}

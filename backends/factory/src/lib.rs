@@ -5,9 +5,11 @@
 //! instead of starting and answering 422 to every request.
 
 mod embedded;
+mod fleet;
 mod openai;
 
 pub use embedded::{check_devices, fetch_all, weights_fetcher};
+pub use fleet::nats_settings;
 pub use omnigate_backend::BuildError;
 
 use std::collections::BTreeSet;
@@ -60,6 +62,7 @@ pub async fn build(
             embedded::build(&at, &declared, embedded, context).await?
         }
         DeploymentConfig::Openai(openai) => openai::build(&at, declared.clone(), openai)?,
+        DeploymentConfig::Fleet(fleet) => fleet::build(&at, declared.clone(), fleet).await?,
     };
     check_serves(
         &at,

@@ -8,6 +8,7 @@ pub mod chat;
 pub mod deployments;
 pub mod docs;
 pub mod embeddings;
+pub mod fleet;
 pub mod models;
 pub mod normalize;
 pub mod ops;
@@ -37,6 +38,7 @@ pub fn v1_routes() -> OpenApiRouter<AppState> {
 pub fn admin_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(deployments::list_deployments))
+        .routes(routes!(fleet::list_workers))
         .routes(routes!(admin_keys::create_key, admin_keys::list_keys))
         .routes(routes!(
             admin_keys::get_key,

@@ -18,6 +18,10 @@ const MAX_BATCH: usize = 512;
 const LINGER: Duration = Duration::from_millis(2);
 
 /// What the settler is sent.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every message is a Settle; boxing it would cost an allocation a request"
+)]
 pub(crate) enum Message {
     /// A request to settle; `degraded`: it was admitted without the store.
     Settle {
