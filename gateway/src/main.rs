@@ -111,8 +111,8 @@ fn fetch(config: Option<std::path::PathBuf>) -> ExitCode {
     }
 }
 
-fn serve(config: Option<std::path::PathBuf>, bind: Option<std::net::SocketAddr>) -> ExitCode {
-    let mut config = match load_config(config.as_deref()) {
+fn serve(config_path: Option<std::path::PathBuf>, bind: Option<std::net::SocketAddr>) -> ExitCode {
+    let mut config = match load_config(config_path.as_deref()) {
         Ok(config) => config,
         Err(code) => return code,
     };
@@ -139,6 +139,7 @@ fn serve(config: Option<std::path::PathBuf>, bind: Option<std::net::SocketAddr>)
     let result = runtime.block_on(async {
         let server = Server::bind(&config).await?;
         let addr = server.local_addr()?;
+        reload_keys_on_sighup(server.state().clone(), config_path.clone());
         let models: Vec<&String> = config.models.keys().collect();
         tracing::info!(%addr, ?models, video_decoder = omnigate_video::H264_DECODER, "omnigate listening");
         server.run(shutdown_signal()).await
@@ -151,6 +152,26 @@ fn serve(config: Option<std::path::PathBuf>, bind: Option<std::net::SocketAddr>)
             ExitCode::FAILURE
         }
     }
+}
+
+/// On SIGHUP, reads the config again and takes its keys, teams and prices (what operators change
+/// while the gateway runs); a config that does not load changes nothing and says why.
+fn reload_keys_on_sighup(state: omnigate::state::AppState, path: Option<std::path::PathBuf>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP: keys are not reloaded while running");
+        return;
+    };
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let reloaded = omnigate_config::load(path.as_deref())
+                .map_err(|e| e.to_string())
+                .and_then(|config| state.tenancy().reload(&config).map_err(|e| e.to_string()));
+            if let Err(err) = reloaded {
+                tracing::error!(%err, "SIGHUP: the config did not reload; keeping the running one");
+            }
+        }
+    });
 }
 
 /// One worker: a current-thread runtime (everything on one thread, no work-stealing or

@@ -61,6 +61,11 @@ impl Server {
         })
     }
 
+    /// The state it serves (to reload parts of it while it runs).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
     /// The bound address (the real port when 0 was asked for).
     pub fn local_addr(&self) -> Result<SocketAddr, ServeError> {
         Ok(self.listener.local_addr()?)

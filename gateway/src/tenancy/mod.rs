@@ -83,54 +83,37 @@ impl Tenancy {
             }
             None => Arc::new(MemoryStore::new()),
         };
-        let mut config_keys = Vec::with_capacity(config.keys.len());
-        for (i, key) in config.keys.iter().enumerate() {
-            let secret_hash = key.secret_hash(i)?;
-            config_keys.push(KeyRecord {
-                id: key.id.clone(),
-                name: key.name.clone().unwrap_or_else(|| key.id.clone()),
-                team: key.team.clone(),
-                models: key.models.clone(),
-                limits: key.limits,
-                budget: key.budget,
-                metadata: key.metadata.clone(),
-                expires_at: key.expires_at,
-                disabled: key.disabled,
-                secret_hint: String::new(),
-                secret_hash,
-                created_at: 0,
-                source: KeySource::Config,
-            });
-        }
+        let (config_keys, teams, prices) = declared(config)?;
         let keys_exist = !config_keys.is_empty()
             || state.redis_url.is_some()
             || store.keys().await.is_ok_and(|keys| !keys.is_empty());
         let settings = Settings {
             config_keys,
-            teams: config
-                .teams
-                .iter()
-                .map(|(name, team)| {
-                    (
-                        name.clone(),
-                        TeamPolicy {
-                            limits: team.limits,
-                            budget: team.budget,
-                        },
-                    )
-                })
-                .collect(),
-            prices: config
-                .models
-                .iter()
-                .filter_map(|(name, model)| model.prices.map(|p| (name.clone(), p)))
-                .collect(),
+            teams,
+            prices,
             policy: state.on_unavailable,
             store_timeout: Duration::from_secs_f64(state.timeout_ms / 1000.0),
             key_cache: Duration::from_secs_f64(state.key_cache_secs),
             lease: Duration::from_secs_f64(state.lease_secs),
         };
         Ok(Self::over(store, settings, keys_exist))
+    }
+
+    /// Takes the keys, teams and prices of a reloaded `config` (the rest of the config, the
+    /// store's settings included, stays as started). A config with an invalid key changes
+    /// nothing.
+    pub fn reload(&self, config: &Config) -> Result<(), TenancyError> {
+        let (keys, teams, prices) = declared(config)?;
+        if !keys.is_empty() {
+            self.key_made();
+        }
+        tracing::info!(
+            keys = keys.len(),
+            teams = teams.len(),
+            "keys, teams and prices reloaded"
+        );
+        self.gatekeeper.reload(keys, teams, prices);
+        Ok(())
     }
 
     /// The gatekeeper.
@@ -169,6 +152,54 @@ impl Tenancy {
                 AuthError::StoreUnavailable => store_unavailable(),
             })
     }
+}
+
+/// The config's keys (secrets hashed), teams and prices.
+type Declared = (
+    Vec<KeyRecord>,
+    std::collections::HashMap<String, TeamPolicy>,
+    std::collections::HashMap<String, omnigate_tenants::Prices>,
+);
+
+fn declared(config: &Config) -> Result<Declared, TenancyError> {
+    let mut config_keys = Vec::with_capacity(config.keys.len());
+    for (i, key) in config.keys.iter().enumerate() {
+        let secret_hash = key.secret_hash(i)?;
+        config_keys.push(KeyRecord {
+            id: key.id.clone(),
+            name: key.name.clone().unwrap_or_else(|| key.id.clone()),
+            team: key.team.clone(),
+            models: key.models.clone(),
+            limits: key.limits,
+            budget: key.budget,
+            metadata: key.metadata.clone(),
+            expires_at: key.expires_at,
+            disabled: key.disabled,
+            secret_hint: String::new(),
+            secret_hash,
+            created_at: 0,
+            source: KeySource::Config,
+        });
+    }
+    let teams = config
+        .teams
+        .iter()
+        .map(|(name, team)| {
+            (
+                name.clone(),
+                TeamPolicy {
+                    limits: team.limits,
+                    budget: team.budget,
+                },
+            )
+        })
+        .collect();
+    let prices = config
+        .models
+        .iter()
+        .filter_map(|(name, model)| model.prices.map(|p| (name.clone(), p)))
+        .collect();
+    Ok((config_keys, teams, prices))
 }
 
 /// The answer while the store is away under `fail_closed`.

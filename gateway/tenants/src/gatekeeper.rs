@@ -132,9 +132,8 @@ pub struct Gatekeeper {
     store: Arc<dyn TenantStore>,
     /// Where counting goes while the store is away (fail-open).
     local: MemoryStore,
-    config_keys: HashMap<SecretHash, Arc<KeyRecord>>,
-    teams: HashMap<String, TeamPolicy>,
-    prices: HashMap<String, Prices>,
+    /// The config's keys, teams and prices: replaced whole when the config is reloaded.
+    declared: std::sync::RwLock<Arc<Declared>>,
     policy: StorePolicy,
     store_timeout: Duration,
     key_cache_ttl: Duration,
@@ -151,6 +150,30 @@ pub struct Gatekeeper {
 /// A store lookup of a digest, and when it was made (`None`: no such key).
 type CachedKey = (Instant, Option<Arc<KeyRecord>>);
 
+/// What the config declares.
+struct Declared {
+    keys: HashMap<SecretHash, Arc<KeyRecord>>,
+    teams: HashMap<String, TeamPolicy>,
+    prices: HashMap<String, Prices>,
+}
+
+impl Declared {
+    fn new(
+        keys: Vec<KeyRecord>,
+        teams: HashMap<String, TeamPolicy>,
+        prices: HashMap<String, Prices>,
+    ) -> Self {
+        Self {
+            keys: keys
+                .into_iter()
+                .map(|key| (key.secret_hash.clone(), Arc::new(key)))
+                .collect(),
+            teams,
+            prices,
+        }
+    }
+}
+
 /// Entries kept in the key cache before it is cleared (bounds memory under a flood of forged
 /// but plausible tokens).
 const MAX_CACHED_KEYS: usize = 100_000;
@@ -158,11 +181,7 @@ const MAX_CACHED_KEYS: usize = 100_000;
 impl Gatekeeper {
     /// A gatekeeper over `store`.
     pub fn new(store: Arc<dyn TenantStore>, settings: Settings) -> Self {
-        let config_keys = settings
-            .config_keys
-            .into_iter()
-            .map(|key| (key.secret_hash.clone(), Arc::new(key)))
-            .collect();
+        let declared = Declared::new(settings.config_keys, settings.teams, settings.prices);
         let mut random = [0u8; 8];
         let epoch = match getrandom::fill(&mut random) {
             Ok(()) => u64::from_le_bytes(random),
@@ -171,9 +190,7 @@ impl Gatekeeper {
         Self {
             store,
             local: MemoryStore::new(),
-            config_keys,
-            teams: settings.teams,
-            prices: settings.prices,
+            declared: std::sync::RwLock::new(Arc::new(declared)),
             policy: settings.policy,
             store_timeout: settings.store_timeout,
             key_cache_ttl: settings.key_cache,
@@ -191,9 +208,33 @@ impl Gatekeeper {
         &self.store
     }
 
+    /// Replaces the config's keys, teams and prices (a reloaded config): requests from here on
+    /// see the new ones; those already admitted settle under the old.
+    pub fn reload(
+        &self,
+        config_keys: Vec<KeyRecord>,
+        teams: HashMap<String, TeamPolicy>,
+        prices: HashMap<String, Prices>,
+    ) {
+        let declared = Arc::new(Declared::new(config_keys, teams, prices));
+        *self
+            .declared
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = declared;
+    }
+
+    fn declared(&self) -> Arc<Declared> {
+        Arc::clone(
+            &self
+                .declared
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
     /// The keys declared in the config, by id.
     pub fn config_keys(&self) -> Vec<Arc<KeyRecord>> {
-        let mut keys: Vec<_> = self.config_keys.values().cloned().collect();
+        let mut keys: Vec<_> = self.declared().keys.values().cloned().collect();
         keys.sort_by(|a, b| a.id.cmp(&b.id));
         keys
     }
@@ -233,7 +274,7 @@ impl Gatekeeper {
             return Err(AuthError::Invalid);
         }
         let hash = SecretHash::of(token);
-        let key = match self.config_keys.get(&hash) {
+        let key = match self.declared().keys.get(&hash) {
             Some(key) => Some(Arc::clone(key)),
             None => self.stored_key(&hash).await?,
         };
@@ -314,8 +355,10 @@ impl Gatekeeper {
             budgets: Vec::new(),
         };
         let mut soft = Vec::new();
+        let declared = self.declared();
         let team = key.team.as_deref().and_then(|name| {
-            self.teams
+            declared
+                .teams
                 .get(name)
                 .map(|policy| (Scope::team(name), policy))
         });
@@ -426,7 +469,8 @@ impl Gatekeeper {
             video_frames: used.video_frames,
             spend_micros: 0,
         };
-        if let Some(prices) = self.prices.get(&ticket.model) {
+        let declared = self.declared();
+        if let Some(prices) = declared.prices.get(&ticket.model) {
             record.spend_micros = prices.cost_micros(&record, used.still_pixels);
         }
         let mut settlement = Settlement {
@@ -438,7 +482,8 @@ impl Gatekeeper {
         };
         let tokens = used.prompt_tokens + used.completion_tokens;
         let team = key.team.as_deref().and_then(|name| {
-            self.teams
+            declared
+                .teams
                 .get(name)
                 .map(|policy| (Scope::team(name), policy))
         });
