@@ -94,8 +94,10 @@ async fn transcribe(
         ..MediaUsage::default()
     };
     let prompt_bytes = form.prompt.as_ref().map_or(0, String::len);
-    let charge = admission::charge(prompt_bytes, None, &media);
-    let admitted = admission::admit(state.tenancy(), &caller, &model.name, charge).await?;
+    let admitted = admission::admit(state.tenancy(), &caller, &model.name, || {
+        admission::charge(prompt_bytes, None, &media)
+    })
+    .await?;
     let template = TranscriptionRequest {
         model: String::new(),
         audio,

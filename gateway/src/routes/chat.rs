@@ -73,8 +73,10 @@ pub async fn chat_completions(
         .messages(messages, model.media_target(), limits.as_ref())
         .await?;
     let media = normalized.usage;
-    let charge = admission::charge(prompt_bytes, admission::max_tokens(&params), &media);
-    let admitted = admission::admit(state.tenancy(), &caller, &model.name, charge).await?;
+    let admitted = admission::admit(state.tenancy(), &caller, &model.name, || {
+        admission::charge(prompt_bytes, admission::max_tokens(&params), &media)
+    })
+    .await?;
     // Normalized once; each try (and each fallback model) gets a copy with its upstream name.
     let template = ChatRequest {
         model: String::new(),

@@ -70,13 +70,15 @@ pub async fn create_embeddings(
             Some("dimensions"),
         ));
     }
-    let prompt_bytes = match &input {
-        EmbeddingInput::Text(texts) => texts.iter().map(String::len).sum(),
-        // Token ids: about four bytes of text each.
-        EmbeddingInput::Tokens(lists) => lists.iter().map(Vec::len).sum::<usize>() * 4,
-    };
-    let charge = admission::charge(prompt_bytes, None, &MediaUsage::default());
-    let mut admitted = admission::admit(state.tenancy(), &caller, &model.name, charge).await?;
+    let mut admitted = admission::admit(state.tenancy(), &caller, &model.name, || {
+        let prompt_bytes = match &input {
+            EmbeddingInput::Text(texts) => texts.iter().map(String::len).sum(),
+            // Token ids: about four bytes of text each.
+            EmbeddingInput::Tokens(lists) => lists.iter().map(Vec::len).sum::<usize>() * 4,
+        };
+        admission::charge(prompt_bytes, None, &MediaUsage::default())
+    })
+    .await?;
     let template = omnigate_backend::EmbeddingsRequest {
         model: String::new(),
         input,

@@ -105,16 +105,18 @@ pub fn max_tokens(params: &serde_json::Map<String, serde_json::Value>) -> Option
         .and_then(serde_json::Value::as_u64)
 }
 
-/// Checks and charges the caller's limits and budget for one request to `model`.
+/// Checks and charges the caller's limits and budget for one request to `model`; `charge` is
+/// only worked out for a caller with a virtual key (operators' keys skip all of this).
 pub async fn admit(
     tenancy: &Tenancy,
     caller: &Caller,
     model: &str,
-    (charge, used): (Charge, Used),
+    charge: impl FnOnce() -> (Charge, Used),
 ) -> Result<Option<Admitted>, ApiError> {
     let Some(principal) = &caller.0 else {
         return Ok(None);
     };
+    let (charge, used) = charge();
     let gatekeeper = tenancy.gatekeeper();
     match gatekeeper.admit(principal, model, charge).await {
         Ok(ticket) => Ok(Some(Admitted {
