@@ -145,7 +145,15 @@ pub struct Gatekeeper {
     /// Makes request ids unique within the process (with its start time, across processes).
     sequence: AtomicU64,
     epoch: u64,
+    /// When the store failed last, the earliest time (ms after `started`) it is asked again; 0
+    /// while it answers.
+    probe_at_ms: AtomicU64,
+    /// tokio's clock, so tests can move it.
+    started: tokio::time::Instant,
 }
+
+/// How long a store that failed is left alone before one request tries it again.
+pub const RETRY_STORE_AFTER: Duration = Duration::from_millis(500);
 
 /// A store lookup of a digest, and when it was made (`None`: no such key).
 type CachedKey = (Instant, Option<Arc<KeyRecord>>);
@@ -200,6 +208,8 @@ impl Gatekeeper {
             store_down: Arc::new(AtomicBool::new(false)),
             sequence: AtomicU64::new(0),
             epoch,
+            probe_at_ms: AtomicU64::new(0),
+            started: tokio::time::Instant::now(),
         }
     }
 
@@ -561,10 +571,33 @@ impl Gatekeeper {
     }
 
     /// Runs a store call under the store timeout, noting whether the store answered.
+    ///
+    /// A store that just failed is not asked again for [`RETRY_STORE_AFTER`]: requests get the
+    /// outage policy at once instead of each waiting out the timeout; then one request (the
+    /// first to claim the probe) tries the store, and its answer decides for the others.
     async fn call<T>(
         &self,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
+        let now = self.started.elapsed().as_millis() as u64;
+        let probe_at = self.probe_at_ms.load(Ordering::Acquire);
+        if probe_at != 0 {
+            let claimed = now >= probe_at
+                && self
+                    .probe_at_ms
+                    .compare_exchange(
+                        probe_at,
+                        now + RETRY_STORE_AFTER.as_millis() as u64,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_ok();
+            if !claimed {
+                return Err(StoreError::Unavailable(
+                    "the state store failed moments ago; not asked again yet".to_owned(),
+                ));
+            }
+        }
         let result = match tokio::time::timeout(self.store_timeout, call).await {
             Ok(result) => result,
             Err(_) => Err(StoreError::Unavailable(format!(
@@ -572,10 +605,15 @@ impl Gatekeeper {
                 self.store_timeout
             ))),
         };
-        self.store_down.store(
-            matches!(result, Err(StoreError::Unavailable(_))),
-            Ordering::Relaxed,
-        );
+        let down = matches!(result, Err(StoreError::Unavailable(_)));
+        self.store_down.store(down, Ordering::Relaxed);
+        let next_probe = if down {
+            // 0 means "up": a probe time is never 0.
+            (self.started.elapsed() + RETRY_STORE_AFTER).as_millis() as u64
+        } else {
+            0
+        };
+        self.probe_at_ms.store(next_probe, Ordering::Release);
         result
     }
 }

@@ -140,7 +140,7 @@ fn used(prompt_tokens: u64) -> Used {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn fail_open_counts_locally_and_reconciles_usage_once_the_store_is_back() {
     let store = Arc::new(SwitchableStore::default());
     let gate = gatekeeper(
@@ -168,8 +168,10 @@ async fn fail_open_counts_locally_and_reconciles_usage_once_the_store_is_back() 
         Err(Denial::Limited(Refusal::Window { .. }))
     ));
     assert!(gate.store_down());
-    // Back: the next settlement writes what was kept, and the report has all of it.
+    // Back: once the gatekeeper asks the store again, the next settlement writes what was
+    // kept, and the report has all of it.
     store.down.store(false, Ordering::SeqCst);
+    tokio::time::advance(RETRY_STORE_AFTER).await;
     let third = gate
         .admit(&principal, "m", Charge::default())
         .await
@@ -184,7 +186,7 @@ async fn fail_open_counts_locally_and_reconciles_usage_once_the_store_is_back() 
     assert_eq!(buckets[0].totals.spend_micros, 3_000_000);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn fail_closed_refuses_while_the_store_is_away() {
     let store = Arc::new(SwitchableStore::default());
     let gate = gatekeeper(
@@ -205,6 +207,12 @@ async fn fail_closed_refuses_while_the_store_is_away() {
         Err(AuthError::StoreUnavailable)
     ));
     store.down.store(false, Ordering::SeqCst);
+    // A store that just failed is left alone a moment: still refused, without asking it.
+    assert!(matches!(
+        gate.admit(&principal, "m", Charge::default()).await,
+        Err(Denial::StoreUnavailable)
+    ));
+    tokio::time::advance(RETRY_STORE_AFTER).await;
     assert!(gate.admit(&principal, "m", Charge::default()).await.is_ok());
 }
 
