@@ -29,12 +29,25 @@ REDIS_PID=""
 start_redis() {
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no >>"$OUT/redis.log" 2>&1 &
   REDIS_PID=$!
-  for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return; sleep 0.1; done
+  for _ in $(seq 50); do
+    if redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+      # Our server, not a stale one on the same port (ours would have exited).
+      kill -0 "$REDIS_PID" 2>/dev/null && return
+      echo "port $REDIS_PORT is taken by another redis-server (REDIS_PORT=...)" >&2; exit 1
+    fi
+    sleep 0.1
+  done
   echo "redis-server did not start" >&2; exit 1
 }
 GATEWAYS=()
-stop_gateways() { kill "${GATEWAYS[@]}" 2>/dev/null || true; wait "${GATEWAYS[@]}" 2>/dev/null || true; GATEWAYS=(); }
-trap 'stop_gateways; kill "${PIDS[@]}" $REDIS_PID 2>/dev/null || true' EXIT
+# (With no gateway running, a bare `wait` would wait for every child, the mock and Redis too.)
+stop_gateways() {
+  if [[ ${#GATEWAYS[@]} -gt 0 ]]; then
+    kill "${GATEWAYS[@]}" 2>/dev/null || true; wait "${GATEWAYS[@]}" 2>/dev/null || true
+  fi
+  GATEWAYS=()
+}
+trap 'kill "${PIDS[@]}" $REDIS_PID 2>/dev/null || true; stop_gateways' EXIT
 
 # start_gateways STATE_TOML: three replicas with a key `sk-og-bench` of LIMIT a minute and a
 # key `sk-og-after` of 50 a minute.
