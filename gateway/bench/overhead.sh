@@ -158,10 +158,16 @@ if [[ " $WORKLOADS " == *" stream "* ]] && command -v curl >/dev/null; then
 fi
 PEAK_RSS=$(awk '/VmHWM/ {print $2}' "/proc/$GW_PID/status")
 # The Redis round trip at c=1 from the load core (p50, ms), what the limiter waits for per request.
-REDIS_RTT=""
+# And the floor under the limiter's cost: one Redis round trip through the gateway's own client
+# (redis-rs's ConnectionManager on one thread, on the gateway's core), CPU per call and p50; and
+# the admission script's own run time inside Redis (commandstats).
+REDIS_RTT=""; REDIS_FLOOR=""; REDIS_SCRIPT_US=""
 if [[ -n $REDIS_PID ]]; then
   REDIS_RTT=$(taskset -c "$LOAD_CPU" redis-benchmark -p "$REDIS_PORT" -c 1 -n 20000 -t ping_mbulk --csv 2>/dev/null |
     awk -F'","' 'NR == 2 {print $5}')
+  REDIS_SCRIPT_US=$(redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' |
+    sed -n 's/^cmdstat_evalsha:.*usec_per_call=\([0-9.]*\).*/\1/p')
+  REDIS_FLOOR=$(taskset -c "$GATEWAY_CPU" "$BIN/omnigate-mock-upstream" redis-rtt --port "$REDIS_PORT" --seconds 5)
 fi
 
 SOAK_LOG=""
@@ -172,11 +178,11 @@ if [[ $SOAK -gt 0 ]]; then
   while kill -0 $WRK 2>/dev/null; do awk '/VmRSS/ {print $2}' "/proc/$GW_PID/status" >>"$SOAK_LOG"; sleep 10; done
 fi
 
-python3 - "$OUT/results.jsonl" "$IDLE_RSS" "$PEAK_RSS" "$SOAK_LOG" "$OUT/ttfb.txt" "$REDIS_RTT" <<'PY'
+python3 - "$OUT/results.jsonl" "$IDLE_RSS" "$PEAK_RSS" "$SOAK_LOG" "$OUT/ttfb.txt" "$REDIS_RTT" "$REDIS_FLOOR" "$REDIS_SCRIPT_US" <<'PY'
 import json, sys, statistics as st
 rows = [json.loads(l) for l in open(sys.argv[1])]
 idle, peak, soak = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-redis_rtt = sys.argv[6]
+redis_rtt, redis_floor, redis_script_us = sys.argv[6], sys.argv[7], sys.argv[8]
 ttfb = {"direct": [], "gateway": [], "relay": [], "baseline": [], "limited": []}
 bad = 0
 for line in open(sys.argv[5]):
@@ -212,6 +218,12 @@ for side in ("gateway", "baseline", "limited", "relay"):
               f"added p50 {q(g, 50) - q(d, 50):.3f} / p99 {q(g, 99) - q(d, 99):.3f} ms")
 if redis_rtt:
     print(f"\nRedis round trip at c=1 (redis-benchmark PING, p50): {float(redis_rtt):.3f} ms")
+if redis_floor:
+    f = json.loads(redis_floor)
+    print(f"floor: one Redis round trip through the gateway's client (redis-rs ConnectionManager, one thread, "
+          f"gateway core): {f['cpu_us_per_call']:.1f} µs CPU, p50 {f['p50_ms']:.3f} ms over {f['calls']} calls")
+if redis_script_us:
+    print(f"the limiter's scripts inside Redis (admissions and settlement batches): {float(redis_script_us):.1f} µs a call (commandstats evalsha)")
 print(f"\nomnigate RSS: idle {idle / 1024:.1f} MB, peak {peak / 1024:.1f} MB")
 if soak:
     vals = [int(v) for v in open(soak) if v.strip()]

@@ -14,6 +14,7 @@
     reason = "test support: a broken fixture should fail the test loudly"
 )]
 
+pub mod bench_redis;
 pub mod bench_relay;
 pub mod bench_upstream;
 pub mod fault_proxy;

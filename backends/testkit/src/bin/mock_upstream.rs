@@ -6,6 +6,7 @@
 //! omnigate-mock-upstream serve [--port 18000] [--threads 1] [--delay-ms 0] [--fail-percent 0]
 //! omnigate-mock-upstream relay [--port 18081] [--to 18000]
 //! omnigate-mock-upstream jpeg WIDTH HEIGHT > picture.jpg
+//! omnigate-mock-upstream redis-rtt [--port 6379] [--seconds 5]   # one Redis round trip's cost
 //! ```
 #![allow(clippy::print_stdout, reason = "a command-line tool")]
 
@@ -91,9 +92,27 @@ fn main() -> std::process::ExitCode {
                 bench_relay::serve(listener, upstream).await
             })
         }
+        Some("redis-rtt") => {
+            let port = arg(&args, "--port", 6379);
+            let seconds = arg(&args, "--seconds", 5) as f64;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            serve_on(runtime, async move {
+                let url = format!("redis://127.0.0.1:{port}");
+                let figures = omnigate_testkit::bench_redis::ping_loop(&url, seconds)
+                    .await
+                    .map_err(std::io::Error::other)?;
+                println!(
+                    "{{\"calls\":{},\"cpu_us_per_call\":{:.2},\"p50_ms\":{:.4}}}",
+                    figures.calls, figures.cpu_us_per_call, figures.p50_ms
+                );
+                Ok(())
+            })
+        }
         _ => {
             eprintln!(
-                "usage: omnigate-mock-upstream serve [--port P] [--threads N] [--delay-ms D] [--fail-percent F] | relay [--port P] [--to UPSTREAM_PORT] | jpeg W H"
+                "usage: omnigate-mock-upstream serve [--port P] [--threads N] [--delay-ms D] [--fail-percent F] | relay [--port P] [--to UPSTREAM_PORT] | jpeg W H | redis-rtt [--port P] [--seconds S]"
             );
             std::process::ExitCode::from(2)
         }
