@@ -46,6 +46,8 @@ pub(crate) struct Attempt {
     next_seq: u64,
     control: Option<String>,
     per_try: Duration,
+    /// The model, for the worker-lost metric.
+    model: Arc<str>,
     /// The worker sent `End` or `Error`: nothing to cancel.
     finished: bool,
 }
@@ -119,6 +121,7 @@ impl Attempt {
             next_seq: 0,
             control: None,
             per_try: link.per_try,
+            model: Arc::clone(&link.model),
             finished: false,
         };
         match attempt.next(deadline).await {
@@ -191,7 +194,14 @@ impl Attempt {
         let max_payload = self.client.max_payload();
         loop {
             let message = match tokio::time::timeout_at(deadline, self.inbox.next()).await {
-                Err(_) => return Err(BackendError::Timeout(self.per_try).into()),
+                Err(_) => {
+                    // A worker that took the request and then fell silent has most likely
+                    // vanished: the router retries elsewhere; count it.
+                    if self.control.is_some() {
+                        telemetry::worker_lost(&self.model);
+                    }
+                    return Err(BackendError::Timeout(self.per_try).into());
+                }
                 Ok(None) => {
                     return Err(
                         BackendError::Unavailable("the NATS connection closed".into()).into(),

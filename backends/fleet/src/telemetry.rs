@@ -1,4 +1,5 @@
-//! The fleet's metrics: requests by outcome, "no responders" answers, workers online.
+//! The fleet's metrics: requests by outcome, "no responders" answers, tries lost with their
+//! worker, workers online, and each worker's answered and in-flight requests.
 
 use omnigate_backend::BackendError;
 
@@ -16,6 +17,20 @@ pub(crate) fn request(model: &str, outcome: &'static str) {
 pub(crate) fn no_responders(model: &str) {
     metrics::counter!("omnigate_fleet_no_responders_total", "model" => model.to_owned())
         .increment(1);
+}
+
+/// Counts a try whose worker took the request and then fell silent past the per-try timeout
+/// (it most likely vanished; the router retries the request elsewhere).
+pub(crate) fn worker_lost(model: &str) {
+    metrics::counter!("omnigate_fleet_worker_lost_total", "model" => model.to_owned()).increment(1);
+}
+
+/// Sets a worker's load as its heartbeat reports it: requests answered since it started, and
+/// held now.
+pub(crate) fn worker(id: &str, served: u64, in_flight: usize) {
+    metrics::gauge!("omnigate_fleet_worker_served", "worker" => id.to_owned()).set(served as f64);
+    metrics::gauge!("omnigate_fleet_worker_in_flight", "worker" => id.to_owned())
+        .set(in_flight as f64);
 }
 
 /// Sets how many workers of the fleet under `prefix` sent a heartbeat recently.

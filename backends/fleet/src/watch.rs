@@ -44,6 +44,7 @@ pub(crate) struct Roster {
 
 impl Roster {
     fn record(&self, beat: Heartbeat) {
+        telemetry::worker(&beat.id, beat.served, beat.in_flight);
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         if !seen.contains_key(&beat.id) && seen.len() >= MAX_WORKERS {
             let now = Instant::now();

@@ -276,4 +276,17 @@ async fn workers_killed_or_drained_lose_no_request() {
         assert!(failures.is_empty(), "{failures:?}");
     }
     drop(third);
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "omnigate_fleet_requests_total",
+        "omnigate_fleet_workers_online",
+        "omnigate_fleet_worker_served{worker=\"edge-3\"}",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
 }
