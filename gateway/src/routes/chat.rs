@@ -8,6 +8,7 @@ use crate::respond;
 use crate::routes::docs::PostErrors;
 use crate::state::AppState;
 use crate::tenancy::admission::{self, Caller};
+use crate::tenancy::stream_usage::{self, StreamUsage};
 use axum::extract::State;
 use axum::response::Response;
 use omnigate_backend::{Answer, ChatRequest, ChatResponse, Task};
@@ -54,7 +55,7 @@ pub async fn chat_completions(
     let model = state.registry().get(&request.model)?.clone();
     model.require(Task::Chat)?;
     let limits = request.media_limits.take();
-    let (_, messages, stream, params) = request.into_params();
+    let (_, messages, stream, mut params) = request.into_params();
     // A model that lacks a modality the request carries hands it to a fallback that has it.
     let model = dispatch::for_modalities(&state, model, &messages);
     if !stream && params.contains_key("stream_options") {
@@ -77,6 +78,11 @@ pub async fn chat_completions(
         admission::charge(prompt_bytes, admission::max_tokens(&params), &media)
     })
     .await?;
+    // A virtual key's stream is billed by the usage it reports: ask the upstream for it.
+    let client_asked_usage = match &admitted {
+        Some(_) if stream => stream_usage::ask_for_usage(&mut params),
+        _ => true,
+    };
     // Normalized once; each try (and each fallback model) gets a copy with its upstream name.
     let template = ChatRequest {
         model: String::new(),
@@ -104,7 +110,13 @@ pub async fn chat_completions(
         let labels = served.labels();
         let name: Arc<str> = Arc::from(served.model.name.as_str());
         let Served { value, lease, .. } = served;
-        let chunks = Box::pin(dispatch::hold_lease(value, lease));
+        let mut chunks: omnigate_backend::ChatStream = Box::pin(dispatch::hold_lease(value, lease));
+        let mut admitted = admitted;
+        if let Some(admitted) = admitted.as_mut() {
+            let reported = Arc::new(StreamUsage::default());
+            chunks = stream_usage::tap(chunks, Arc::clone(&reported), client_asked_usage);
+            admitted.tokens_from(reported);
+        }
         let mut response = respond::chat::stream(chunks, name, media);
         labels.apply(&mut response);
         Ok(match admitted {

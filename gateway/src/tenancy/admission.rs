@@ -7,6 +7,7 @@
 
 use crate::error::ApiError;
 use crate::tenancy::headers::rate_limit_headers;
+use crate::tenancy::stream_usage::StreamUsage;
 use crate::tenancy::{Tenancy, store_unavailable};
 use axum::body::Body;
 use axum::http::HeaderValue;
@@ -42,6 +43,8 @@ pub struct Admitted {
     ticket: Option<Ticket>,
     /// What it used so far (media is known at admission; tokens once the answer says).
     used: Used,
+    /// For a stream: where its usage chunk's counts land, read when it is settled.
+    reported: Option<Arc<StreamUsage>>,
 }
 
 /// Whether `caller` may call `model`; `None` for callers without a virtual key.
@@ -123,6 +126,7 @@ pub async fn admit(
             gatekeeper: Arc::clone(gatekeeper),
             ticket: Some(ticket),
             used,
+            reported: None,
         })),
         Err(Denial::StoreUnavailable) => Err(store_unavailable()),
         Err(Denial::Limited(refusal)) => Err(refused(refusal)),
@@ -193,6 +197,11 @@ impl Admitted {
         }
     }
 
+    /// Takes the token counts from a stream's usage chunk, when it has come, at settlement.
+    pub fn tokens_from(&mut self, reported: Arc<StreamUsage>) {
+        self.reported = Some(reported);
+    }
+
     /// Adds the rate-limit (and soft-budget) headers to `response`, then settles.
     pub fn finish(mut self, response: &mut Response) {
         self.add_headers(response);
@@ -243,6 +252,9 @@ impl Admitted {
         let Some(ticket) = self.ticket.take() else {
             return;
         };
+        if let Some(usage) = self.reported.take().and_then(|reported| reported.get()) {
+            self.used_tokens(Some(&usage));
+        }
         // Queued for the gatekeeper's settler: written off the request's path, in batches.
         self.gatekeeper.settle(ticket, self.used);
     }

@@ -9,6 +9,7 @@
 
 pub mod admission;
 pub mod headers;
+pub mod stream_usage;
 
 use crate::error::ApiError;
 use omnigate_config::{Config, ConfigError};

@@ -674,3 +674,53 @@ async fn keys_are_reloaded_from_the_config_on_sighup() {
     assert_eq!(status_with("sk-og-second").await, 200);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_keyed_stream_is_billed_by_the_usage_it_reports() {
+    let upstream = FakeUpstream::start().await;
+    let keys = "[[keys]]\nid = \"streamer\"\nsecret = \"sk-og-streamer\"\n";
+    let gateway = Gateway::from_toml(&config(&upstream, keys)).await;
+    let body = |include_usage: bool| {
+        let mut body = json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "Hi"}]});
+        if include_usage {
+            body["stream_options"] = json!({"include_usage": true});
+        }
+        body
+    };
+    // The client did not ask for usage: the gateway asks upstream, bills it, and passes the
+    // stream on without the usage chunk.
+    let text = post(
+        &gateway,
+        "sk-og-streamer",
+        "/v1/chat/completions",
+        body(false),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    assert!(
+        !text.contains("\"usage\":{"),
+        "no usage chunk the client did not ask for: {text}"
+    );
+    let asked = upstream.last_request();
+    assert_eq!(asked.body["stream_options"]["include_usage"], true);
+    let report = usage_of(&gateway, "streamer", 1).await;
+    assert_eq!(report["data"][0]["prompt_tokens"], 9, "{report}");
+    assert_eq!(report["data"][0]["completion_tokens"], 8);
+    assert!((report["data"][0]["spend_usd"].as_f64().unwrap() - 0.017).abs() < 1e-9);
+    // The client asked: it gets the usage chunk as well.
+    let text = post(
+        &gateway,
+        "sk-og-streamer",
+        "/v1/chat/completions",
+        body(true),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(text.contains("\"prompt_tokens\":9"), "{text}");
+    usage_of(&gateway, "streamer", 2).await;
+}
