@@ -146,7 +146,17 @@ pub(crate) async fn connect(settings: &NatsSettings, dial: Dial) -> Result<Clien
             options.user_and_password(user.clone(), password.expose_secret().to_owned())
         }
         Credentials::Token(token) => options.token(token.expose_secret().to_owned()),
-        Credentials::NKeySeed(seed) => options.nkey(seed.expose_secret().to_owned()),
+        Credentials::NKeySeed(seed) => {
+            // Checked here, so a mistyped seed is a settings error at startup, not a connection
+            // the gateway retries for ever. The error names neither the seed nor its parts.
+            if nkeys::KeyPair::from_seed(seed.expose_secret()).is_err() {
+                return Err(FleetError::Settings(
+                    "the NKey seed is not a valid seed (expected one starting with `SU`)"
+                        .to_owned(),
+                ));
+            }
+            options.nkey(seed.expose_secret().to_owned())
+        }
         Credentials::CredsFile(path) => {
             options.credentials_file(path).await.map_err(|e| {
                 // The io error names the problem (not found, not a creds file), never the content.

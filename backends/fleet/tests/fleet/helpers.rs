@@ -123,6 +123,11 @@ impl Worker {
         }
     }
 
+    /// Whether `serve` has returned.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
     /// Waits for `serve` to return.
     pub async fn finished(self) -> Result<(), FleetError> {
         within(self.task).await.unwrap()
