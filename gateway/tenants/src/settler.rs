@@ -14,8 +14,12 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Most settlements written in one round trip.
 const MAX_BATCH: usize = 512;
-/// How long a lone settlement waits for company.
-const LINGER: Duration = Duration::from_millis(2);
+/// How long a lone settlement waits for company when it frees a concurrency slot (another
+/// request of the key may be waiting for it)...
+const LINGER_RELEASE: Duration = Duration::from_millis(2);
+/// ...and when it only corrects tokens and adds usage and spend, which may wait longer: at low
+/// rates this is what makes a batch out of several requests, one round trip for all.
+const LINGER: Duration = Duration::from_millis(20);
 
 /// What the settler is sent.
 #[allow(
@@ -99,9 +103,16 @@ async fn run(
     let mut batch = Vec::new();
     let mut flushes = Vec::new();
     while let Some(first) = receiver.recv().await {
+        let linger = match &first {
+            Message::Settle { settlement, .. } if settlement.releases.is_empty() => Some(LINGER),
+            Message::Settle { .. } => Some(LINGER_RELEASE),
+            Message::Flush(_) => None,
+        };
         let mut next = Some(first);
-        if receiver.is_empty() && matches!(next, Some(Message::Settle { .. })) {
-            tokio::time::sleep(LINGER).await;
+        if let Some(linger) = linger
+            && receiver.is_empty()
+        {
+            tokio::time::sleep(linger).await;
         }
         while let Some(message) = next.take() {
             match message {
