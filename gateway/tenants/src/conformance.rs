@@ -22,6 +22,7 @@ pub async fn run_all(store: &dyn TenantStore) {
     usage_is_bucketed_by_hour_and_key(store).await;
     keys_are_found_by_digest_replaced_and_deleted(store).await;
     a_batch_settles_like_its_requests_one_by_one(store).await;
+    usage_older_than_the_retention_is_dropped(store).await;
 }
 
 fn admission(id: &str, now_ms: u64, windows: Vec<WindowCheck>) -> Admission {
@@ -476,4 +477,43 @@ async fn a_batch_settles_like_its_requests_one_by_one(store: &dyn TenantStore) {
         panic!("the batch's correction and release were not applied")
     };
     assert_eq!(spent_micros, vec![9], "the batch's spend was summed");
+}
+
+async fn usage_older_than_the_retention_is_dropped(store: &dyn TenantStore) {
+    let record = |at_secs| UsageRecord {
+        key_id: "retained".into(),
+        model: "m".into(),
+        at_secs,
+        prompt_tokens: 1,
+        ..UsageRecord::default()
+    };
+    // Later than every other test's hours, so that writing it prunes only this test's bucket.
+    let hour = 1_800_000_000;
+    let old = hour - crate::usage::USAGE_RETENTION_SECS - 3600;
+    store.reconcile(&[], &[record(old)]).await.unwrap();
+    assert_eq!(
+        store
+            .usage(Some("retained"), old, old + 3600)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // A bucket written more than the retention later drops it.
+    store.reconcile(&[], &[record(hour)]).await.unwrap();
+    assert!(
+        store
+            .usage(Some("retained"), old, old + 3600)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .usage(Some("retained"), hour, hour + 3600)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

@@ -7,7 +7,7 @@ use crate::limits::{Dimension, WINDOW};
 use crate::store::{
     Admission, Refusal, Scope, Settlement, Spend, StoreError, TenantStore, Verdict, WindowState,
 };
-use crate::usage::{Totals, UsageBucket, UsageRecord, hour_of};
+use crate::usage::{Totals, USAGE_RETENTION_SECS, UsageBucket, UsageRecord, hour_of};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
@@ -27,6 +27,8 @@ struct State {
     spend: HashMap<(Scope, String), u64>,
     /// (hour, key, model) → (team, totals).
     usage: BTreeMap<(u64, String, String), (String, Totals)>,
+    /// The newest hour written: buckets older than the retention before it are dropped.
+    newest_hour: u64,
     keys: HashMap<String, KeyRecord>,
     /// Secret digest → key id.
     by_hash: HashMap<SecretHash, String>,
@@ -227,11 +229,19 @@ impl State {
                 record.key_id.clone(),
                 record.model.clone(),
             );
+            let hour = key.0;
             let (team, totals) = self.usage.entry(key).or_default();
             if let Some(name) = &record.team {
                 name.clone_into(team);
             }
             totals.add(&Totals::of(record));
+            if hour > self.newest_hour {
+                self.newest_hour = hour;
+                let cutoff = hour.saturating_sub(USAGE_RETENTION_SECS);
+                self.usage = self
+                    .usage
+                    .split_off(&(cutoff, String::new(), String::new()));
+            }
         }
     }
 }

@@ -136,6 +136,10 @@ impl Totals {
     }
 }
 
+/// How long hourly usage is kept (seconds): 35 days, a month's report and some. Older buckets
+/// are dropped as newer ones are written, so usage cannot grow a store without bound.
+pub const USAGE_RETENTION_SECS: u64 = 35 * 24 * 3600;
+
 /// The hour `at_secs` falls in.
 pub fn hour_of(at_secs: u64) -> u64 {
     at_secs - at_secs % 3600

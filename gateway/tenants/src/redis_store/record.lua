@@ -9,6 +9,10 @@
 --       per record: hour, key_id, model, has_team (0/1), team, then the 7 totals in
 --       Totals::FIELDS order.
 
+-- Usage is kept 35 days (usage::USAGE_RETENTION_SECS): buckets expire, and index entries older
+-- than that before the hour being written are dropped.
+local RETENTION = 35 * 24 * 3600
+
 local FIELDS = {'requests', 'prompt_tokens', 'completion_tokens', 'image_pixels', 'audio_ms',
   'video_frames', 'spend_micros'}
 
@@ -50,9 +54,13 @@ for _ = 1, nu do
   for f = 1, #FIELDS do
     redis.call('HINCRBY', bucket, FIELDS[f], ARGV[a + 5 + f])
   end
+  redis.call('EXPIRE', bucket, RETENTION)
   -- The indexes let `usage` list a key's (or everyone's) buckets by hour without a SCAN.
   redis.call('ZADD', by_key, hour, bucket)
   redis.call('ZADD', all, hour, bucket)
+  local cutoff = tonumber(hour) - RETENTION
+  redis.call('ZREMRANGEBYSCORE', by_key, '-inf', '(' .. cutoff)
+  redis.call('ZREMRANGEBYSCORE', all, '-inf', '(' .. cutoff)
   k, a = k + 3, a + 5 + #FIELDS
 end
 
