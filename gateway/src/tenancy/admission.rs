@@ -140,7 +140,7 @@ fn refused(refusal: Refusal) -> ApiError {
             retry_after_ms,
         } => {
             let what = state.dimension.described();
-            let whose = state.scope.as_str().split(':').next().unwrap_or("key");
+            let whose = state.scope.kind();
             let message = match retry_after_ms {
                 Some(ms) => format!(
                     "Rate limit reached for {what} on this {whose}: limit {}, remaining {}. Retry in {:.1} s.",
@@ -163,7 +163,7 @@ fn refused(refusal: Refusal) -> ApiError {
         Refusal::Concurrency { scope, limit } => ApiError::KeyLimited {
             message: format!(
                 "Too many requests in flight for this {}: the limit is {limit} at once.",
-                scope.as_str().split(':').next().unwrap_or("key")
+                scope.kind()
             ),
             code: "rate_limit_exceeded",
             retry_after: Some(Duration::from_secs(1)),
@@ -176,7 +176,7 @@ fn refused(refusal: Refusal) -> ApiError {
         } => ApiError::KeyLimited {
             message: format!(
                 "The budget of this {} is spent: ${:.2} of ${:.2}.",
-                scope.as_str().split(':').next().unwrap_or("key"),
+                scope.kind(),
                 dollars(spent_micros),
                 dollars(hard_micros)
             ),
@@ -233,7 +233,7 @@ impl Admitted {
         if let Some((scope, spent, soft)) = &ticket.soft_budget_passed
             && let Ok(value) = HeaderValue::try_from(format!(
                 "{} has spent ${:.2} of a soft budget of ${:.2}",
-                scope.as_str().split(':').next().unwrap_or("key"),
+                scope.kind(),
                 dollars(*spent),
                 dollars(*soft)
             ))

@@ -1,6 +1,6 @@
-//! The front the gateway drives for every request: who is calling ([`Gatekeeper::authenticate`]),
-//! may they call this model ([`Gatekeeper::authorize`]), is there room under their limits and
-//! budget ([`Gatekeeper::admit`], one store round trip), and what did it use
+//! The front the gateway drives for every request: who is calling ([`Gatekeeper::authenticate`],
+//! in `keys.rs`, with the config's keys and the store's cached ones), is there room under their
+//! limits and budget ([`Gatekeeper::admit`], one store round trip), and what did it use
 //! ([`Gatekeeper::settle`], off the request's path).
 //!
 //! When the store does not answer within its timeout, the configured [`StorePolicy`] decides:
@@ -8,7 +8,7 @@
 //! store once it answers again), `FailClosed` refuses with a clear 503. Never a hang.
 
 use crate::key::Budget;
-use crate::key::{KeyRecord, KeyRefusal, SecretHash, plausible_token};
+use crate::key::{KeyRecord, KeyRefusal, SecretHash};
 use crate::limits::{Charge, Dimension, Limits};
 use crate::memory::{MemoryStore, unix_ms};
 use crate::settler::{self, Message, Settler};
@@ -17,11 +17,12 @@ use crate::store::{
     StoreError, TenantStore, Verdict, WindowCheck, WindowState,
 };
 use crate::usage::{Prices, UsageRecord, micros};
+use keys::{CachedKey, Declared};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What to do when the store cannot be reached.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
@@ -155,37 +156,6 @@ pub struct Gatekeeper {
 /// How long a store that failed is left alone before one request tries it again.
 pub const RETRY_STORE_AFTER: Duration = Duration::from_millis(500);
 
-/// A store lookup of a digest, and when it was made (`None`: no such key).
-type CachedKey = (Instant, Option<Arc<KeyRecord>>);
-
-/// What the config declares.
-struct Declared {
-    keys: HashMap<SecretHash, Arc<KeyRecord>>,
-    teams: HashMap<String, TeamPolicy>,
-    prices: HashMap<String, Prices>,
-}
-
-impl Declared {
-    fn new(
-        keys: Vec<KeyRecord>,
-        teams: HashMap<String, TeamPolicy>,
-        prices: HashMap<String, Prices>,
-    ) -> Self {
-        Self {
-            keys: keys
-                .into_iter()
-                .map(|key| (key.secret_hash.clone(), Arc::new(key)))
-                .collect(),
-            teams,
-            prices,
-        }
-    }
-}
-
-/// Entries kept in the key cache before it is cleared (bounds memory under a flood of forged
-/// but plausible tokens).
-const MAX_CACHED_KEYS: usize = 100_000;
-
 impl Gatekeeper {
     /// A gatekeeper over `store`.
     pub fn new(store: Arc<dyn TenantStore>, settings: Settings) -> Self {
@@ -213,42 +183,6 @@ impl Gatekeeper {
         }
     }
 
-    /// The store behind it.
-    pub fn store(&self) -> &Arc<dyn TenantStore> {
-        &self.store
-    }
-
-    /// Replaces the config's keys, teams and prices (a reloaded config): requests from here on
-    /// see the new ones; those already admitted settle under the old.
-    pub fn reload(
-        &self,
-        config_keys: Vec<KeyRecord>,
-        teams: HashMap<String, TeamPolicy>,
-        prices: HashMap<String, Prices>,
-    ) {
-        let declared = Arc::new(Declared::new(config_keys, teams, prices));
-        *self
-            .declared
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = declared;
-    }
-
-    fn declared(&self) -> Arc<Declared> {
-        Arc::clone(
-            &self
-                .declared
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
-    }
-
-    /// The keys declared in the config, by id.
-    pub fn config_keys(&self) -> Vec<Arc<KeyRecord>> {
-        let mut keys: Vec<_> = self.declared().keys.values().cloned().collect();
-        keys.sort_by(|a, b| a.id.cmp(&b.id));
-        keys
-    }
-
     /// Runs a store call under the store timeout (for the admin API).
     pub async fn with_store<T, F>(
         &self,
@@ -260,86 +194,9 @@ impl Gatekeeper {
         self.call(call(Arc::clone(&self.store))).await
     }
 
-    /// What a store outage does.
-    pub fn policy(&self) -> StorePolicy {
-        self.policy
-    }
-
     /// Whether the last call to the store failed.
     pub fn store_down(&self) -> bool {
         self.store_down.load(Ordering::Relaxed)
-    }
-
-    /// Forgets cached store keys (after the admin API changed one on this replica).
-    pub fn forget_cached_keys(&self) {
-        self.cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
-    }
-
-    /// The key whose secret is `token`, if it may be used now.
-    pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
-        if !plausible_token(token) {
-            return Err(AuthError::Invalid);
-        }
-        let hash = SecretHash::of(token);
-        let key = match self.declared().keys.get(&hash) {
-            Some(key) => Some(Arc::clone(key)),
-            None => self.stored_key(&hash).await?,
-        };
-        // The lookup was by digest; compare the digests once more in constant time.
-        let key = key
-            .filter(|key| key.secret_hash.matches(&hash))
-            .ok_or(AuthError::Invalid)?;
-        key.usable(unix_ms() / 1000)?;
-        Ok(Principal { key })
-    }
-
-    async fn stored_key(&self, hash: &SecretHash) -> Result<Option<Arc<KeyRecord>>, AuthError> {
-        {
-            let cache = self
-                .cache
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some((at, key)) = cache.get(hash)
-                && at.elapsed() < self.key_cache_ttl
-            {
-                return Ok(key.clone());
-            }
-        }
-        match self.call(self.store.key_by_hash(hash)).await {
-            Ok(key) => {
-                let key = key.map(Arc::new);
-                let mut cache = self
-                    .cache
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if cache.len() >= MAX_CACHED_KEYS {
-                    cache.clear();
-                }
-                cache.insert(hash.clone(), (Instant::now(), key.clone()));
-                Ok(key)
-            }
-            // Without the store an API-made key cannot be checked: a key it cannot see is
-            // refused either way, but fail-open still serves the keys it cached.
-            Err(_) => {
-                let cache = self
-                    .cache
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                match (self.policy, cache.get(hash)) {
-                    (StorePolicy::FailOpen, Some((_, key))) => Ok(key.clone()),
-                    (StorePolicy::FailOpen, None) => Err(AuthError::Invalid),
-                    (StorePolicy::FailClosed, _) => Err(AuthError::StoreUnavailable),
-                }
-            }
-        }
-    }
-
-    /// Whether `principal` may call `model`.
-    pub fn authorize(&self, principal: &Principal, model: &str) -> Result<(), KeyRefusal> {
-        principal.key.may_call(model)
     }
 
     /// Checks and charges `charge` against the key's and its team's limits and budgets.
@@ -366,19 +223,7 @@ impl Gatekeeper {
         };
         let mut soft = Vec::new();
         let declared = self.declared();
-        let team = key.team.as_deref().and_then(|name| {
-            declared
-                .teams
-                .get(name)
-                .map(|policy| (Scope::team(name), policy))
-        });
-        let key_scope = Scope::key(&key.id);
-        let scopes =
-            std::iter::once((key_scope, &key.limits, key.budget.as_ref()))
-                .chain(team.iter().map(|(scope, policy)| {
-                    (scope.clone(), &policy.limits, policy.budget.as_ref())
-                }));
-        for (scope, limits, budget) in scopes {
+        for (scope, limits, budget) in declared.scopes(key) {
             for dimension in Dimension::ALL {
                 let amount = charge.amount(dimension);
                 if let Some(limit) = limits.per_minute(dimension)
@@ -491,18 +336,7 @@ impl Gatekeeper {
             usage: record.clone(),
         };
         let tokens = used.prompt_tokens + used.completion_tokens;
-        let team = key.team.as_deref().and_then(|name| {
-            declared
-                .teams
-                .get(name)
-                .map(|policy| (Scope::team(name), policy))
-        });
-        let scopes = std::iter::once((Scope::key(&key.id), &key.limits, key.budget.as_ref()))
-            .chain(
-                team.iter()
-                    .map(|(scope, policy)| (scope.clone(), &policy.limits, policy.budget.as_ref())),
-            );
-        for (scope, limits, budget) in scopes {
+        for (scope, limits, budget) in declared.scopes(key) {
             if limits.tokens_per_minute.is_some()
                 && used.tokens_reported
                 && tokens != ticket.charge.tokens
@@ -618,5 +452,6 @@ impl Gatekeeper {
     }
 }
 
+mod keys;
 #[cfg(test)]
 mod tests;

@@ -25,6 +25,11 @@ impl Scope {
         Self(format!("team:{name}"))
     }
 
+    /// `key` or `team`: whose counters, as messages name them.
+    pub fn kind(&self) -> &str {
+        self.0.split(':').next().unwrap_or("key")
+    }
+
     /// `key:ID` or `team:NAME`.
     pub fn as_str(&self) -> &str {
         &self.0
