@@ -19,6 +19,7 @@ pub mod bench_relay;
 pub mod bench_upstream;
 pub mod fault_proxy;
 mod faults;
+mod local_server;
 pub mod nats_server;
 pub mod redis_server;
 

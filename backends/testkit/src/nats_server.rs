@@ -1,24 +1,24 @@
 //! A real `nats-server` for tests, on a free loopback port, killed when dropped. The worker-fleet
 //! tests run against it, never against a mock.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "a test fixture: failing loudly is its job"
-)]
-
-use crate::redis_server::free_port;
+use crate::local_server::{LocalServer, Program};
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+const NATS: Program = Program {
+    name: "nats-server",
+    args: |port| {
+        ["-a", "127.0.0.1", "-p", &port.to_string()]
+            .map(str::to_owned)
+            .to_vec()
+    },
+    ready: greets,
+    install: "install it (Debian/Ubuntu: `apt-get install nats-server`)",
+};
 
 /// A `nats-server` of our own, killed when dropped (a failed test leaves none behind).
-pub struct NatsServer {
-    child: Child,
-    port: u16,
-}
+pub struct NatsServer(LocalServer);
 
 impl NatsServer {
     /// A fresh server on a free port, no authentication.
@@ -29,70 +29,32 @@ impl NatsServer {
     /// A fresh server on a free port with extra command-line arguments, e.g.
     /// `["--user", "u", "--pass", "p"]`, `["--auth", "TOKEN"]` or `["-c", "server.conf"]`.
     pub fn start_with(args: &[&str]) -> Self {
-        // Another process may take the port between our probe and the server's bind: try again.
-        for _ in 0..5 {
-            if let Some(server) = Self::start_on(free_port(), args) {
-                return server;
-            }
-        }
-        panic!("nats-server did not start on any of five free ports");
+        Self(LocalServer::start(&NATS, args))
     }
 
     /// A server on `port`, or `None` if it exited (the port was taken).
     pub fn start_on(port: u16, args: &[&str]) -> Option<Self> {
-        let spawned = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match spawned {
-            Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-                "nats-server is not installed, and the fleet tests need a real one: install it \
-                 (Debian/Ubuntu: `apt-get install nats-server`) and run them again"
-            ),
-            Err(e) => panic!("could not start nats-server: {e}"),
-        };
-        let mut server = Self { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if server.child.try_wait().ok().flatten().is_some() {
-                return None;
-            }
-            if greets(port) {
-                return Some(server);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("nats-server on port {port} sent no INFO within 10 s");
+        LocalServer::start_on(&NATS, port, args).map(Self)
     }
 
     /// `nats://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        format!("nats://127.0.0.1:{}", self.0.port())
     }
 
     /// Its port (to start a new server on after [`Self::kill`], say).
     pub fn port(&self) -> u16 {
-        self.port
+        self.0.port()
     }
 
     /// Its process id (to freeze it with `kill -STOP`, say).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.0.pid()
     }
 
     /// Kills it now (SIGKILL: a crash, not a shutdown).
     pub fn kill(self) {
         drop(self);
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
