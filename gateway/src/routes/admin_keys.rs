@@ -291,21 +291,16 @@ fn no_such_key(id: &str) -> ApiError {
     ApiError::NotFound(format!("No key with the id `{id}`."))
 }
 
-/// The store failed: the admin API says so (503) instead of pretending.
+/// The store failed: the admin API says so (503, `retry-after`), as requests are told under
+/// `fail_closed`; the detail goes to the log.
 pub fn store_error(err: StoreError) -> ApiError {
-    ApiError::Unavailable(err.to_string())
+    tracing::warn!(error = %err, "admin API: the state store did not answer");
+    crate::tenancy::store_unavailable()
 }
 
+/// The secret's last four characters (secrets are ASCII: base-62 after the prefix).
 fn hint(secret: &str) -> String {
-    let tail: String = secret
-        .chars()
-        .rev()
-        .take(4)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    format!("…{tail}")
+    format!("…{}", &secret[secret.len().saturating_sub(4)..])
 }
 
 fn now_secs() -> u64 {
