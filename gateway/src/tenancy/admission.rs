@@ -227,7 +227,10 @@ impl Admitted {
             return;
         };
         let headers = response.headers_mut();
-        for (name, value) in rate_limit_headers(&ticket.windows) {
+        let limits = rate_limit_headers(&ticket.windows);
+        // One growth of the header map for all of them, not a rehash on the way.
+        headers.reserve(limits.len());
+        for (name, value) in limits {
             headers.insert(name, value);
         }
         if let Some((scope, spent, soft)) = &ticket.soft_budget_passed

@@ -59,7 +59,8 @@ fn names(dimension: Dimension) -> [HeaderName; 3] {
 
 /// The headers for `windows`.
 pub fn rate_limit_headers(windows: &[WindowState]) -> Vec<(HeaderName, HeaderValue)> {
-    let mut out = Vec::new();
+    // Three headers for requests and three for tokens is the usual case.
+    let mut out = Vec::with_capacity(6);
     for dimension in Dimension::ALL {
         let Some(tightest) = windows
             .iter()
@@ -80,25 +81,35 @@ pub fn rate_limit_headers(windows: &[WindowState]) -> Vec<(HeaderName, HeaderVal
     out
 }
 
-/// A duration as OpenAI writes its resets (Go's format): `20ms`, `1s`, `1.5s`, `6m0s`.
+/// A duration as OpenAI writes its resets (Go's format): `20ms`, `1s`, `1.5s`, `6m0s`. Written
+/// with integer formatting, not the formatter: two of these go on every answer to a limited key.
 pub fn go_duration(duration: Duration) -> String {
     let ms = duration.as_millis();
+    let mut digits = itoa::Buffer::new();
+    let mut out = String::with_capacity(16);
     if ms < 1000 {
-        return format!("{ms}ms");
+        out.push_str(digits.format(ms));
+        out.push_str("ms");
+        return out;
     }
-    let minutes = ms / 60_000;
-    let rest_ms = ms % 60_000;
-    let seconds = if rest_ms.is_multiple_of(1000) {
-        format!("{}", rest_ms / 1000)
-    } else {
-        let text = format!("{:.3}", rest_ms as f64 / 1000.0);
-        text.trim_end_matches('0').to_owned()
-    };
-    if minutes == 0 {
-        format!("{seconds}s")
-    } else {
-        format!("{minutes}m{seconds}s")
+    let (minutes, rest_ms) = (ms / 60_000, ms % 60_000);
+    if minutes > 0 {
+        out.push_str(digits.format(minutes));
+        out.push('m');
     }
+    out.push_str(digits.format(rest_ms / 1000));
+    let millis = rest_ms % 1000;
+    if millis != 0 {
+        // Three decimals, trailing zeros dropped: 250 → ".25".
+        let decimals = [millis / 100, millis / 10 % 10, millis % 10];
+        let kept = 3 - decimals.iter().rev().take_while(|&&d| d == 0).count();
+        out.push('.');
+        for digit in &decimals[..kept] {
+            out.push(char::from(b'0' + *digit as u8));
+        }
+    }
+    out.push('s');
+    out
 }
 
 #[cfg(test)]
@@ -113,6 +124,10 @@ mod tests {
         assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(go_duration(Duration::from_secs(360)), "6m0s");
         assert_eq!(go_duration(Duration::from_millis(61_250)), "1m1.25s");
+        assert_eq!(go_duration(Duration::from_millis(999)), "999ms");
+        assert_eq!(go_duration(Duration::from_millis(60_000)), "1m0s");
+        assert_eq!(go_duration(Duration::from_millis(2_005)), "2.005s");
+        assert_eq!(go_duration(Duration::from_millis(3_100)), "3.1s");
     }
 
     #[test]

@@ -154,23 +154,35 @@ impl RedisStore {
         format!("{}{rest}", self.prefix)
     }
 
+    /// The prefix and `parts` joined, without the formatter: the names of a window's, lease's
+    /// and budget's keys are made for every admission and settlement.
+    fn joined(&self, parts: &[&str]) -> Vec<u8> {
+        let length = self.prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>();
+        let mut name = Vec::with_capacity(length);
+        name.extend_from_slice(self.prefix.as_bytes());
+        for part in parts {
+            name.extend_from_slice(part.as_bytes());
+        }
+        name
+    }
+
     /// The charges zset, amounts hash and running sum of one window.
-    fn window_keys(&self, scope: &Scope, dimension: Dimension) -> [String; 3] {
-        let d = dimension.name();
+    fn window_keys(&self, scope: &Scope, dimension: Dimension) -> [Vec<u8>; 3] {
+        let (d, s) = (dimension.name(), scope.as_str());
         [
-            self.named(format_args!("win:{d}:{scope}")),
-            self.named(format_args!("win-amount:{d}:{scope}")),
-            self.named(format_args!("win-sum:{d}:{scope}")),
+            self.joined(&["win:", d, ":", s]),
+            self.joined(&["win-amount:", d, ":", s]),
+            self.joined(&["win-sum:", d, ":", s]),
         ]
     }
 
-    fn lease_key(&self, scope: &Scope) -> String {
-        self.named(format_args!("lease:{scope}"))
+    fn lease_key(&self, scope: &Scope) -> Vec<u8> {
+        self.joined(&["lease:", scope.as_str()])
     }
 
-    fn spend_key(&self, scope: &Scope, period: &str) -> String {
+    fn spend_key(&self, scope: &Scope, period: &str) -> Vec<u8> {
         // Periods (`2026-12`, `total`) hold no `:`, so the last one splits scope from period.
-        self.named(format_args!("spend:{scope}:{period}"))
+        self.joined(&["spend:", scope.as_str(), ":", period])
     }
 
     fn usage_index(&self, key_id: Option<&str>) -> String {
