@@ -161,13 +161,20 @@ PEAK_RSS=$(awk '/VmHWM/ {print $2}' "/proc/$GW_PID/status")
 # And the floor under the limiter's cost: one Redis round trip through the gateway's own client
 # (redis-rs's ConnectionManager on one thread, on the gateway's core), CPU per call and p50; and
 # the admission script's own run time inside Redis (commandstats).
-REDIS_RTT=""; REDIS_FLOOR=""; REDIS_SCRIPT_US=""
+REDIS_RTT=""; REDIS_FLOOR=""; REDIS_FLOOR64=""; REDIS_ADMIT=""; REDIS_ADMIT64=""; REDIS_SCRIPT_US=""
 if [[ -n $REDIS_PID ]]; then
   REDIS_RTT=$(taskset -c "$LOAD_CPU" redis-benchmark -p "$REDIS_PORT" -c 1 -n 20000 -t ping_mbulk --csv 2>/dev/null |
     awk -F'","' 'NR == 2 {print $5}')
   REDIS_SCRIPT_US=$(redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' |
     sed -n 's/^cmdstat_evalsha:.*usec_per_call=\([0-9.]*\).*/\1/p')
   REDIS_FLOOR=$(taskset -c "$GATEWAY_CPU" "$BIN/omnigate-mock-upstream" redis-rtt --port "$REDIS_PORT" --seconds 5)
+  # At c=64 the requests' round trips share the connection and its system calls, as the
+  # limiter's admissions do: the floor under the c=64 rows.
+  REDIS_FLOOR64=$(taskset -c "$GATEWAY_CPU" "$BIN/omnigate-mock-upstream" redis-rtt --port "$REDIS_PORT" --seconds 5 --concurrency 64)
+  # And a round trip of an admission's size (a do-nothing script given the same keys and
+  # arguments): what the client itself spends on the admission, at c=1 and c=64.
+  REDIS_ADMIT=$(taskset -c "$GATEWAY_CPU" "$BIN/omnigate-mock-upstream" redis-rtt --port "$REDIS_PORT" --seconds 5 --admission-sized)
+  REDIS_ADMIT64=$(taskset -c "$GATEWAY_CPU" "$BIN/omnigate-mock-upstream" redis-rtt --port "$REDIS_PORT" --seconds 5 --concurrency 64 --admission-sized)
 fi
 
 SOAK_LOG=""
@@ -178,11 +185,12 @@ if [[ $SOAK -gt 0 ]]; then
   while kill -0 $WRK 2>/dev/null; do awk '/VmRSS/ {print $2}' "/proc/$GW_PID/status" >>"$SOAK_LOG"; sleep 10; done
 fi
 
-python3 - "$OUT/results.jsonl" "$IDLE_RSS" "$PEAK_RSS" "$SOAK_LOG" "$OUT/ttfb.txt" "$REDIS_RTT" "$REDIS_FLOOR" "$REDIS_SCRIPT_US" <<'PY'
+python3 - "$OUT/results.jsonl" "$IDLE_RSS" "$PEAK_RSS" "$SOAK_LOG" "$OUT/ttfb.txt" "$REDIS_RTT" "$REDIS_FLOOR" "$REDIS_SCRIPT_US" "$REDIS_FLOOR64" "$REDIS_ADMIT" "$REDIS_ADMIT64" <<'PY'
 import json, sys, statistics as st
 rows = [json.loads(l) for l in open(sys.argv[1])]
 idle, peak, soak = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-redis_rtt, redis_floor, redis_script_us = sys.argv[6], sys.argv[7], sys.argv[8]
+redis_rtt, redis_floor, redis_script_us, redis_floor64 = sys.argv[6], sys.argv[7], sys.argv[8], sys.argv[9]
+redis_admit, redis_admit64 = sys.argv[10], sys.argv[11]
 ttfb = {"direct": [], "gateway": [], "relay": [], "baseline": [], "limited": []}
 bad = 0
 for line in open(sys.argv[5]):
@@ -222,6 +230,15 @@ if redis_floor:
     f = json.loads(redis_floor)
     print(f"floor: one Redis round trip through the gateway's client (redis-rs ConnectionManager, one thread, "
           f"gateway core): {f['cpu_us_per_call']:.1f} µs CPU, p50 {f['p50_ms']:.3f} ms over {f['calls']} calls")
+if redis_floor64:
+    f = json.loads(redis_floor64)
+    print(f"floor at c=64: 64 tasks sharing that connection, one PING at a time each: {f['cpu_us_per_call']:.1f} µs CPU "
+          f"a round trip, p50 {f['p50_ms']:.3f} ms over {f['calls']} calls")
+for c, figures in ((1, redis_admit), (64, redis_admit64)):
+    if figures:
+        f = json.loads(figures)
+        print(f"an admission-sized round trip (do-nothing script, same keys and arguments) at c={c}: "
+              f"{f['cpu_us_per_call']:.1f} µs CPU, p50 {f['p50_ms']:.3f} ms over {f['calls']} calls")
 if redis_script_us:
     print(f"the limiter's scripts inside Redis (admissions and settlement batches): {float(redis_script_us):.1f} µs a call (commandstats evalsha)")
 print(f"\nomnigate RSS: idle {idle / 1024:.1f} MB, peak {peak / 1024:.1f} MB")

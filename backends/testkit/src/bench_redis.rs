@@ -15,22 +15,50 @@ pub struct RoundTrips {
     pub p50_ms: f64,
 }
 
-/// PINGs `url` one at a time for `seconds` on the current (single-threaded) runtime.
-pub async fn ping_loop(url: &str, seconds: f64) -> Result<RoundTrips, String> {
+/// What each round trip sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// `PING`: the least any round trip costs.
+    Ping,
+    /// A script call of an admission's size (EVALSHA, six keys and ten arguments, as for a key
+    /// limited in requests and tokens per minute; five integers back) whose script does nothing:
+    /// what the client spends on an admission's round trip, without the limiter's own work.
+    AdmissionSized,
+}
+
+/// Sends `call` from `concurrency` tasks at once (each one at a time, all multiplexed on one
+/// connection, as the gateway's requests share one) for `seconds` on the current
+/// (single-threaded) runtime. At 1 it is the c=1 floor; at 64 the floor under the c=64 rows,
+/// where redis-rs writes and reads many commands per system call.
+pub async fn ping_loop(
+    url: &str,
+    seconds: f64,
+    concurrency: usize,
+    call: Call,
+) -> Result<RoundTrips, String> {
     let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-    let mut conn = redis::aio::ConnectionManager::new(client)
+    let conn = redis::aio::ConnectionManager::new(client)
         .await
         .map_err(|e| e.to_string())?;
-    let mut latencies = Vec::new();
     let cpu_before = cpu_time()?;
     let end = Instant::now() + Duration::from_secs_f64(seconds);
-    while Instant::now() < end {
-        let sent = Instant::now();
-        let _: String = redis::cmd("PING")
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?;
-        latencies.push(sent.elapsed());
+    let tasks: Vec<_> = (0..concurrency.max(1))
+        .map(|_| {
+            let mut conn = conn.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while Instant::now() < end {
+                    let sent = Instant::now();
+                    round_trip(&mut conn, call).await?;
+                    latencies.push(sent.elapsed());
+                }
+                Ok::<_, String>(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.map_err(|e| e.to_string())??);
     }
     let cpu = cpu_time()? - cpu_before;
     latencies.sort_unstable();
@@ -42,6 +70,43 @@ pub async fn ping_loop(url: &str, seconds: f64) -> Result<RoundTrips, String> {
             .get(latencies.len() / 2)
             .map_or(0.0, |d| d.as_secs_f64() * 1e3),
     })
+}
+
+/// One round trip of `call`.
+async fn round_trip(conn: &mut redis::aio::ConnectionManager, call: Call) -> Result<(), String> {
+    match call {
+        Call::Ping => {
+            let _: String = redis::cmd("PING")
+                .query_async(conn)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Call::AdmissionSized => {
+            static SCRIPT: std::sync::LazyLock<redis::Script> =
+                std::sync::LazyLock::new(|| redis::Script::new("return {1, 0, 0, 0, 0}"));
+            let mut invocation = SCRIPT.prepare_invoke();
+            for dimension in ["requests", "tokens"] {
+                for kind in ["win", "win-amount", "win-sum"] {
+                    invocation.key(format!("bench:{kind}:{dimension}:key:bench"));
+                }
+            }
+            invocation
+                .arg("0123456789abcdef0123456789abcdef")
+                .arg("")
+                .arg(0)
+                .arg(2)
+                .arg(0)
+                .arg(0);
+            for _ in 0..2 {
+                invocation.arg(1_000_000_000u64).arg(1u64);
+            }
+            let _: Vec<i64> = invocation
+                .invoke_async(conn)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
 }
 
 /// This process's user + system CPU time, from `/proc/self/stat` (clock ticks of 10 ms: the

@@ -6,7 +6,7 @@
 //! omnigate-mock-upstream serve [--port 18000] [--threads 1] [--delay-ms 0] [--fail-percent 0]
 //! omnigate-mock-upstream relay [--port 18081] [--to 18000]
 //! omnigate-mock-upstream jpeg WIDTH HEIGHT > picture.jpg
-//! omnigate-mock-upstream redis-rtt [--port 6379] [--seconds 5]   # one Redis round trip's cost
+//! omnigate-mock-upstream redis-rtt [--port 6379] [--seconds 5] [--concurrency 1] [--admission-sized]   # one round trip's cost
 //! ```
 #![allow(clippy::print_stdout, reason = "a command-line tool")]
 
@@ -95,14 +95,21 @@ fn main() -> std::process::ExitCode {
         Some("redis-rtt") => {
             let port = arg(&args, "--port", 6379);
             let seconds = arg(&args, "--seconds", 5) as f64;
+            let concurrency = arg(&args, "--concurrency", 1);
+            let call = if args.iter().any(|a| a == "--admission-sized") {
+                omnigate_testkit::bench_redis::Call::AdmissionSized
+            } else {
+                omnigate_testkit::bench_redis::Call::Ping
+            };
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build();
             serve_on(runtime, async move {
                 let url = format!("redis://127.0.0.1:{port}");
-                let figures = omnigate_testkit::bench_redis::ping_loop(&url, seconds)
-                    .await
-                    .map_err(std::io::Error::other)?;
+                let figures =
+                    omnigate_testkit::bench_redis::ping_loop(&url, seconds, concurrency, call)
+                        .await
+                        .map_err(std::io::Error::other)?;
                 println!(
                     "{{\"calls\":{},\"cpu_us_per_call\":{:.2},\"p50_ms\":{:.4}}}",
                     figures.calls, figures.cpu_us_per_call, figures.p50_ms
@@ -112,7 +119,7 @@ fn main() -> std::process::ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: omnigate-mock-upstream serve [--port P] [--threads N] [--delay-ms D] [--fail-percent F] | relay [--port P] [--to UPSTREAM_PORT] | jpeg W H | redis-rtt [--port P] [--seconds S]"
+                "usage: omnigate-mock-upstream serve [--port P] [--threads N] [--delay-ms D] [--fail-percent F] | relay [--port P] [--to UPSTREAM_PORT] | jpeg W H | redis-rtt [--port P] [--seconds S] [--concurrency N] [--admission-sized]"
             );
             std::process::ExitCode::from(2)
         }
