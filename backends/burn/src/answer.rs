@@ -44,6 +44,7 @@ pub(crate) fn response(model: &str, content: String) -> ChatResponse {
             index: 0,
             message: AssistantMessage::text(content),
             finish_reason: Some("stop".into()),
+            logprobs: None,
             extra: Map::new(),
         }],
         usage: Some(zero_usage()),

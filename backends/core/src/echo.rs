@@ -168,6 +168,7 @@ impl Backend for EchoBackend {
                 index: 0,
                 message: AssistantMessage::text(text),
                 finish_reason: Some("stop".to_owned()),
+                logprobs: None,
                 extra: Map::new(),
             }],
             usage: Some(usage(prompt_words(&request), completion)),

@@ -41,7 +41,12 @@ pub struct ChatChoice {
     pub message: AssistantMessage,
     /// Why generation stopped (`stop`, `length`, `tool_calls`, ...).
     pub finish_reason: Option<String>,
-    /// Other fields (`logprobs`, ...).
+    /// The tokens' log-probabilities when the backend reports them, else `null`: written either
+    /// way, as OpenAI's schema requires the field and typed clients decode by it.
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schema(value_type = Option<Object>))]
+    pub logprobs: Option<Value>,
+    /// Other fields.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -54,7 +59,11 @@ pub struct AssistantMessage {
     pub role: String,
     /// The text, if any.
     pub content: Option<String>,
-    /// Other fields (`tool_calls`, `refusal`, `reasoning_content`, ...).
+    /// Why the model refused, when it did; else `null`, written either way (OpenAI's schema
+    /// requires the field).
+    #[serde(default)]
+    pub refusal: Option<String>,
+    /// Other fields (`tool_calls`, `reasoning_content`, ...).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -65,6 +74,7 @@ impl AssistantMessage {
         Self {
             role: "assistant".to_owned(),
             content: Some(content.into()),
+            refusal: None,
             extra: Map::new(),
         }
     }
@@ -144,4 +154,35 @@ pub struct Delta {
     /// Other fields (`tool_calls`, `refusal`, ...).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logprobs_and_refusal_are_written_as_null_when_unknown() {
+        let choice = ChatChoice {
+            index: 0,
+            message: AssistantMessage::text("hi"),
+            finish_reason: Some("stop".to_owned()),
+            logprobs: None,
+            extra: Map::new(),
+        };
+        let json = serde_json::to_value(&choice).unwrap();
+        assert_eq!(json["logprobs"], Value::Null);
+        assert_eq!(json["message"]["refusal"], Value::Null);
+        assert!(json.get("logprobs").is_some() && json["message"].get("refusal").is_some());
+    }
+
+    #[test]
+    fn an_upstream_s_logprobs_and_refusal_are_kept() {
+        let text = r#"{"index":0,"finish_reason":"stop","logprobs":{"content":[],"refusal":null},
+            "message":{"role":"assistant","content":null,"refusal":"I can't."}}"#;
+        let choice: ChatChoice = serde_json::from_str(text).unwrap();
+        assert_eq!(choice.message.refusal.as_deref(), Some("I can't."));
+        let json = serde_json::to_value(&choice).unwrap();
+        assert_eq!(json["logprobs"]["content"], serde_json::json!([]));
+        assert_eq!(json["message"]["refusal"], "I can't.");
+    }
 }
