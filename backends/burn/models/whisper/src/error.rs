@@ -48,6 +48,9 @@ pub enum WhisperError {
         /// The maximum length in samples.
         max: usize,
     },
+    /// Compressing the decoded text in memory (for its compression ratio) failed.
+    #[error("compressing the decoded text failed: {0}")]
+    Compress(std::io::Error),
     /// Reading a tensor back from the device failed.
     #[error("reading a tensor from the device failed: {0}")]
     TensorRead(String),

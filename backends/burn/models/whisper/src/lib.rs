@@ -19,6 +19,7 @@
 //! ```
 
 mod attention;
+mod compression;
 mod ct2;
 mod decode;
 mod decoder;

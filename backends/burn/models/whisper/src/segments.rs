@@ -12,6 +12,9 @@ pub(crate) struct TokenSegment {
     pub end: f32,
     /// The text tokens (no timestamps).
     pub text_tokens: Vec<u32>,
+    /// The segment's slice of the window's tokens, timestamps included, as Whisper reports a
+    /// segment's `tokens`: the slices of consecutive segments follow one another.
+    pub tokens: Vec<u32>,
 }
 
 /// Groups `tokens` (text and timestamps, as generated after the prompt, without
@@ -30,7 +33,9 @@ pub(crate) fn split_segments(
     let mut open: Option<f32> = None;
     let mut last_time = 0.0f32;
     let mut text_tokens = Vec::new();
-    for &token in tokens {
+    // Where the segment being read starts in `tokens`.
+    let mut first = 0;
+    for (i, &token) in tokens.iter().enumerate() {
         if token < timestamp_begin {
             text_tokens.push(token);
             continue;
@@ -39,6 +44,7 @@ pub(crate) fn split_segments(
         if text_tokens.is_empty() {
             // An opening timestamp, or a repeated one before any text: (re)start here.
             open = Some(time);
+            first = i;
         } else {
             // Closing timestamp. Text without an opening one (the rules prevent it)
             // starts where the previous segment ended.
@@ -47,8 +53,10 @@ pub(crate) fn split_segments(
                 start,
                 end: time.max(start),
                 text_tokens: std::mem::take(&mut text_tokens),
+                tokens: tokens[first..=i].to_vec(),
             });
             open = None;
+            first = i + 1;
         }
         last_time = time;
     }
@@ -58,6 +66,7 @@ pub(crate) fn split_segments(
             start,
             end: window_seconds.max(start),
             text_tokens,
+            tokens: tokens[first..].to_vec(),
         });
     }
     segments
@@ -92,6 +101,26 @@ mod tests {
         let tokens = [TS, 1, TS + 50, 2, TS + 100];
         let got = spans(&split_segments(&tokens, TS, 30.0));
         assert_eq!(got, vec![(0.0, 1.0, vec![1]), (1.0, 2.0, vec![2])]);
+    }
+
+    #[test]
+    fn each_segment_holds_its_slice_of_the_tokens_timestamps_included() {
+        // <|0.00|> a b <|1.00|><|1.00|> c <|2.50|> d <|3.00|> e
+        let tokens = [TS, 1, 2, TS + 50, TS + 50, 3, TS + 125, 4, TS + 150, 5];
+        let slices: Vec<Vec<u32>> = split_segments(&tokens, TS, 30.0)
+            .into_iter()
+            .map(|s| s.tokens)
+            .collect();
+        assert_eq!(
+            slices,
+            vec![
+                vec![TS, 1, 2, TS + 50],
+                vec![TS + 50, 3, TS + 125],
+                vec![4, TS + 150],
+                vec![5],
+            ]
+        );
+        assert_eq!(slices.concat(), tokens, "the slices follow one another");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use tokenizers::Tokenizer;
 
 use crate::WhisperError;
+use crate::compression::compression_ratio;
 use crate::ct2::Ct2Model;
 use crate::decode::{DecodedWindow, greedy_decode};
 use crate::decoder::TextDecoder;
@@ -35,9 +36,12 @@ pub struct Segment {
     pub end: f32,
     /// The segment's text, trimmed.
     pub text: String,
+    /// Its token ids, timestamps included (Whisper's segment `tokens`).
+    pub tokens: Vec<u32>,
 }
 
-/// The transcription of one window.
+/// The transcription of one window, with the statistics of its decode that Whisper reports on
+/// each of the window's segments (and uses to judge it).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct WindowTranscript {
     /// Timed segments, in order.
@@ -46,6 +50,15 @@ pub struct WindowTranscript {
     pub text: String,
     /// Tokens the decoder generated for the window (text and timestamps, not the end token).
     pub tokens: usize,
+    /// Whisper's `avg_logprob`: the summed log-probabilities of the generated tokens and the
+    /// end token, over their number (0 for a window not decoded).
+    pub avg_logprob: f32,
+    /// Whisper's `no_speech_prob`: the probability of `<|nospeech|>` at the first step (0 for
+    /// a window not decoded).
+    pub no_speech_prob: f32,
+    /// Whisper's `compression_ratio` of the decoded text: UTF-8 bytes over zlib-compressed
+    /// bytes (0 for no text).
+    pub compression_ratio: f32,
 }
 
 /// Whisper (English-only) speech recognition loaded from a CTranslate2 model folder.
@@ -64,6 +77,9 @@ impl Whisper {
     pub const SAMPLE_RATE: u32 = SAMPLE_RATE as u32;
     /// The longest window, in seconds.
     pub const WINDOW_SECONDS: f32 = 30.0;
+    /// The sampling temperature of every decode: decoding is greedy, with no fallback to
+    /// hotter sampling.
+    pub const TEMPERATURE: f32 = 0.0;
 
     /// Loads `model.bin`, `config.json` and `tokenizer.json` from `model_dir` onto `device`.
     pub fn load(model_dir: &Path, device: &Device) -> Result<Self, WhisperError> {
@@ -155,25 +171,31 @@ impl Whisper {
         window_seconds: f32,
     ) -> Result<WindowTranscript, WhisperError> {
         let avg_logprob = decoded.avg_logprob();
-        tracing::debug!(
-            no_speech_prob = decoded.no_speech_prob,
-            avg_logprob,
-            tokens = decoded.tokens.len(),
-            "whisper window decoded"
-        );
-        let tokens = decoded.tokens.len();
-        if decoded.no_speech_prob > NO_SPEECH_THRESHOLD && avg_logprob < LOGPROB_THRESHOLD {
-            return Ok(WindowTranscript {
-                tokens,
-                ..WindowTranscript::default()
-            });
-        }
         let text_tokens: Vec<u32> = decoded
             .tokens
             .iter()
             .copied()
             .filter(|&t| !self.special.is_timestamp(t))
             .collect();
+        let text = self.decode_text(&text_tokens)?;
+        let compression_ratio = compression_ratio(&text).map_err(WhisperError::Compress)?;
+        tracing::debug!(
+            no_speech_prob = decoded.no_speech_prob,
+            avg_logprob,
+            compression_ratio,
+            tokens = decoded.tokens.len(),
+            "whisper window decoded"
+        );
+        let window = WindowTranscript {
+            tokens: decoded.tokens.len(),
+            avg_logprob,
+            no_speech_prob: decoded.no_speech_prob,
+            compression_ratio,
+            ..WindowTranscript::default()
+        };
+        if decoded.no_speech_prob > NO_SPEECH_THRESHOLD && avg_logprob < LOGPROB_THRESHOLD {
+            return Ok(window);
+        }
         let segments = split_segments(
             &decoded.tokens,
             self.special.timestamp_begin,
@@ -186,6 +208,7 @@ impl Whisper {
                 start: segment.start.min(window_seconds),
                 end: segment.end.min(window_seconds),
                 text: self.decode_text(&segment.text_tokens)?,
+                tokens: segment.tokens,
             })
         })
         .collect::<Result<Vec<_>, WhisperError>>()?
@@ -194,8 +217,8 @@ impl Whisper {
         .collect();
         Ok(WindowTranscript {
             segments,
-            text: self.decode_text(&text_tokens)?,
-            tokens,
+            text,
+            ..window
         })
     }
 

@@ -118,6 +118,27 @@ fn beckett_is_transcribed_word_for_word_with_plausible_segments() {
         "the last words end near 10 s: {previous_end}"
     );
     assert!(transcript.tokens > transcript.segments.len() * 2);
+    // A clear recording: a confident decode, plainly speech, not a repetition loop.
+    assert!(
+        (-1.0..0.0).contains(&transcript.avg_logprob),
+        "{transcript:?}"
+    );
+    assert!(transcript.no_speech_prob < 0.5, "{transcript:?}");
+    assert!(
+        (0.8..2.4).contains(&transcript.compression_ratio),
+        "{transcript:?}"
+    );
+    let timestamp_begin = 50_363; // tiny.en's <|0.00|>
+    let mut tokens = 0;
+    for segment in &transcript.segments {
+        assert!(segment.tokens[0] >= timestamp_begin, "{segment:?}");
+        assert!(
+            segment.tokens.iter().any(|&t| t < timestamp_begin),
+            "{segment:?}"
+        );
+        tokens += segment.tokens.len();
+    }
+    assert!(tokens <= transcript.tokens, "slices of the window's tokens");
 }
 
 #[test]
@@ -127,6 +148,12 @@ fn digital_silence_and_low_noise_give_empty_transcripts() {
         assert_eq!(transcript.text, "", "{name}: {transcript:?}");
         assert!(transcript.segments.is_empty(), "{name}: {transcript:?}");
     }
+    // Noise is decoded, then dropped by Whisper's own test, which its statistics show.
+    let noise = transcribe_one(&low_noise());
+    assert!(
+        noise.no_speech_prob > 0.6 && noise.avg_logprob < -1.0,
+        "{noise:?}"
+    );
 }
 
 #[test]
@@ -139,6 +166,8 @@ fn a_batch_gives_the_same_results_as_single_windows() {
         let alone = transcribe_one(audio);
         assert_eq!(together.text, alone.text);
         assert_eq!(together.tokens, alone.tokens);
+        assert!((together.avg_logprob - alone.avg_logprob).abs() < 1e-3);
+        assert!((together.no_speech_prob - alone.no_speech_prob).abs() < 1e-3);
         assert_eq!(together.segments.len(), alone.segments.len());
         for (a, b) in together.segments.iter().zip(&alone.segments) {
             assert_eq!(a.text, b.text);
