@@ -68,21 +68,37 @@ pub struct TranscriptionVerbose {
     pub duration: f64,
     /// The transcript.
     pub text: String,
-    /// Timed segments.
-    pub segments: Vec<TranscriptionSegmentJson>,
+    /// Timed segments with their decoding details; left out when the backend does not report
+    /// those details, which OpenAI's schema requires of every segment (`srt` and `vtt` still
+    /// carry the timing then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<Vec<TranscriptionSegmentJson>>,
     /// What the request consumed: the seconds of sound transcribed.
     pub usage: DurationUsage,
 }
 
-/// One timed segment.
+/// One timed segment, with Whisper's decoding details. All but `tokens` describe the decode of
+/// the (up to 30 s) window the segment came from, so the segments of one window share them.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TranscriptionSegmentJson {
     /// Position.
     pub id: u32,
+    /// Where the segment's window starts in the audio, in 10 ms frames.
+    pub seek: u64,
     /// Start, seconds.
     pub start: f64,
     /// End, seconds.
     pub end: f64,
     /// The words.
     pub text: String,
+    /// The segment's token ids, timestamp tokens included.
+    pub tokens: Vec<u32>,
+    /// The sampling temperature the window was decoded at (0: greedy).
+    pub temperature: f64,
+    /// The mean log-probability of the window's generated tokens (below -1: an unsure decode).
+    pub avg_logprob: f64,
+    /// The window text's UTF-8 length over its zlib-compressed length (above 2.4: repetitive).
+    pub compression_ratio: f64,
+    /// The probability the decoder gave to "no speech" in the window.
+    pub no_speech_prob: f64,
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use burn::tensor::Device;
 use futures::StreamExt;
 use omnigate_backend::{
-    BackendError, ChatRequest, TranscriptionEvent, TranscriptionRequest, TranscriptionResponse,
-    TranscriptionSegment, TranscriptionStream,
+    BackendError, ChatRequest, SegmentDecoding, TranscriptionEvent, TranscriptionRequest,
+    TranscriptionResponse, TranscriptionSegment, TranscriptionStream,
 };
 use omnigate_silero::SpeechSegment;
 use omnigate_whisper::{Whisper, WindowTranscript};
@@ -22,6 +22,8 @@ use crate::inputs::SAMPLE_RATE;
 const WINDOW_SAMPLES: usize = 30 * SAMPLE_RATE as usize;
 /// Sound kept on each side of a speech segment, so words are not clipped at the cut.
 const PAD_SAMPLES: usize = SAMPLE_RATE as usize / 5;
+/// Samples per 10 ms frame (Whisper's mel hop), the unit of a segment's `seek`.
+const SAMPLES_PER_FRAME: usize = SAMPLE_RATE as usize / 100;
 
 /// Whisper on its worker thread.
 pub(crate) struct AsrModel {
@@ -177,12 +179,14 @@ impl Asr {
     }
 }
 
-/// A window's segments, timed from the clip's start.
+/// A window's segments, timed from the clip's start, each with the window's decoding details
+/// as Whisper reports them: `seek` is where the window starts, in 10 ms frames.
 fn timed(
     offset: usize,
     transcript: &WindowTranscript,
     duration_secs: f64,
 ) -> impl Iterator<Item = TranscriptionSegment> + '_ {
+    let seek = (offset / SAMPLES_PER_FRAME) as u64;
     let offset = offset as f64 / f64::from(SAMPLE_RATE);
     transcript
         .segments
@@ -192,6 +196,14 @@ fn timed(
             start_secs: offset + f64::from(s.start),
             end_secs: (offset + f64::from(s.end)).min(duration_secs),
             text: s.text.clone(),
+            decoding: Some(SegmentDecoding {
+                seek,
+                tokens: s.tokens.clone(),
+                temperature: f64::from(Whisper::TEMPERATURE),
+                avg_logprob: f64::from(transcript.avg_logprob),
+                compression_ratio: f64::from(transcript.compression_ratio),
+                no_speech_prob: f64::from(transcript.no_speech_prob),
+            }),
         })
 }
 
@@ -254,6 +266,35 @@ mod tests {
                 (start, start + w.samples.len() as f32 / 16_000.0)
             })
             .collect()
+    }
+
+    #[test]
+    fn segments_carry_their_window_s_start_in_frames_and_its_statistics() {
+        let window = WindowTranscript {
+            segments: vec![omnigate_whisper::Segment {
+                start: 0.5,
+                end: 2.0,
+                text: "Hello.".into(),
+                tokens: vec![50388, 15496, 13, 50463],
+            }],
+            text: "Hello.".into(),
+            tokens: 4,
+            avg_logprob: -0.25,
+            no_speech_prob: 0.125,
+            compression_ratio: 0.5,
+        };
+        // The window starts 12.345 s into the clip: frame 1234.
+        let segments: Vec<_> = timed(197_520, &window, 60.0).collect();
+        assert_eq!(segments.len(), 1);
+        assert!((segments[0].start_secs - 12.845).abs() < 1e-9);
+        let decoding = segments[0].decoding.clone().unwrap();
+        assert_eq!(decoding.seek, 1234);
+        assert_eq!(decoding.tokens, [50388, 15496, 13, 50463]);
+        assert_eq!((decoding.temperature, decoding.avg_logprob), (0.0, -0.25));
+        assert_eq!(
+            (decoding.no_speech_prob, decoding.compression_ratio),
+            (0.125, 0.5)
+        );
     }
 
     #[test]

@@ -35,7 +35,9 @@ pub use relay::{Answer, RelayError, RelayedJson, WireKind};
 pub use response::{
     AssistantMessage, ChatChoice, ChatChunk, ChatResponse, ChunkChoice, Delta, Usage,
 };
-pub use transcription::{TranscriptionRequest, TranscriptionResponse, TranscriptionSegment};
+pub use transcription::{
+    SegmentDecoding, TranscriptionRequest, TranscriptionResponse, TranscriptionSegment,
+};
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;

@@ -7,8 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use omnigate_backend::{
     Audio, BackendError, ChatRequest, ContentPart, EmbeddingInput, EmbeddingsRequest, ImageData,
-    ImagePart, Message, MessageContent, TranscriptionRequest, TranscriptionResponse,
-    TranscriptionSegment,
+    ImagePart, Message, MessageContent, SegmentDecoding, TranscriptionRequest,
+    TranscriptionResponse, TranscriptionSegment,
 };
 use serde::Deserialize;
 use serde::ser::{Error as _, SerializeMap, SerializeSeq};
@@ -98,6 +98,20 @@ struct VerboseSegment {
     start: f64,
     end: f64,
     text: String,
+    /// Whisper's decoding details: kept when the upstream reports all of them (a Whisper
+    /// server does), `None` when any is missing.
+    #[serde(flatten)]
+    decoding: Option<VerboseDecoding>,
+}
+
+#[derive(Debug, Deserialize)]
+struct VerboseDecoding {
+    seek: u64,
+    tokens: Vec<u32>,
+    temperature: f64,
+    avg_logprob: f64,
+    compression_ratio: f64,
+    no_speech_prob: f64,
 }
 
 impl VerboseTranscript {
@@ -113,6 +127,14 @@ impl VerboseTranscript {
                     start_secs: s.start,
                     end_secs: s.end,
                     text: s.text,
+                    decoding: s.decoding.map(|d| SegmentDecoding {
+                        seek: d.seek,
+                        tokens: d.tokens,
+                        temperature: d.temperature,
+                        avg_logprob: d.avg_logprob,
+                        compression_ratio: d.compression_ratio,
+                        no_speech_prob: d.no_speech_prob,
+                    }),
                 })
                 .collect(),
         }
@@ -295,6 +317,29 @@ mod tests {
     use omnigate_backend::{EncodedImage, ImageFormat, Role};
     use serde_json::{Map, Value};
     use std::sync::Arc;
+
+    #[test]
+    fn an_upstream_s_segment_details_are_kept_only_when_all_are_there() {
+        let text = r#"{"text": "Hi. Bye.", "duration": 2.0, "segments": [
+            {"id": 0, "seek": 0, "start": 0.0, "end": 1.0, "text": " Hi.", "tokens": [50364, 2421, 13],
+             "temperature": 0.2, "avg_logprob": -0.3, "compression_ratio": 0.9, "no_speech_prob": 0.01},
+            {"id": 1, "start": 1.0, "end": 2.0, "text": " Bye.", "tokens": [50414, 4621, 13]}]}"#;
+        let transcript: VerboseTranscript = serde_json::from_str(text).unwrap();
+        let segments = transcript.into_response(2.0).segments;
+        let first = segments[0].decoding.clone().unwrap();
+        assert_eq!((first.seek, first.temperature), (0, 0.2));
+        assert_eq!(first.tokens, [50364, 2421, 13]);
+        assert_eq!(
+            (
+                first.avg_logprob,
+                first.compression_ratio,
+                first.no_speech_prob
+            ),
+            (-0.3, 0.9, 0.01)
+        );
+        assert_eq!(segments[1].decoding, None, "partial details are not kept");
+        assert_eq!(segments[1].text, " Bye.");
+    }
 
     fn body(request: &ChatRequest, stream: bool) -> Value {
         serde_json::from_slice(&chat_body(request, stream).unwrap()).unwrap()

@@ -461,10 +461,30 @@ async fn transcribe(
     let samples = body["file_bytes"].as_u64().unwrap_or(44).saturating_sub(44) / 2;
     let rate = body["file_sample_rate"].as_u64().unwrap_or(16_000).max(1);
     let duration = samples as f64 / rate as f64;
+    // Segments as OpenAI's whisper-1 writes them, with the decoder's details.
+    let segment = |id: u32, start: f64, end: f64, text: &str, tokens: Value| {
+        json!({"id": id, "seek": 0, "start": start, "end": end, "text": text,
+            "tokens": tokens, "temperature": 0.0, "avg_logprob": -0.21,
+            "compression_ratio": 0.79, "no_speech_prob": 0.004})
+    };
+    let segments = [
+        segment(
+            0,
+            0.0,
+            duration / 2.0,
+            " Ever tried.",
+            json!([50364, 12123, 3031, 13]),
+        ),
+        segment(
+            1,
+            duration / 2.0,
+            duration,
+            " Ever failed.",
+            json!([12123, 7612, 13, 50414]),
+        ),
+    ];
     let response = axum::Json(json!({"task": "transcribe", "language": "english",
-        "duration": duration, "text": TRANSCRIPT,
-        "segments": [{"id": 0, "start": 0.0, "end": duration / 2.0, "text": " Ever tried."},
-                     {"id": 1, "start": duration / 2.0, "end": duration, "text": " Ever failed."}]}))
+        "duration": duration, "text": TRANSCRIPT, "segments": segments}))
     .into_response();
     faults::shape(&shared, &mode, response).await
 }

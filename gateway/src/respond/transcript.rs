@@ -75,20 +75,35 @@ pub fn respond(
             }),
             duration: transcript.duration_secs,
             text: transcript.text.clone(),
-            segments: segments
-                .iter()
-                .enumerate()
-                .map(|(id, s)| TranscriptionSegmentJson {
-                    id: id as u32,
-                    start: s.start_secs,
-                    end: s.end_secs,
-                    text: s.text.clone(),
-                })
-                .collect(),
+            segments: verbose_segments(&segments),
             usage,
         })
         .into_response(),
     }
+}
+
+/// The segments as `verbose_json` lists them, or `None` when a segment lacks its decoding
+/// details: OpenAI's schema requires them, and there is nothing true to put in their place.
+fn verbose_segments(segments: &[TranscriptionSegment]) -> Option<Vec<TranscriptionSegmentJson>> {
+    segments
+        .iter()
+        .enumerate()
+        .map(|(id, s)| {
+            let decoding = s.decoding.as_ref()?;
+            Some(TranscriptionSegmentJson {
+                id: id as u32,
+                seek: decoding.seek,
+                start: s.start_secs,
+                end: s.end_secs,
+                text: s.text.clone(),
+                tokens: decoding.tokens.clone(),
+                temperature: decoding.temperature,
+                avg_logprob: decoding.avg_logprob,
+                compression_ratio: decoding.compression_ratio,
+                no_speech_prob: decoding.no_speech_prob,
+            })
+        })
+        .collect()
 }
 
 /// The backend's segments, or one segment spanning the whole audio when it gave none.
@@ -103,6 +118,7 @@ fn timed_segments(transcript: &TranscriptionResponse) -> Vec<TranscriptionSegmen
         start_secs: 0.0,
         end_secs: transcript.duration_secs,
         text: transcript.text.clone(),
+        decoding: None,
     }]
 }
 
@@ -158,6 +174,7 @@ fn vtt(segments: &[TranscriptionSegment]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use omnigate_backend::SegmentDecoding;
 
     fn segments() -> Vec<TranscriptionSegment> {
         vec![
@@ -165,13 +182,67 @@ mod tests {
                 start_secs: 0.0,
                 end_secs: 2.5,
                 text: " Hello there.".into(),
+                decoding: Some(decoding(0)),
             },
             TranscriptionSegment {
                 start_secs: 3661.25,
                 end_secs: 3662.0,
                 text: "Bye.".into(),
+                decoding: Some(decoding(366_000)),
             },
         ]
+    }
+
+    fn decoding(seek: u64) -> SegmentDecoding {
+        SegmentDecoding {
+            seek,
+            tokens: vec![50363, 15496, 13, 50488],
+            temperature: 0.0,
+            avg_logprob: -0.25,
+            compression_ratio: 0.75,
+            no_speech_prob: 0.125,
+        }
+    }
+
+    #[test]
+    fn verbose_json_lists_segments_with_their_decoding_details() {
+        let listed = verbose_segments(&segments()).unwrap();
+        let json = serde_json::to_value(&listed).unwrap();
+        assert_eq!(json[1]["id"], 1);
+        assert_eq!(json[1]["seek"], 366_000);
+        assert_eq!(
+            json[1]["tokens"],
+            serde_json::json!([50363, 15496, 13, 50488])
+        );
+        for key in [
+            "temperature",
+            "avg_logprob",
+            "compression_ratio",
+            "no_speech_prob",
+        ] {
+            assert!(json[0][key].is_number(), "{key}: {json}");
+        }
+    }
+
+    #[test]
+    fn segments_without_decoding_details_are_left_out_of_verbose_json() {
+        let mut segments = segments();
+        segments[1].decoding = None;
+        assert!(verbose_segments(&segments).is_none());
+        // A backend that reported no segments: timing for srt and vtt, none for verbose_json.
+        let transcript = TranscriptionResponse {
+            text: "Hello.".into(),
+            duration_secs: 1.5,
+            ..TranscriptionResponse::default()
+        };
+        let timed = timed_segments(&transcript);
+        assert_eq!(timed.len(), 1);
+        assert!(verbose_segments(&timed).is_none());
+        assert_eq!(
+            verbose_segments(&[]).unwrap().len(),
+            0,
+            "silence: an empty list"
+        );
     }
 
     #[test]

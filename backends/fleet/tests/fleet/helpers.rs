@@ -312,6 +312,7 @@ impl Backend for Counter {
                 start_secs: 0.0,
                 end_secs: duration,
                 text: "all".to_owned(),
+                decoding: None,
             }],
         })
     }
