@@ -9,6 +9,8 @@
 )]
 
 mod common;
+#[path = "../openai_schemas/answers.rs"]
+mod schema_answers;
 
 mod audio;
 mod bench_requests;
@@ -19,6 +21,7 @@ mod faults;
 mod lifecycle;
 mod media;
 mod media_limits;
+mod openai_schemas;
 mod openapi_spec;
 mod ops;
 mod python_sdk;

@@ -9,7 +9,10 @@ mod asr;
 mod embeddings;
 mod health;
 mod ocr;
+mod openai_schemas;
 mod python_sdk;
+#[path = "../openai_schemas/answers.rs"]
+mod schema_answers;
 mod vad;
 
 use std::net::SocketAddr;
