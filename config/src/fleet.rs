@@ -8,7 +8,7 @@ use serde::Deserialize;
 use std::path::PathBuf;
 
 /// How to reach NATS and prove who we are.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NatsConfig {
     /// `nats://host:port` (several, comma-separated, for a cluster); `tls://` for TLS.
@@ -51,7 +51,7 @@ fn default_connect_timeout_secs() -> f64 {
 }
 
 /// A model served by a fleet of workers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FleetDeployment {
     /// Where the fleet is.
@@ -84,7 +84,7 @@ fn default_per_try_timeout_secs() -> f64 {
 
 /// A worker's own settings (`omnigate worker`); the models it serves are the config's
 /// `[models]`, each served by its first deployment.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerConfig {
     /// Where the fleet is.

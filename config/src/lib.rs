@@ -47,7 +47,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// The whole gateway configuration.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Listener, limits, authentication and logging.

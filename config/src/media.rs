@@ -6,7 +6,7 @@ use serde::Deserialize;
 use std::path::PathBuf;
 
 /// Server-wide media limits and the default contract of every model.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MediaConfig {
     /// Largest single media item, in bytes after base64 decoding or download.
@@ -52,7 +52,7 @@ impl Default for MediaConfig {
 }
 
 /// Rules for media given by URL.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FetchConfig {
     /// Deadline for fetching one picture (all redirects and the body).
@@ -86,7 +86,7 @@ impl Default for FetchConfig {
 }
 
 /// How a model wants pictures.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageContract {
     /// Box side for `high`/`auto` detail (default 2048).
@@ -140,7 +140,7 @@ pub enum ImageOutputKind {
 }
 
 /// How a model wants sound.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AudioContract {
     /// Output sample rate (default 16000).
@@ -162,7 +162,7 @@ pub enum ChannelMode {
 }
 
 /// How a model wants video.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VideoContract {
     /// Sample this many frames per second (default 1) ...

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use url::Url;
 
 /// One public model: what it accepts and the deployments that serve it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// What the model can be asked to do.
@@ -54,7 +54,7 @@ fn default_modalities() -> Vec<Modality> {
 }
 
 /// One place a model runs, chosen by `kind`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DeploymentConfig {
     /// Any server that speaks the OpenAI HTTP API (vLLM, llama.cpp, Ollama, TGI, hosted APIs).
@@ -95,6 +95,29 @@ impl DeploymentConfig {
         }
     }
 
+    /// Whether `other` is built into the same backend: equal but for what only the router and
+    /// the probes read (weight, `max_in_flight`, the probe interval). A reload keeps the running
+    /// backend (its connections, its loaded weights) of a deployment that serves like before.
+    pub fn serves_like(&self, other: &Self) -> bool {
+        fn backend_part(deployment: &DeploymentConfig) -> DeploymentConfig {
+            let mut d = deployment.clone();
+            let (weight, max_in_flight, interval) = match &mut d {
+                DeploymentConfig::Openai(d) => {
+                    (&mut d.weight, &mut d.max_in_flight, &mut d.health_interval_secs)
+                }
+                DeploymentConfig::Embedded(d) => {
+                    (&mut d.weight, &mut d.max_in_flight, &mut d.health_interval_secs)
+                }
+                DeploymentConfig::Fleet(d) => {
+                    (&mut d.weight, &mut d.max_in_flight, &mut d.health_interval_secs)
+                }
+            };
+            (*weight, *max_in_flight, *interval) = (1, None, None);
+            d
+        }
+        backend_part(self) == backend_part(other)
+    }
+
     /// How often it is probed actively, if at all.
     pub fn health_interval_secs(&self) -> Option<f64> {
         match self {
@@ -110,7 +133,7 @@ pub(crate) fn default_weight() -> u32 {
 }
 
 /// A remote OpenAI-compatible server.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpenAiDeployment {
     /// Base URL including the API prefix, e.g. `http://127.0.0.1:8000/v1`.
@@ -154,4 +177,36 @@ fn default_timeout_secs() -> f64 {
 
 fn default_connect_timeout_secs() -> f64 {
     5.0
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::load_str;
+
+    fn deployment(extra: &str) -> super::DeploymentConfig {
+        let toml = format!(
+            "[models.m]\n[[models.m.deployments]]\nkind = \"openai\"\nbase_url = \"http://h:1/v1\"\n{extra}"
+        );
+        let mut config = load_str(&toml, "test").unwrap();
+        config.models.remove("m").unwrap().deployments.remove(0)
+    }
+
+    #[test]
+    fn only_what_the_backend_sees_makes_a_deployment_serve_differently() {
+        let plain = deployment("");
+        for routing_only in ["weight = 5", "max_in_flight = 3", "health_interval_secs = 2.0"] {
+            assert!(plain.serves_like(&deployment(routing_only)), "{routing_only}");
+        }
+        for backend in [
+            "model = \"other\"",
+            "timeout_secs = 3.0",
+            "api_key = \"sk-new\"",
+            "health_path = \"/health\"",
+            "name = \"east\"",
+        ] {
+            assert!(!plain.serves_like(&deployment(backend)), "{backend}");
+        }
+        assert!(deployment("api_key = \"sk-a\"").serves_like(&deployment("api_key = \"sk-a\"")));
+        assert!(!deployment("api_key = \"sk-a\"").serves_like(&deployment("api_key = \"sk-b\"")));
+    }
 }

@@ -21,7 +21,7 @@ pub enum BalanceStrategy {
 }
 
 /// A model's routing rules.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoutingConfig {
     /// How requests are spread.

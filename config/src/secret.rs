@@ -39,6 +39,21 @@ impl SecretRef {
     }
 }
 
+/// Whether a reloaded config changed a secret (so the deployment using it is built again). An
+/// inline value is compared in constant time, like every other comparison of a secret.
+impl PartialEq for SecretRef {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Env(a), Self::Env(b)) => a == b,
+            (Self::Inline(a), Self::Inline(b)) => constant_time_eq::constant_time_eq(
+                a.0.expose_secret().as_bytes(),
+                b.0.expose_secret().as_bytes(),
+            ),
+            _ => false,
+        }
+    }
+}
+
 impl fmt::Debug for SecretRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

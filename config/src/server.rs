@@ -5,7 +5,7 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 
 /// Listener, limits, authentication and logging.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Address to listen on.

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// Where shared state lives.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StateConfig {
     /// `redis://[:password@]host:port[/db]` of a Redis or Valkey shared by every replica
@@ -65,7 +65,7 @@ fn default_lease_secs() -> f64 {
 }
 
 /// A virtual API key declared in the config file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyConfig {
     /// Stable id: usage is recorded under it.
@@ -126,7 +126,7 @@ impl KeyConfig {
 }
 
 /// Limits and a budget shared by every key of a team.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TeamConfig {
     /// Shared limits.

@@ -206,9 +206,9 @@ pub fn for_modalities(
         return model;
     }
     let fallback = model.fallbacks.iter().find_map(|name| {
-        let candidate = state.registry().get(name).ok()?;
+        let candidate = state.registry().get(name).ok()?.clone();
         (candidate.tasks.contains(&Task::Chat) && candidate.media_target().takes_all(messages))
-            .then(|| Arc::clone(candidate))
+            .then_some(candidate)
     });
     match fallback {
         Some(fallback) => {

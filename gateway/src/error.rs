@@ -65,6 +65,9 @@ pub enum ApiError {
     /// The change conflicts with how the thing is declared (409).
     #[error("{0}")]
     Conflict(String),
+    /// A reload read a config that does not load; the running one keeps serving (400).
+    #[error("The config was not reloaded: {0}. The running config keeps serving.")]
+    InvalidConfig(String),
     /// No such route (404).
     #[error("Unknown path: {0}")]
     RouteNotFound(String),
@@ -161,6 +164,7 @@ impl ApiError {
                 StatusCode::NOT_FOUND
             }
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::InvalidConfig(_) => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -198,7 +202,7 @@ impl ApiError {
             Self::ModelNotFound(_) | Self::RouteNotFound(_) | Self::NotFound(_) => {
                 "not_found_error"
             }
-            Self::Conflict(_) => "invalid_request_error",
+            Self::Conflict(_) | Self::InvalidConfig(_) => "invalid_request_error",
             Self::RateLimited(_) => "rate_limit_error",
             Self::RetryLater { status, .. } if *status == StatusCode::TOO_MANY_REQUESTS => {
                 "rate_limit_error"
@@ -221,6 +225,7 @@ impl ApiError {
             Self::RouteNotFound(_) => "unknown_url",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
+            Self::InvalidConfig(_) => "invalid_config",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "request_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",

@@ -14,6 +14,7 @@
 //! `.ci/import-cycles gateway/src` checks that no two files import each other in a circle.
 
 pub mod app;
+pub mod assemble;
 pub mod cli;
 pub mod dispatch;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod media;
 pub mod metrics;
 pub mod probes;
 pub mod registry;
+pub mod reload;
 pub mod respond;
 pub mod routes;
 pub mod server;

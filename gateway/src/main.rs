@@ -139,7 +139,11 @@ fn serve(config_path: Option<std::path::PathBuf>, bind: Option<std::net::SocketA
     let result = runtime.block_on(async {
         let server = Server::bind(&config).await?;
         let addr = server.local_addr()?;
-        reload_keys_on_sighup(server.state().clone(), config_path.clone());
+        server.state().set_config_source(omnigate::state::ConfigSource {
+            path: config_path.clone(),
+            bind,
+        });
+        reload_on_sighup(server.state().clone());
         let models: Vec<&String> = config.models.keys().collect();
         tracing::info!(%addr, ?models, video_decoder = omnigate_video::H264_DECODER, "omnigate listening");
         server.run(shutdown_signal()).await
@@ -154,20 +158,17 @@ fn serve(config_path: Option<std::path::PathBuf>, bind: Option<std::net::SocketA
     }
 }
 
-/// On SIGHUP, reads the config again and takes its keys, teams and prices (what operators change
-/// while the gateway runs); a config that does not load changes nothing and says why.
-fn reload_keys_on_sighup(state: omnigate::state::AppState, path: Option<std::path::PathBuf>) {
+/// On SIGHUP, reads the config again and swaps it in (see `omnigate::reload`); a config that
+/// does not load changes nothing and says why.
+fn reload_on_sighup(state: omnigate::state::AppState) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-        tracing::warn!("cannot listen for SIGHUP: keys are not reloaded while running");
+        tracing::warn!("cannot listen for SIGHUP: the config is reloaded only through POST /admin/reload");
         return;
     };
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
-            let reloaded = omnigate_config::load(path.as_deref())
-                .map_err(|e| e.to_string())
-                .and_then(|config| state.tenancy().reload(&config).map_err(|e| e.to_string()));
-            if let Err(err) = reloaded {
+            if let Err(err) = state.reload().await {
                 tracing::error!(%err, "SIGHUP: the config did not reload; keeping the running one");
             }
         }

@@ -79,8 +79,9 @@ impl Server {
     ) -> Result<(), ServeError> {
         let grace = self.grace;
         crate::metrics::spawn_upkeep();
-        // Stopped when this function returns (the probes are dropped with it).
-        let _probes = crate::probes::spawn(&self.state);
+        // Stopped when this function returns; a reload restarts them for its deployments.
+        self.state.start_probes();
+        let state = self.state.clone();
         let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
         let listener = self.listener.tap_io(|tcp| {
             // Small request/response writes must not wait for Nagle's algorithm.
@@ -103,13 +104,15 @@ impl Server {
                 std::future::pending::<()>().await;
             }
         };
-        tokio::select! {
+        let result = tokio::select! {
             result = serve.into_future() => result.map_err(ServeError::Io),
             () = deadline => {
                 tracing::warn!("grace period over; dropping the remaining connections");
                 Ok(())
             }
-        }
+        };
+        state.stop_probes();
+        result
     }
 }
 

@@ -1,15 +1,18 @@
-//! Shared, read-only state handed to every handler: the model registry and server settings.
+//! Shared state handed to every handler. What a config reload may change (the models and their
+//! deployments, the media pipeline, the accepted keys, the fleets watched) is one [`Live`]
+//! value swapped atomically: each request reads the one current when it starts and finishes on
+//! it, whatever reloads happen meanwhile.
 
-use crate::media::{MediaContract, Normalizer};
-use crate::registry::{Deployment, ModelEntry, ModelSpec, Registry};
+use crate::media::Normalizer;
+use crate::probes::Probes;
+use crate::registry::Registry;
 use crate::tenancy::Tenancy;
-use omnigate_backend_factory::{BuildContext, BuildError};
+use arc_swap::ArcSwap;
+use omnigate_backend_factory::BuildError;
 use omnigate_backend_fleet::FleetWatch;
-use omnigate_config::{BalanceStrategy, Config, ConfigError, RoutingConfig, Secret};
-use omnigate_router::{
-    Endpoint, HedgePolicy, OutlierPolicy, Pool, RetryPolicy, RoutingPolicy, Strategy,
-};
-use std::sync::Arc;
+use omnigate_config::{Config, ConfigError, Secret};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Everything a handler needs; cheap to clone.
@@ -19,13 +22,49 @@ pub struct AppState {
 }
 
 struct Inner {
-    registry: Registry,
-    normalizer: Normalizer,
-    settings: Settings,
+    live: ArcSwap<Live>,
     tenancy: Tenancy,
-    /// The fleets `fleet` deployments name, by subject prefix, watched through their heartbeats.
-    fleets: Vec<(String, FleetWatch)>,
     started_unix: u64,
+    /// Where a reload reads the config from (unset: built from parts; no reload).
+    pub(crate) source: OnceLock<ConfigSource>,
+    /// The active health probes of the current deployments, while the server runs.
+    pub(crate) probes: Mutex<Option<Probes>>,
+    /// One reload at a time.
+    pub(crate) reloading: tokio::sync::Mutex<()>,
+}
+
+/// Where the running config came from, to read it again on reload.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSource {
+    /// The TOML file; `None`: the embedded defaults (environment overrides apply to both).
+    pub path: Option<PathBuf>,
+    /// The listener address given on the command line, which overrides the file's.
+    pub bind: Option<std::net::SocketAddr>,
+}
+
+/// What a reload swaps as one.
+pub struct Live {
+    pub(crate) registry: Registry,
+    pub(crate) normalizer: Arc<Normalizer>,
+    pub(crate) settings: Settings,
+    /// The fleets `fleet` deployments name, by subject prefix, watched through their heartbeats.
+    pub(crate) fleets: Arc<Vec<(String, FleetWatch)>>,
+    /// The config this was built from (`None` when built from parts).
+    pub(crate) config: Option<Config>,
+}
+
+/// One part of the [`Live`] state current when it was taken (a request keeps it to the end).
+pub struct Current<T: 'static> {
+    live: arc_swap::Guard<Arc<Live>>,
+    part: fn(&Live) -> &T,
+}
+
+impl<T> std::ops::Deref for Current<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        (self.part)(&self.live)
+    }
 }
 
 /// Server settings handlers and layers read.
@@ -88,17 +127,28 @@ impl AppState {
         normalizer: Normalizer,
         tenancy: Tenancy,
     ) -> Self {
+        let live = Live {
+            registry,
+            normalizer: Arc::new(normalizer),
+            settings,
+            fleets: Arc::new(Vec::new()),
+            config: None,
+        };
+        Self::from_live(live, tenancy)
+    }
+
+    fn from_live(live: Live, tenancy: Tenancy) -> Self {
         let started_unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         Self {
             inner: Arc::new(Inner {
-                registry,
-                normalizer,
-                settings,
+                live: ArcSwap::from_pointee(live),
                 tenancy,
-                fleets: Vec::new(),
                 started_unix,
+                source: OnceLock::new(),
+                probes: Mutex::new(None),
+                reloading: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -106,97 +156,94 @@ impl AppState {
     /// Builds every deployment the config names (fetching embedded models' weights on their
     /// first start, and loading them).
     pub async fn from_config(config: &Config) -> Result<Self, StartupError> {
-        let mut registry = Registry::default();
-        let fetcher = omnigate_backend_factory::weights_fetcher(&config.weights)
-            .map_err(StartupError::Media)?;
-        for (name, model) in &config.models {
-            let capabilities = omnigate_backend_factory::declared_capabilities(model);
-            let contract = MediaContract::resolve(&config.media, model);
-            let context = BuildContext {
-                fetcher: &fetcher,
-                image: &contract.image,
-                audio: &contract.audio,
-            };
-            let mut deployments = Vec::with_capacity(model.deployments.len());
-            let mut endpoints = Vec::with_capacity(model.deployments.len());
-            for (i, deployment) in model.deployments.iter().enumerate() {
-                let built =
-                    omnigate_backend_factory::build(name, i, model, deployment, &context).await?;
-                let deployment_name = deployment.name(i);
-                endpoints.push(Endpoint::new(
-                    deployment_name.clone(),
-                    deployment.weight(),
-                    deployment.max_in_flight(),
-                ));
-                deployments.push(Deployment {
-                    backend: built.backend,
-                    upstream_model: built.upstream_model,
-                    probe_interval: deployment
-                        .health_interval_secs()
-                        .map(Duration::from_secs_f64),
-                    name_header: axum::http::HeaderValue::from_str(&deployment_name).ok(),
-                    name: deployment_name,
-                });
-            }
-            let spec = ModelSpec {
-                name: name.clone(),
-                tasks: capabilities.tasks,
-                modalities: capabilities.modalities,
-                media: contract,
-                fallbacks: model.fallbacks.clone(),
-                context_window_fallbacks: model.context_window_fallbacks.clone(),
-            };
-            let pool = Pool::new(endpoints, routing_policy(&model.routing));
-            registry.insert(ModelEntry::new(spec, deployments, pool));
-        }
-        let server = &config.server;
-        let api_keys = server
-            .api_keys
-            .iter()
-            .enumerate()
-            .map(|(i, key)| key.resolve(&format!("server.api_keys[{i}]")))
-            .collect::<Result<Vec<_>, _>>()?;
-        let admin_api_keys = server
-            .admin_api_keys
-            .iter()
-            .enumerate()
-            .map(|(i, key)| key.resolve(&format!("server.admin_api_keys[{i}]")))
-            .collect::<Result<Vec<_>, _>>()?;
-        let settings = Settings {
-            max_body_bytes: server.max_body_bytes,
-            max_concurrent_requests: server.max_concurrent_requests,
-            api_keys,
-            admin_api_keys,
-            readiness_timeout: Duration::from_secs_f64(server.readiness_timeout_secs),
-        };
+        let (registry, _) = crate::assemble::registry(config, None).await?;
+        let settings = Settings::from_config(config, None)?;
         let normalizer = Normalizer::new(&config.media).map_err(StartupError::Media)?;
         let tenancy = Tenancy::from_config(config).await?;
-        let mut state = Self::with_tenancy(registry, settings, normalizer, tenancy);
         let fleets = watch_fleets(config).await?;
-        if let Some(inner) = Arc::get_mut(&mut state.inner) {
-            inner.fleets = fleets;
-        }
-        Ok(state)
+        let live = Live {
+            registry,
+            normalizer: Arc::new(normalizer),
+            settings,
+            fleets: Arc::new(fleets),
+            config: Some(config.clone()),
+        };
+        Ok(Self::from_live(live, tenancy))
     }
 
-    /// The models.
-    pub fn registry(&self) -> &Registry {
-        &self.inner.registry
+    /// Says where the config came from, so that a reload (`SIGHUP`, `POST /admin/reload`) can
+    /// read it again. Only the first call counts.
+    pub fn set_config_source(&self, source: ConfigSource) {
+        let _ = self.inner.source.set(source);
+    }
+
+    /// The models (as of now: a reload swaps them).
+    pub fn registry(&self) -> Current<Registry> {
+        self.current(|live| &live.registry)
     }
 
     /// The media pipeline.
-    pub fn normalizer(&self) -> &Normalizer {
-        &self.inner.normalizer
+    pub fn normalizer(&self) -> Current<Arc<Normalizer>> {
+        self.current(|live| &live.normalizer)
     }
 
     /// The settings.
-    pub fn settings(&self) -> &Settings {
-        &self.inner.settings
+    pub fn settings(&self) -> Current<Settings> {
+        self.current(|live| &live.settings)
     }
 
     /// The fleets watched, by subject prefix.
-    pub fn fleets(&self) -> &[(String, FleetWatch)] {
-        &self.inner.fleets
+    pub fn fleets(&self) -> Current<Arc<Vec<(String, FleetWatch)>>> {
+        self.current(|live| &live.fleets)
+    }
+
+    fn current<T>(&self, part: fn(&Live) -> &T) -> Current<T> {
+        Current {
+            live: self.inner.live.load(),
+            part,
+        }
+    }
+
+    /// The whole live state, to build the next one from.
+    pub(crate) fn live(&self) -> Arc<Live> {
+        self.inner.live.load_full()
+    }
+
+    /// Makes `live` the state every request from now on reads.
+    pub(crate) fn swap(&self, live: Live) {
+        self.inner.live.store(Arc::new(live));
+    }
+
+    /// Where the config came from, if the state was built from one.
+    pub(crate) fn source(&self) -> Option<&ConfigSource> {
+        self.inner.source.get()
+    }
+
+    pub(crate) fn reload_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.reloading
+    }
+
+    /// Starts the active health probes of the current deployments (again, after a reload).
+    pub fn start_probes(&self) {
+        let probes = crate::probes::spawn(self);
+        if let Ok(mut running) = self.inner.probes.lock() {
+            *running = Some(probes);
+        }
+    }
+
+    /// Restarts the probes if they run (after a reload changed the deployments).
+    pub(crate) fn restart_probes(&self) {
+        let running = self.inner.probes.lock().is_ok_and(|p| p.is_some());
+        if running {
+            self.start_probes();
+        }
+    }
+
+    /// Stops the probes.
+    pub fn stop_probes(&self) {
+        if let Ok(mut running) = self.inner.probes.lock() {
+            running.take();
+        }
     }
 
     /// Virtual keys, their limits and usage.
@@ -210,9 +257,35 @@ impl AppState {
     }
 }
 
+impl Settings {
+    /// The settings `config` asks for. On reload (`running` given) only what can change while
+    /// serving is taken (the keys, the readiness timeout); the body limit and the shedding
+    /// threshold are part of the listener's stack and stay as started.
+    pub(crate) fn from_config(
+        config: &Config,
+        running: Option<&Settings>,
+    ) -> Result<Self, StartupError> {
+        let server = &config.server;
+        let resolve = |keys: &[omnigate_config::SecretRef], at: &str| {
+            keys.iter()
+                .enumerate()
+                .map(|(i, key)| key.resolve(&format!("server.{at}[{i}]")))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(Self {
+            max_body_bytes: running.map_or(server.max_body_bytes, |r| r.max_body_bytes),
+            max_concurrent_requests: running
+                .map_or(server.max_concurrent_requests, |r| r.max_concurrent_requests),
+            api_keys: resolve(&server.api_keys, "api_keys")?,
+            admin_api_keys: resolve(&server.admin_api_keys, "admin_api_keys")?,
+            readiness_timeout: Duration::from_secs_f64(server.readiness_timeout_secs),
+        })
+    }
+}
+
 /// One watch per fleet (NATS URL and subject prefix) that a `fleet` deployment names. A fleet
 /// whose NATS does not answer yet is watched once it does; it does not stop the gateway.
-async fn watch_fleets(config: &Config) -> Result<Vec<(String, FleetWatch)>, StartupError> {
+pub(crate) async fn watch_fleets(config: &Config) -> Result<Vec<(String, FleetWatch)>, StartupError> {
     let mut seen = std::collections::BTreeSet::new();
     let mut fleets = Vec::new();
     for (name, model) in &config.models {
@@ -239,41 +312,4 @@ async fn watch_fleets(config: &Config) -> Result<Vec<(String, FleetWatch)>, Star
         }
     }
     Ok(fleets)
-}
-
-/// A model's `[routing]` table in the router's terms (the one place they are mapped).
-fn routing_policy(config: &RoutingConfig) -> RoutingPolicy {
-    let secs = Duration::from_secs_f64;
-    let millis = |ms: f64| Duration::from_secs_f64(ms / 1000.0);
-    RoutingPolicy {
-        strategy: match config.strategy {
-            BalanceStrategy::P2cEwma => Strategy::P2cEwma,
-            BalanceStrategy::RoundRobin => Strategy::RoundRobin,
-            BalanceStrategy::LeastInFlight => Strategy::LeastInFlight,
-            BalanceStrategy::Weighted => Strategy::Weighted,
-        },
-        outlier: OutlierPolicy {
-            consecutive_failures: config.consecutive_failures,
-            failure_rate: config.failure_rate,
-            min_requests: config.failure_min_requests,
-            window: secs(config.failure_window_secs),
-            base_ejection: secs(config.base_ejection_secs),
-            max_ejection: secs(config.max_ejection_secs),
-        },
-        retry: RetryPolicy {
-            max_attempts: config.max_attempts,
-            per_try_timeout: secs(config.per_try_timeout_secs),
-            deadline: secs(config.deadline_secs),
-            budget_ratio: config.retry_budget_ratio,
-            budget_min_per_sec: config.retry_budget_min_per_sec,
-            budget_window: Duration::from_secs(10),
-            backoff_base: millis(config.backoff_base_ms),
-            backoff_max: millis(config.backoff_max_ms),
-        },
-        max_queued: config.max_queued,
-        queue_timeout: secs(config.queue_timeout_secs),
-        hedge: config.hedge.then(|| HedgePolicy {
-            min_delay: millis(config.hedge_min_delay_ms),
-        }),
-    }
 }

@@ -37,6 +37,7 @@ pub use omnigate_backend::{
 };
 pub use status::{
     DeploymentHealth, DeploymentList, DeploymentStatus, FleetList, FleetWorker, Health, Readiness,
+    ReloadResult,
 };
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};

@@ -110,3 +110,21 @@ pub struct FleetWorker {
     /// Whether it is draining (finishing its work before it leaves).
     pub draining: bool,
 }
+
+/// `POST /admin/reload`: what a config reload changed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReloadResult {
+    /// Always `config.reload`.
+    #[schema(example = "config.reload")]
+    pub object: String,
+    /// Models that were not served before.
+    pub added_models: Vec<String>,
+    /// Models no longer served (requests in flight on them finish).
+    pub removed_models: Vec<String>,
+    /// Deployments (`model/deployment`) built now: new, or changed where their backend sees it.
+    pub built_deployments: Vec<String>,
+    /// Deployments whose running backend (connections, loaded weights) was kept.
+    pub kept_deployments: Vec<String>,
+    /// Changed keys that take effect only after a restart; their running values stay.
+    pub restart_required: Vec<String>,
+}

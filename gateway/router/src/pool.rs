@@ -21,6 +21,11 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// Whether it was made with this weight and cap (a reload that changed neither keeps it).
+    pub fn has_limits(&self, weight: u32, max_in_flight: Option<usize>) -> bool {
+        self.weight == weight.max(1) && self.max_in_flight == max_in_flight
+    }
+
     /// A deployment called `name` (for logs and the admin view), with a static `weight` (≥ 1)
     /// and an optional cap on its requests in flight.
     pub fn new(name: impl Into<String>, weight: u32, max_in_flight: Option<usize>) -> Self {
@@ -60,10 +65,12 @@ pub enum NoEndpoint {
     Full,
 }
 
-/// A model's deployments, their live state, and its retry budget.
+/// A model's deployments, their live state, and its retry budget. The endpoints are shared so
+/// that a reloaded config keeps the live state (in flight, latency, health) of the deployments
+/// it did not change: the old pool's requests and the new pool's count against the same ones.
 #[derive(Debug)]
 pub struct Pool {
-    endpoints: Vec<Endpoint>,
+    endpoints: Vec<Arc<Endpoint>>,
     policy: RoutingPolicy,
     next: AtomicUsize,
     /// Smooth weighted round-robin's running scores.
@@ -77,6 +84,11 @@ pub struct Pool {
 impl Pool {
     /// A pool of `endpoints` (in config order) under `policy`.
     pub fn new(endpoints: Vec<Endpoint>, policy: RoutingPolicy) -> Self {
+        Self::shared(endpoints.into_iter().map(Arc::new).collect(), policy)
+    }
+
+    /// A pool of endpoints that may also belong to another pool (the one a reload replaces).
+    pub fn shared(endpoints: Vec<Arc<Endpoint>>, policy: RoutingPolicy) -> Self {
         let retry = &policy.retry;
         Self {
             budget: RetryBudget::new(
@@ -110,7 +122,12 @@ impl Pool {
 
     /// Deployment `index`.
     pub fn endpoint(&self, index: usize) -> Option<&Endpoint> {
-        self.endpoints.get(index)
+        self.endpoints.get(index).map(|e| &**e)
+    }
+
+    /// Deployment `index`, to share with the pool a reload builds.
+    pub fn shared_endpoint(&self, index: usize) -> Option<Arc<Endpoint>> {
+        self.endpoints.get(index).cloned()
     }
 
     /// Whether any deployment may be sent a request now (for readiness).

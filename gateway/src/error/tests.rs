@@ -6,7 +6,7 @@ use super::*;
 /// wildcard, so a new variant does not compile until its status is stated here too.
 fn expected_status(err: &ApiError) -> u16 {
     match err {
-        ApiError::InvalidRequest { .. } => 400,
+        ApiError::InvalidRequest { .. } | ApiError::InvalidConfig(_) => 400,
         ApiError::Unauthorized(_) | ApiError::KeyRejected { .. } => 401,
         ApiError::Forbidden(_) | ApiError::ModelNotAllowed(_) => 403,
         ApiError::ModelNotFound(_) | ApiError::RouteNotFound(_) | ApiError::NotFound(_) => 404,
@@ -58,6 +58,7 @@ fn every_variant_has_its_status_and_envelope() {
         (ApiError::ModelNotAllowed("m".into()), 403),
         (ApiError::NotFound("no key".into()), 404),
         (ApiError::Conflict("declared".into()), 409),
+        (ApiError::InvalidConfig("models.m: bad".into()), 400),
         (
             ApiError::KeyLimited {
                 message: "slow down".into(),

@@ -85,7 +85,7 @@ impl utoipa::IntoResponses for KeyAdminErrors {
     }
 }
 
-fn error_responses(list: &[(u16, &str)]) -> BTreeMap<String, RefOr<Response>> {
+pub(crate) fn error_responses(list: &[(u16, &str)]) -> BTreeMap<String, RefOr<Response>> {
     list.iter()
         .map(|(status, description)| {
             let content = ContentBuilder::new()

@@ -24,7 +24,7 @@ use omnigate_openapi::{FleetList, FleetWorker};
 )]
 pub async fn list_workers(State(state): State<AppState>) -> Json<FleetList> {
     let mut data = Vec::new();
-    for (fleet, watch) in state.fleets() {
+    for (fleet, watch) in state.fleets().iter() {
         for worker in watch.workers() {
             data.push(FleetWorker {
                 fleet: fleet.clone(),

@@ -12,6 +12,7 @@ pub mod fleet;
 pub mod models;
 pub mod normalize;
 pub mod ops;
+pub mod reload;
 pub mod usage;
 
 use crate::error::ApiError;
@@ -46,6 +47,7 @@ pub fn admin_routes() -> OpenApiRouter<AppState> {
             admin_keys::delete_key
         ))
         .routes(routes!(usage::get_usage))
+        .routes(routes!(reload::reload))
 }
 
 /// Probes: never authenticated, never shed.

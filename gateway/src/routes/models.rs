@@ -52,8 +52,8 @@ pub async fn get_model(
     if admission::authorize(&caller, &model).is_err() {
         return Err(ApiError::ModelNotFound(model));
     }
-    let entry = state.registry().get(&model)?;
-    Ok(Json(model_object(entry, &state)))
+    let entry = state.registry().get(&model)?.clone();
+    Ok(Json(model_object(&entry, &state)))
 }
 
 fn model_object(entry: &ModelEntry, state: &AppState) -> ModelObject {

@@ -38,7 +38,8 @@ pub async fn health() -> Json<Health> {
 )]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let timeout = state.settings().readiness_timeout;
-    let probes = state.registry().iter().flat_map(|model| {
+    let registry = state.registry();
+    let probes = registry.iter().flat_map(|model| {
         model
             .deployments()
             .iter()
