@@ -8,20 +8,12 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 
+use crate::gateway;
 use crate::schema_answers::Answers;
-use crate::{gateway, workspace_file};
+use crate::vad::beckett;
 
-/// A real recording (about 10 s) and the page of text the OCR tests read.
-fn beckett() -> Vec<u8> {
-    crate::vad::beckett()
-}
-
-fn page() -> Vec<u8> {
-    std::fs::read(workspace_file(
-        "gateway/tests/embedded/testdata/ocr_page.png",
-    ))
-    .unwrap()
-}
+/// The page of text the OCR tests read.
+const PAGE: &[u8] = include_bytes!("testdata/ocr_page.png");
 
 fn audio_part(wav: &[u8]) -> Value {
     json!({"type": "input_audio", "input_audio": {"data": BASE64.encode(wav), "format": "wav"}})
@@ -97,11 +89,11 @@ async fn every_embedded_answer_matches_openai_schemas() {
     );
 
     let chats = [
-        ("OCR", chat("pp-ocrv4", image_part(&page()))),
+        ("OCR", chat("pp-ocrv4", image_part(PAGE))),
         (
             "OCR, boxes",
             json!({"model": "pp-ocrv4", "response_format": {"type": "json_object"},
-                "messages": [{"role": "user", "content": [image_part(&page())]}]}),
+                "messages": [{"role": "user", "content": [image_part(PAGE)]}]}),
         ),
         ("VAD", chat("silero-vad", audio_part(&beckett()))),
         ("Whisper", chat("whisper-tiny.en", audio_part(&beckett()))),
