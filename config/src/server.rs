@@ -28,6 +28,9 @@ pub struct ServerConfig {
     /// Async worker threads; 0 = one per CPU the process may run on. With one, the gateway runs
     /// a single-threaded runtime (no cross-thread wakeups), the fastest setup for one core.
     pub worker_threads: usize,
+    /// Reload the config when its file changes, checking this often (seconds). Unset: only on
+    /// `SIGHUP` or `POST /admin/reload`.
+    pub watch_config_secs: Option<f64>,
 }
 
 impl Default for ServerConfig {
@@ -42,6 +45,7 @@ impl Default for ServerConfig {
             readiness_timeout_secs: 2.0,
             log_format: LogFormat::Text,
             worker_threads: 0,
+            watch_config_secs: None,
         }
     }
 }

@@ -25,6 +25,9 @@ impl Config {
             "server.readiness_timeout_secs",
             server.readiness_timeout_secs,
         )?;
+        if let Some(every) = server.watch_config_secs {
+            check_seconds("server.watch_config_secs", every)?;
+        }
         for (i, key) in server.api_keys.iter().enumerate() {
             key.resolve(&format!("server.api_keys[{i}]"))?;
         }

@@ -144,6 +144,13 @@ fn serve(config_path: Option<std::path::PathBuf>, bind: Option<std::net::SocketA
             bind,
         });
         reload_on_sighup(server.state().clone());
+        if let (Some(path), Some(every)) = (&config_path, config.server.watch_config_secs) {
+            omnigate::reload::watch(
+                server.state().clone(),
+                path.clone(),
+                std::time::Duration::from_secs_f64(every),
+            );
+        }
         let models: Vec<&String> = config.models.keys().collect();
         tracing::info!(%addr, ?models, video_decoder = omnigate_video::H264_DECODER, "omnigate listening");
         server.run(shutdown_signal()).await

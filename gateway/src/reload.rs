@@ -10,7 +10,9 @@ use crate::media::Normalizer;
 use crate::state::{AppState, ConfigSource, Live, Settings, StartupError, watch_fleets};
 use omnigate_config::{Config, ConfigError, DeploymentConfig};
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What a reload did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -92,6 +94,40 @@ impl AppState {
     }
 }
 
+/// Reloads whenever the config file's size or modification time changes, looking every
+/// `every`; runs until the runtime stops. A reload that fails is logged and tried again only
+/// after the next change (the file is not read again and again while it stays broken).
+pub fn watch(state: AppState, path: PathBuf, every: Duration) {
+    tokio::spawn(async move {
+        let stamp = |path: &Path| {
+            std::fs::metadata(path)
+                .ok()
+                .map(|meta| (meta.len(), meta.modified().ok()))
+        };
+        let mut seen = stamp(&path);
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let now = stamp(&path);
+            if now.is_none() || now == seen {
+                continue;
+            }
+            seen = now;
+            match state.reload().await {
+                Ok(report) => tracing::info!(
+                    built = report.changes.built.len(),
+                    "the config file changed and was reloaded"
+                ),
+                Err(err) => tracing::error!(
+                    %err,
+                    "the config file changed but did not reload; keeping the running one"
+                ),
+            }
+        }
+    });
+}
+
 /// Loads the config from `source` as startup does (the embedded defaults when it names no
 /// models).
 pub fn read(source: &ConfigSource) -> Result<Config, ConfigError> {
@@ -121,6 +157,7 @@ fn keep_what_needs_a_restart(running: &Config, config: &mut Config) -> Vec<&'sta
     keep!(server.shutdown_grace_secs, "server.shutdown_grace_secs");
     keep!(server.log_format, "server.log_format");
     keep!(server.worker_threads, "server.worker_threads");
+    keep!(server.watch_config_secs, "server.watch_config_secs");
     keep!(state, "state");
     changed
 }

@@ -320,3 +320,23 @@ async fn sighup_reloads_the_running_binary() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test]
+async fn a_watched_config_file_is_reloaded_when_it_changes() {
+    let upstream = FakeUpstream::start().await;
+    let (_dir, path) = temp_config();
+    write(&path, &config(&[("a", &upstream.base_url(), 1)], false));
+    let gateway = start(&path).await;
+    omnigate::reload::watch(
+        gateway.state.clone(),
+        path.clone(),
+        Duration::from_millis(50),
+    );
+    assert_eq!(gateway.chat("extra").await, 404);
+    write(&path, &config(&[("a", &upstream.base_url(), 1)], true));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gateway.chat("extra").await != 200 {
+        assert!(Instant::now() < deadline, "the change was not picked up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
