@@ -31,7 +31,7 @@ pub use error::BackendError;
 pub use media::{
     Audio, EncodedImage, ImageData, ImageFormat, ImagePart, ImageTensor, Video, VideoFrame,
 };
-pub use relay::{Answer, RelayError, RelayedJson, WireKind};
+pub use relay::{Answer, RelayError, RelayedJson, TokenCounts, WireKind};
 pub use response::{
     AssistantMessage, ChatChoice, ChatChunk, ChatResponse, ChunkChoice, Delta, Usage,
 };

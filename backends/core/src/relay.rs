@@ -56,6 +56,17 @@ pub enum WireKind {
     Embeddings,
 }
 
+/// The two token counts of a `usage` object.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct TokenCounts {
+    /// Tokens in the prompt.
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    /// Tokens generated.
+    #[serde(default)]
+    pub completion_tokens: u64,
+}
+
 /// One JSON object from an upstream, syntax-checked, with its top-level `model` (and `usage`,
 /// when that is an object) located.
 #[derive(Debug, Clone)]
@@ -222,6 +233,15 @@ impl RelayedJson {
         serde_json::from_slice(object).ok()
     }
 
+    /// The token counts of the top-level `usage` object (`prompt_tokens`, `completion_tokens`;
+    /// a missing one reads as 0), decoding those two numbers and skipping every other member:
+    /// what the gateway's metrics and access log read on every answer, without the map
+    /// [`RelayedJson::usage`] builds. `None` when there is no `usage` object or it is not valid.
+    pub fn token_counts(&self) -> Option<TokenCounts> {
+        let object = self.usage.as_ref()?.object(&self.text)?;
+        serde_json::from_slice(object).ok()
+    }
+
     /// Whether the answer has a top-level `usage` object (not absent, not `null`), which
     /// [`RelayedJson::with_model_and_usage_extra`] can extend. Tells apart its two `None`s.
     pub fn has_usage_object(&self) -> bool {
@@ -364,5 +384,33 @@ mod tests {
         );
         let embeddings = Bytes::from_static(br#"{"model":"m","choices":[]}"#);
         assert!(RelayedJson::parse(embeddings, WireKind::Embeddings).is_err());
+    }
+
+    #[test]
+    fn token_counts_read_the_two_numbers_and_skip_the_rest() {
+        let text = r#"{"model":"m","choices":[],"usage":{"prompt_tokens":12,"prompt_tokens_details":{"cached_tokens":3},"completion_tokens":5,"total_tokens":17}}"#;
+        let counts = chunk(text).unwrap().token_counts();
+        assert_eq!(
+            counts,
+            Some(TokenCounts {
+                prompt_tokens: 12,
+                completion_tokens: 5
+            })
+        );
+        // Embeddings report no completion tokens.
+        let counts = chunk(r#"{"model":"m","choices":[],"usage":{"prompt_tokens":4}}"#)
+            .unwrap()
+            .token_counts();
+        assert_eq!(
+            counts.map(|c| (c.prompt_tokens, c.completion_tokens)),
+            Some((4, 0))
+        );
+        for none in [
+            r#"{"model":"m","choices":[]}"#,
+            r#"{"model":"m","choices":[],"usage":null}"#,
+            r#"{"model":"m","choices":[],"usage":{"prompt_tokens":-1}}"#,
+        ] {
+            assert_eq!(chunk(none).unwrap().token_counts(), None, "{none}");
+        }
     }
 }
