@@ -114,6 +114,15 @@ impl Capabilities {
     }
 }
 
+/// A backend's upstream connections (read when `/metrics` is scraped).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Connections {
+    /// Open now, idle in the pool or carrying a request.
+    pub open: u64,
+    /// Opened since the backend was built.
+    pub opened: u64,
+}
+
 /// An inference backend. Implementations must be cheap to call concurrently: the gateway holds
 /// one `Arc<dyn Backend>` per deployment and calls it from many tasks at once.
 ///
@@ -129,6 +138,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Whether the backend can take requests now (for readiness). Should answer quickly.
     async fn health(&self) -> Result<(), BackendError>;
+
+    /// Its upstream connections now, for the gateway's metrics; `None` for a backend without a
+    /// connection pool of its own (in-process models, the fleet's one NATS connection).
+    fn connections(&self) -> Option<Connections> {
+        None
+    }
 
     /// One chat completion.
     async fn chat(&self, request: ChatRequest) -> Result<Answer<ChatResponse>, BackendError> {

@@ -21,6 +21,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use omnigate_backend::BackendError;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::counted::{Counting, Counts};
 use crate::errors::root_cause;
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -30,8 +31,10 @@ const AGENT: HeaderValue =
 
 /// One deployment's connection pool (HTTP/1.1 keep-alive, or HTTP/2 where TLS ALPN offers it).
 pub(crate) struct UpstreamClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<HttpsConnector<Counting<HttpConnector>>, Full<Bytes>>,
     authorization: Option<HeaderValue>,
+    /// Its connections, open and opened (for `/metrics`).
+    connections: Arc<Counts>,
 }
 
 /// What the response body should be.
@@ -51,6 +54,7 @@ impl UpstreamClient {
         http.set_nodelay(true);
         http.set_connect_timeout(Some(connect_timeout));
         http.set_keepalive(Some(Duration::from_secs(60)));
+        let connections = Arc::new(Counts::default());
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -64,7 +68,7 @@ impl UpstreamClient {
             .https_or_http()
             .enable_http1()
             .enable_http2()
-            .wrap_connector(http);
+            .wrap_connector(Counting::new(http, Arc::clone(&connections)));
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_timer(TokioTimer::new())
@@ -83,7 +87,13 @@ impl UpstreamClient {
         Ok(Self {
             client,
             authorization,
+            connections,
         })
+    }
+
+    /// Its connections now.
+    pub fn connections(&self) -> omnigate_backend::Connections {
+        self.connections.snapshot()
     }
 
     /// Sends one request; the answer's head, its body still to read.

@@ -3,6 +3,7 @@
 //! the upstream offers it through ALPN, streaming relayed event by event as it arrives.
 
 mod client;
+mod counted;
 mod errors;
 mod sse;
 mod stream;
@@ -182,6 +183,10 @@ impl Backend for OpenAiBackend {
 
     fn capabilities(&self) -> Capabilities {
         self.settings.capabilities.clone()
+    }
+
+    fn connections(&self) -> Option<omnigate_backend::Connections> {
+        Some(self.upstream.connections())
     }
 
     async fn health(&self) -> Result<(), BackendError> {
