@@ -155,6 +155,11 @@ impl Pool {
         Duration::from_nanos(p95 as u64).max(min_delay)
     }
 
+    /// Requests waiting now for a deployment to have room (every one at its `max_in_flight`).
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
     /// What the admin view shows of deployment `index`.
     pub fn snapshot(&self, index: usize) -> Option<EndpointSnapshot> {
         let endpoint = self.endpoints.get(index)?;

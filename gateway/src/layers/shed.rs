@@ -20,14 +20,41 @@ use tower::{Layer, Service};
 #[derive(Clone)]
 pub struct ShedLayer {
     permits: Arc<Semaphore>,
+    max_in_flight: usize,
 }
 
 impl ShedLayer {
     /// Allows `max_in_flight` requests at once.
     pub fn new(max_in_flight: usize) -> Self {
+        let max_in_flight = max_in_flight.min(Semaphore::MAX_PERMITS);
         Self {
-            permits: Arc::new(Semaphore::new(max_in_flight.min(Semaphore::MAX_PERMITS))),
+            permits: Arc::new(Semaphore::new(max_in_flight)),
+            max_in_flight,
         }
+    }
+
+    /// A reading of how many requests hold a slot, for `/metrics` (the semaphore is the count:
+    /// nothing more is kept per request).
+    pub fn in_flight(&self) -> InFlight {
+        InFlight {
+            permits: Arc::clone(&self.permits),
+            max_in_flight: self.max_in_flight,
+        }
+    }
+}
+
+/// How many requests hold a slot of a [`ShedLayer`].
+#[derive(Clone)]
+pub struct InFlight {
+    permits: Arc<Semaphore>,
+    max_in_flight: usize,
+}
+
+impl InFlight {
+    /// Requests in flight now.
+    pub fn now(&self) -> usize {
+        self.max_in_flight
+            .saturating_sub(self.permits.available_permits())
     }
 }
 

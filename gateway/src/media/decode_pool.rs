@@ -7,6 +7,7 @@ use super::error::{from_media, media};
 use omnigate_config::MediaConfig;
 use omnigate_media::MediaError;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -14,7 +15,38 @@ use tokio::time::Instant;
 /// Decode slots and the per-item deadline, shared by every request.
 pub(crate) struct DecodePool {
     slots: Arc<Semaphore>,
+    /// How many slots there are.
+    capacity: usize,
+    /// Items waiting for a slot now (for `/metrics`).
+    waiting: AtomicUsize,
     deadline: Duration,
+}
+
+/// How busy the decode pool is, now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeLoad {
+    /// Decode slots (`media.decode_concurrency`).
+    pub slots: usize,
+    /// Slots in use.
+    pub busy: usize,
+    /// Items waiting for a slot.
+    pub waiting: usize,
+}
+
+/// Counts an item as waiting for a slot until dropped (acquired, timed out or cancelled).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl DecodePool {
@@ -26,7 +58,18 @@ impl DecodePool {
         };
         Self {
             slots: Arc::new(Semaphore::new(slots)),
+            capacity: slots,
+            waiting: AtomicUsize::new(0),
             deadline: Duration::from_secs_f64(config.decode_timeout_secs),
+        }
+    }
+
+    /// How busy it is now.
+    pub(crate) fn load(&self) -> DecodeLoad {
+        DecodeLoad {
+            slots: self.capacity,
+            busy: self.capacity.saturating_sub(self.slots.available_permits()),
+            waiting: self.waiting.load(Ordering::Relaxed),
         }
     }
 
@@ -54,12 +97,14 @@ impl DecodePool {
     {
         let limit = self.deadline;
         let deadline = Instant::now() + limit;
+        let waiting = Waiting::new(&self.waiting);
         let permit = tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned())
             .await
             .map_err(|_| {
                 NormalizeError::Busy("All media decoders are busy; retry shortly.".to_owned())
             })?
             .map_err(|_| NormalizeError::Internal("media decode pool closed".to_owned()))?;
+        drop(waiting);
         let span = tracing::Span::current();
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -136,6 +181,49 @@ mod tests {
         let body = format!("{err:?}");
         assert!(body.contains("media_decoder_failed"), "{body}");
         assert!(body.contains("messages[0].content[1]"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn load_counts_busy_slots_and_items_waiting_for_one() {
+        let config = MediaConfig {
+            decode_concurrency: 1,
+            ..MediaConfig::default()
+        };
+        let pool = Arc::new(DecodePool::new(&config));
+        let idle = DecodeLoad {
+            slots: 1,
+            busy: 0,
+            waiting: 0,
+        };
+        assert_eq!(pool.load(), idle);
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let first = {
+            let pool = Arc::clone(&pool);
+            tokio::spawn(async move {
+                pool.run_with("a", move || hold.recv().map_err(|e| e.to_string()), to_api)
+                    .await
+            })
+        };
+        let second = {
+            let pool = Arc::clone(&pool);
+            tokio::spawn(async move { pool.run_with("b", || Ok::<_, String>(()), to_api).await })
+        };
+        let busy = DecodeLoad {
+            slots: 1,
+            busy: 1,
+            waiting: 1,
+        };
+        for _ in 0..500 {
+            if pool.load() == busy {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert_eq!(pool.load(), busy);
+        release.send(()).unwrap();
+        assert!(first.await.unwrap().is_ok());
+        assert!(second.await.unwrap().is_ok());
+        assert_eq!(pool.load(), idle);
     }
 
     #[test]

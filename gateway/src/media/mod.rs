@@ -11,5 +11,6 @@ mod report;
 mod video;
 
 pub use contract::{MediaContract, VideoSampling};
+pub use decode_pool::DecodeLoad;
 pub use error::{MediaProblem, NormalizeError};
 pub use normalizer::{MediaTarget, Normalized, Normalizer};

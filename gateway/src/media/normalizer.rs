@@ -2,7 +2,7 @@
 //! pool behind a semaphore with a deadline, and the accounting reported as `usage.media`.
 
 use super::contract::MediaContract;
-use super::decode_pool::DecodePool;
+use super::decode_pool::{DecodeLoad, DecodePool};
 use super::error::{MediaProblem, NormalizeError};
 use super::error::{from_fetch, media};
 use super::limits::{Budget, Counted, lowered_contract};
@@ -72,6 +72,11 @@ impl Normalizer {
             decoders: DecodePool::new(config),
             config: config.clone(),
         })
+    }
+
+    /// How busy the media decoders are now.
+    pub fn decode_load(&self) -> DecodeLoad {
+        self.decoders.load()
     }
 
     /// Converts the conversation for `model`, normalizing every media part under the server's
