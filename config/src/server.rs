@@ -25,6 +25,9 @@ pub struct ServerConfig {
     pub readiness_timeout_secs: f64,
     /// Log line format.
     pub log_format: LogFormat,
+    /// One `info` line per request with target `omnigate::access` (ids, route, model,
+    /// deployment, status, durations, usage); `false` leaves them out.
+    pub access_log: bool,
     /// Async worker threads; 0 = one per CPU the process may run on. With one, the gateway runs
     /// a single-threaded runtime (no cross-thread wakeups), the fastest setup for one core.
     pub worker_threads: usize,
@@ -44,6 +47,7 @@ impl Default for ServerConfig {
             admin_api_keys: Vec::new(),
             readiness_timeout_secs: 2.0,
             log_format: LogFormat::Text,
+            access_log: true,
             worker_threads: 0,
             watch_config_secs: None,
         }

@@ -1,14 +1,15 @@
 //! The HTTP application: routes plus the middleware stack, as one `Router` that tests can drive
 //! without a socket. Layers, outermost first: request id → tracing span → id copied onto the
-//! response → body limit → failures logged once → panics caught as 500s; `/v1` adds the
-//! overhead header → authentication → load shedding.
+//! response → body limit → failures logged once → the access log and request metrics → panics
+//! caught as 500s; `/v1` adds the overhead header → authentication → load shedding.
 
+use crate::layers::access::AccessLayer;
 use crate::layers::{auth, error_log, overhead::OverheadLayer, shed::ShedLayer};
 use crate::metrics;
 use crate::routes;
 use crate::state::AppState;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::Request;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -28,8 +29,10 @@ pub fn app(state: AppState) -> Router {
         auth::require_admin_key,
     ));
 
+    let shed = ShedLayer::new(state.settings().max_concurrent_requests);
+    let in_flight = shed.in_flight();
     let v1 = v1
-        .layer(ShedLayer::new(state.settings().max_concurrent_requests))
+        .layer(shed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_api_key,
@@ -37,6 +40,12 @@ pub fn app(state: AppState) -> Router {
         .layer(OverheadLayer);
     // Make sure the recorder exists before the first request records into it.
     let _ = metrics::handle();
+    // `server.access_log`, read at startup (state built from parts: on).
+    let access_log = state
+        .live()
+        .config
+        .as_ref()
+        .is_none_or(|config| config.server.access_log);
 
     let trace = TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
         let id = request
@@ -51,7 +60,13 @@ pub fn app(state: AppState) -> Router {
         .merge(v1)
         .merge(admin)
         .merge(ops)
-        .route("/metrics", axum::routing::get(metrics::render))
+        .route(
+            "/metrics",
+            axum::routing::get(move |State(state): State<AppState>| {
+                let in_flight = in_flight.now();
+                async move { metrics::render(&state, in_flight) }
+            }),
+        )
         // The docs page's assets are vendored into the binary: it renders with no internet.
         .merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
         .fallback(routes::not_found)
@@ -65,6 +80,7 @@ pub fn app(state: AppState) -> Router {
                 .layer(trace)
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(error_log::ErrorLogLayer)
+                .layer(AccessLayer::new(access_log))
                 .layer(CatchPanicLayer::custom(error_log::panic_response)),
         )
         .with_state(state)

@@ -5,6 +5,7 @@
 //! `x-omnigate-attempts` (tries made, fallbacks included).
 
 use crate::error::ApiError;
+use crate::exchange::{self, ReportsTokens};
 use crate::layers::overhead::time_upstream;
 use crate::registry::{Deployment, ModelEntry};
 use crate::state::AppState;
@@ -158,6 +159,7 @@ where
         attempts_made += attempts.made();
         match outcome {
             Ok((value, lease)) => {
+                exchange::served(&model, lease.index(), attempts_made);
                 return Ok(Served {
                     value,
                     lease,
@@ -171,6 +173,7 @@ where
                     &model.context_window_fallbacks
                 } else if gave.reason == Exhausted::Fatal {
                     // The request's own fault: another model would refuse it too.
+                    exchange::gave_up(attempts_made);
                     return Err(gave_up(gave));
                 } else {
                     &model.fallbacks
@@ -191,6 +194,7 @@ where
             }
         }
     }
+    exchange::gave_up(attempts_made);
     Err(last_error.unwrap_or_else(|| ApiError::Unavailable("no model to try".to_owned())))
 }
 
@@ -252,20 +256,23 @@ fn gave_up(gave: Gave) -> ApiError {
 }
 
 /// A stream from a leased deployment: the lease is held until the stream ends (so the request
-/// counts as in flight), and a failure mid-way counts against the deployment's health.
+/// counts as in flight), and a failure mid-way counts against the deployment's health. The
+/// request's exchange is held too: it is logged and counted when the stream ends, with the
+/// tokens the stream reported.
 pub fn hold_lease<S, T>(stream: S, lease: Lease) -> impl Stream<Item = Result<T, BackendError>>
 where
     S: Stream<Item = Result<T, BackendError>>,
+    T: ReportsTokens,
 {
     let mut lease = Some(lease);
-    stream.map(move |item| {
+    exchange::observe(stream.map(move |item| {
         if let Err(err) = &item
             && let Some(lease) = lease.as_mut()
         {
             lease.failed(&classify(err));
         }
         item
-    })
+    }))
 }
 
 /// Waits for a stream's first event, so that a failure before it is an ordinary failed try

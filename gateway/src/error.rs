@@ -214,7 +214,7 @@ impl ApiError {
     }
 
     /// Machine-readable `code`.
-    fn code(&self) -> &'static str {
+    pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidRequest { code, .. } | Self::Media { code, .. } => code,
             Self::Unauthorized(_) => "invalid_api_key",
@@ -291,13 +291,18 @@ impl ApiError {
 #[derive(Debug, Clone)]
 pub struct ErrorDetail(pub Arc<str>);
 
+/// The `code` of an error response, for the access log and the error metrics
+/// (`layers/access.rs`).
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let mut response = (status, Json(self.body())).into_response();
-        response
-            .extensions_mut()
-            .insert(ErrorDetail(Arc::from(self.to_string())));
+        let extensions = response.extensions_mut();
+        extensions.insert(ErrorDetail(Arc::from(self.to_string())));
+        extensions.insert(ErrorCode(self.code()));
         if let Self::RetryLater { retry_after, .. } = &self {
             // Whole seconds, rounded up: `retry-after: 0` would invite an immediate retry.
             let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);

@@ -18,6 +18,7 @@ pub mod assemble;
 pub mod cli;
 pub mod dispatch;
 pub mod error;
+pub mod exchange;
 pub mod extract;
 pub mod layers;
 pub mod media;

@@ -4,6 +4,7 @@
 //! [`RouteError`]; the HTTP edge maps them to statuses.
 
 use crate::media::{MediaContract, MediaTarget};
+use crate::metrics::series::ModelSeries;
 use omnigate_backend::{Backend, Modality, Task};
 use omnigate_router::{Attempts, Pool};
 use std::collections::{BTreeMap, BTreeSet};
@@ -49,6 +50,8 @@ pub struct ModelEntry {
     pool: Arc<Pool>,
     /// The name, ready to send as `x-omnigate-model`.
     name_header: Option<axum::http::HeaderValue>,
+    /// Its requests' metric series.
+    series: ModelSeries,
 }
 
 impl std::ops::Deref for ModelEntry {
@@ -66,6 +69,7 @@ impl ModelEntry {
         debug_assert_eq!(deployments.len(), pool.len());
         Self {
             name_header: axum::http::HeaderValue::from_str(&spec.name).ok(),
+            series: ModelSeries::new(&spec.name, deployments.iter().map(|d| d.name.as_str())),
             spec,
             deployments,
             pool: Arc::new(pool),
@@ -80,6 +84,11 @@ impl ModelEntry {
     /// The name as a header value (`None` for a name a header cannot carry).
     pub fn name_header(&self) -> Option<&axum::http::HeaderValue> {
         self.name_header.as_ref()
+    }
+
+    /// Its requests' metric series.
+    pub fn series(&self) -> &ModelSeries {
+        &self.series
     }
 
     /// The router's live state of the deployments.

@@ -1,6 +1,7 @@
 //! Tower layers specific to omnigate, one file each (standard ones — request ids, tracing, body
 //! limits, panic catching — come from tower-http and axum and are composed in `app.rs`).
 
+pub mod access;
 pub mod auth;
 pub mod error_log;
 pub mod overhead;

@@ -4,6 +4,7 @@
 
 use crate::dispatch::{self, Hedging};
 use crate::error::ApiError;
+use crate::exchange;
 use crate::registry::Deployment;
 use crate::respond::transcript::{self, ResponseFormat};
 use crate::respond::transcript_sse;
@@ -79,20 +80,22 @@ async fn transcribe(
         .ok_or_else(|| ApiError::invalid("`model` is required.", Some("model")))?;
     admission::authorize(&caller, &model_name)?;
     let model = state.registry().get(&model_name)?.clone();
+    exchange::asked(&model, Some(Task::Transcription));
     model.require(Task::Transcription)?;
     let format = ResponseFormat::parse(form.response_format.as_deref())?;
     let file = form
         .file
         .ok_or_else(|| ApiError::invalid("`file` is required.", Some("file")))?;
-    let audio = state
-        .normalizer()
-        .upload(file, form.filename, model.media_target(), "file")
-        .await?;
+    let normalizer = state.normalizer();
+    let audio =
+        exchange::media_stage(normalizer.upload(file, form.filename, model.media_target(), "file"))
+            .await?;
     let audio_seconds = audio.duration_secs();
     let media = MediaUsage {
         audio_seconds,
         ..MediaUsage::default()
     };
+    exchange::media(&media);
     let prompt_bytes = form.prompt.as_ref().map_or(0, String::len);
     let admitted = admission::admit(state.tenancy(), &caller, &model.name, || {
         admission::charge(prompt_bytes, None, &media)

@@ -2,6 +2,7 @@
 
 use crate::dispatch::{self, Hedging, RequestDeadline, Served};
 use crate::error::ApiError;
+use crate::exchange;
 use crate::extract::ApiJson;
 use crate::registry::Deployment;
 use crate::respond;
@@ -53,6 +54,7 @@ pub async fn chat_completions(
 ) -> Result<Response, ApiError> {
     admission::authorize(&caller, &request.model)?;
     let model = state.registry().get(&request.model)?.clone();
+    exchange::asked(&model, Some(Task::Chat));
     model.require(Task::Chat)?;
     let limits = request.media_limits.take();
     let (_, messages, stream, mut params) = request.into_params();
@@ -69,11 +71,12 @@ pub async fn chat_completions(
     } else {
         0
     };
-    let normalized = state
-        .normalizer()
-        .messages(messages, model.media_target(), limits.as_ref())
-        .await?;
+    let normalizer = state.normalizer();
+    let normalized =
+        exchange::media_stage(normalizer.messages(messages, model.media_target(), limits.as_ref()))
+            .await?;
     let media = normalized.usage;
+    exchange::media(&media);
     let admitted = admission::admit(state.tenancy(), &caller, &model.name, || {
         admission::charge(prompt_bytes, admission::max_tokens(&params), &media)
     })
@@ -138,6 +141,7 @@ pub async fn chat_completions(
         )
         .await?;
         let labels = served.labels();
+        exchange::answer_tokens(&served.value);
         let mut admitted = admitted;
         if let Some(admitted) = admitted.as_mut() {
             admitted.used_tokens(answer_usage(&served.value).as_ref());

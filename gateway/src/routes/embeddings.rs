@@ -2,6 +2,7 @@
 
 use crate::dispatch::{self, Hedging, RequestDeadline};
 use crate::error::ApiError;
+use crate::exchange;
 use crate::extract::ApiJson;
 use crate::respond;
 use crate::routes::docs::PostErrors;
@@ -42,6 +43,7 @@ pub async fn create_embeddings(
 ) -> Result<Response, ApiError> {
     admission::authorize(&caller, &request.model)?;
     let model = state.registry().get(&request.model)?.clone();
+    exchange::asked(&model, Some(Task::Embeddings));
     model.require(Task::Embeddings)?;
     let EmbeddingsRequest {
         model: _,
@@ -102,6 +104,7 @@ pub async fn create_embeddings(
     )
     .await?;
     let labels = served.labels();
+    exchange::answer_tokens(&served.value);
     if let Some(admitted) = admitted.as_mut() {
         let usage = match &served.value {
             Answer::Built(response) => Some(response.usage.clone()),

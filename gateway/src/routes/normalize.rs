@@ -2,6 +2,7 @@
 //! calling the backend. A debugging aid for app developers.
 
 use crate::error::ApiError;
+use crate::exchange;
 use crate::extract::ApiJson;
 use crate::routes::docs::PostErrors;
 use crate::state::AppState;
@@ -36,12 +37,15 @@ pub async fn normalize(
 ) -> Result<Json<NormalizeResponse>, ApiError> {
     admission::authorize(&caller, &request.model)?;
     let model = state.registry().get(&request.model)?.clone();
+    // Logged with its model and media; no backend serves it, so no model metrics.
+    exchange::asked(&model, None);
     let limits = request.media_limits.take();
     let (public_name, messages, _, _) = request.into_params();
-    let normalized = state
-        .normalizer()
-        .messages(messages, model.media_target(), limits.as_ref())
-        .await?;
+    let normalizer = state.normalizer();
+    let normalized =
+        exchange::media_stage(normalizer.messages(messages, model.media_target(), limits.as_ref()))
+            .await?;
+    exchange::media(&normalized.usage);
     Ok(Json(NormalizeResponse {
         model: public_name,
         items: normalized.items,

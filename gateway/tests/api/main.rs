@@ -12,6 +12,7 @@ mod common;
 #[path = "../openai_schemas/answers.rs"]
 mod schema_answers;
 
+mod access_log;
 mod audio;
 mod bench_requests;
 mod chat;
@@ -21,6 +22,8 @@ mod faults;
 mod lifecycle;
 mod media;
 mod media_limits;
+mod metrics;
+mod metrics_dashboard;
 mod openai_schemas;
 mod openapi_spec;
 mod ops;

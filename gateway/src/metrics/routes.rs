@@ -1,57 +1,9 @@
-//! Prometheus metrics: the recorder (installed once per process), the names, and `GET /metrics`.
-//! Label values are static strings, so recording allocates nothing per request.
+//! The per-route series of `/v1`: requests by status class and the gateway's own time, one
+//! handle per (route, class) registered on first use.
 
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use super::names::{OVERHEAD_SECONDS, REQUESTS_TOTAL};
+use super::recorder::handle;
 use std::sync::OnceLock;
-use std::time::Duration;
-
-/// Time spent in the gateway per request, excluding the backend.
-pub const OVERHEAD_SECONDS: &str = "omnigate_overhead_seconds";
-/// Requests answered, by route and status class.
-pub const REQUESTS_TOTAL: &str = "omnigate_requests_total";
-
-static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-
-/// Installs the recorder on first use; `None` if another recorder was installed first.
-pub fn handle() -> Option<&'static PrometheusHandle> {
-    HANDLE
-        .get_or_init(|| {
-            let buckets = [
-                0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01,
-                0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-            ];
-            let handle = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Full(OVERHEAD_SECONDS.to_owned()), &buckets)
-                .ok()?
-                .install_recorder()
-                .ok()?;
-            metrics::describe_histogram!(
-                OVERHEAD_SECONDS,
-                metrics::Unit::Seconds,
-                "Time spent in the gateway per request, excluding the backend"
-            );
-            metrics::describe_counter!(
-                REQUESTS_TOTAL,
-                "Requests answered, by route and status class"
-            );
-            Some(handle)
-        })
-        .as_ref()
-}
-
-/// Folds recorded histogram samples into buckets now and then, so memory stays flat between
-/// scrapes. Runs until the runtime stops.
-pub fn spawn_upkeep() {
-    if let Some(handle) = handle() {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
-            loop {
-                tick.tick().await;
-                handle.run_upkeep();
-            }
-        });
-    }
-}
 
 /// The routes with a series of their own, by label; `route_of` maps anything else to
 /// `other`, and a request that matched no route is `unmatched`.
@@ -75,6 +27,11 @@ pub struct Route(usize);
 impl Route {
     /// A request that matched no route.
     pub const UNMATCHED: Self = Self(ROUTES.len() - 1);
+
+    /// Its `route` label.
+    pub fn label(self) -> &'static str {
+        ROUTES.get(self.0).copied().unwrap_or("other")
+    }
 }
 
 /// The series for a matched path (`other` for routes without their own).
@@ -128,9 +85,4 @@ pub fn record_request(route: Route, status: u16, overhead_secs: f64) {
             .get_or_init(|| metrics::counter!(REQUESTS_TOTAL, "route" => label, "status" => status))
             .increment(1);
     }
-}
-
-/// `GET /metrics` in the Prometheus text format.
-pub async fn render() -> String {
-    handle().map(PrometheusHandle::render).unwrap_or_default()
 }
