@@ -7,6 +7,12 @@
 #
 #   gateway/bench/instructions.sh                                   # chat, stream, embed
 #   BASELINE=/tmp/old/omnigate gateway/bench/instructions.sh        # and another build, side by side
+#   THIS=/tmp/new/omnigate gateway/bench/instructions.sh            # that build, not the tree's
+#   GATEWAY_LOG=info gateway/bench/instructions.sh                   # with the access log written
+#   GATEWAY_LOG=info OMNIGATE_SERVER__LOG_FORMAT=json gateway/bench/instructions.sh   # ... as JSON
+#
+# The gateway's RUST_LOG is GATEWAY_LOG (default `error`: no access log); its log goes to a file
+# under $OUT.
 #
 # Needs valgrind and wrk. The gateway runs under valgrind (~50x slower), 8 connections.
 set -euo pipefail
@@ -22,9 +28,13 @@ LUA="$PWD/gateway/bench/wrk-post.lua"
 for tool in valgrind callgrind_control callgrind_annotate wrk; do
   command -v "$tool" >/dev/null || { echo "needs $tool: apt-get install -y valgrind wrk" >&2; exit 1; }
 done
-echo "building (release)..." >&2
-cargo build --release --quiet -p omnigate -p omnigate-testkit --bin omnigate --bin omnigate-mock-upstream
 BIN="$PWD/target/release"
+if [[ -z "${THIS:-}" ]]; then
+  echo "building (release)..." >&2
+  cargo build --release --quiet -p omnigate -p omnigate-testkit --bin omnigate --bin omnigate-mock-upstream
+fi
+# THIS: another build to measure instead of the tree's (its mock upstream is the tree's, as built).
+THIS="${THIS:-$BIN/omnigate}"
 # shellcheck source=gateway/bench/inputs.sh
 source gateway/bench/inputs.sh
 
@@ -40,7 +50,7 @@ load() { # workload seconds -> requests answered
 
 measure() { # label binary workload -> prints instructions per request
   local label=$1 binary=$2 workload=$3 file="$OUT/callgrind.$1.$3"
-  RUST_LOG=error taskset -c "$GATEWAY_CPU" valgrind --tool=callgrind --callgrind-out-file="$file" \
+  RUST_LOG="${GATEWAY_LOG:-error}" taskset -c "$GATEWAY_CPU" valgrind --tool=callgrind --callgrind-out-file="$file" \
     "$binary" serve --config "$OUT/omnigate.toml" >"$OUT/omnigate.$label.log" 2>&1 &
   GW_PID=$!
   for _ in $(seq 300); do
@@ -62,6 +72,6 @@ echo "| workload | build | requests | instructions / request |"
 echo "|---|---|--:|--:|"
 for workload in $WORKLOADS; do
   [[ -n "${BASELINE:-}" ]] && measure baseline "$BASELINE" "$workload"
-  measure this "$BIN/omnigate" "$workload"
+  measure this "$THIS" "$workload"
 done
 echo "raw results: $OUT" >&2
