@@ -144,6 +144,7 @@ fn task_noun(task: Task) -> &'static str {
         Task::Chat => "chat completions",
         Task::Embeddings => "embeddings",
         Task::Transcription => "speech recognition",
+        Task::Infer => "tensor inference",
     }
 }
 

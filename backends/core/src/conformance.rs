@@ -3,8 +3,8 @@
 //! and checks that undeclared tasks answer [`BackendError::Unsupported`].
 
 use crate::{
-    Answer, Audio, Backend, BackendError, ChatRequest, EmbeddingInput, EmbeddingsRequest, Message,
-    Role, Task, TranscriptionRequest,
+    Answer, Audio, Backend, BackendError, ChatRequest, Datatype, EmbeddingInput, EmbeddingsRequest,
+    InferRequest, Message, Role, Task, Tensor, TranscriptionRequest,
 };
 use futures::StreamExt;
 use serde_json::{Map, json};
@@ -57,6 +57,15 @@ pub async fn check(backend: &dyn Backend, model: &str) -> Result<(), Failure> {
     } else {
         let result = backend.embeddings(embeddings_request(model)).await;
         expect_unsupported(result.map(|_| ()), Task::Embeddings)?;
+    }
+    if caps.serves(Task::Infer) {
+        check_infer(backend, model).await?;
+    } else {
+        let request = InferRequest {
+            model: model.to_owned(),
+            ..InferRequest::default()
+        };
+        expect_unsupported(backend.infer(request).await.map(|_| ()), Task::Infer)?;
     }
     Ok(())
 }
@@ -302,4 +311,86 @@ async fn check_transcription(backend: &dyn Backend, model: &str) -> Result<(), F
         previous_end = segment.end_secs;
     }
     Ok(())
+}
+
+/// Inputs made from the model's signature (every free dimension 1, zeros, or `x` strings) must
+/// be answered with well-formed outputs; the same inputs with the first one's datatype changed
+/// must be refused as the client's fault, naming that input, before anything is sent.
+async fn check_infer(backend: &dyn Backend, model: &str) -> Result<(), Failure> {
+    let signature = backend
+        .signature()
+        .await
+        .map_err(|e| format!("signature failed: {e}"))?;
+    ensure!(
+        !signature.inputs.is_empty(),
+        "infer: the signature has no inputs"
+    );
+    let mut inputs = Vec::new();
+    for spec in &signature.inputs {
+        let shape: Vec<u64> = spec
+            .shape
+            .iter()
+            .map(|d| u64::try_from(*d).unwrap_or(1))
+            .collect();
+        let count = crate::element_count(&shape).unwrap_or(0);
+        let count = usize::try_from(count).map_err(|e| e.to_string())?;
+        let tensor = match spec.datatype.size() {
+            Some(size) => Tensor {
+                name: spec.name.clone(),
+                datatype: spec.datatype,
+                shape,
+                data: vec![0u8; count * size].into(),
+            },
+            None => Tensor::from_strings(spec.name.clone(), shape, &vec!["x"; count])?,
+        };
+        inputs.push(tensor);
+    }
+    let request = |inputs: Vec<Tensor>| InferRequest {
+        model: model.to_owned(),
+        id: Some("conformance".to_owned()),
+        inputs,
+        ..InferRequest::default()
+    };
+    let response = backend
+        .infer(request(inputs.clone()))
+        .await
+        .map_err(|e| format!("infer failed: {e}"))?;
+    ensure!(!response.outputs.is_empty(), "infer: no outputs");
+    for output in &response.outputs {
+        output
+            .check()
+            .map_err(|e| format!("infer: output `{}` is malformed: {e}", output.name))?;
+        ensure!(
+            signature.outputs.is_empty() || signature.outputs.iter().any(|o| o.name == output.name),
+            "infer: output `{}` is not in the signature",
+            output.name
+        );
+    }
+    let mut wrong = inputs;
+    let first = &mut wrong[0];
+    let (datatype, data) = if first.datatype == Datatype::Bytes {
+        (
+            Datatype::Uint8,
+            vec![0u8; crate::element_count(&first.shape).unwrap_or(0) as usize],
+        )
+    } else {
+        let elements = first.data.len() / first.datatype.size().unwrap_or(1);
+        (
+            Datatype::Bytes,
+            Tensor::from_strings("", vec![], &vec!["x"; elements])?
+                .data
+                .to_vec(),
+        )
+    };
+    (first.datatype, first.data) = (datatype, data.into());
+    match backend.infer(request(wrong)).await {
+        Err(BackendError::Rejected {
+            status: 400,
+            param: Some(param),
+            ..
+        }) if param.starts_with("inputs[0]") => Ok(()),
+        other => Err(format!(
+            "infer: an input of the wrong datatype must be Rejected (400) naming `inputs[0]`, got {other:?}"
+        )),
+    }
 }

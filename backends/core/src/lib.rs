@@ -15,6 +15,8 @@ mod number_arrays;
 mod relay;
 mod relay_usage;
 mod response;
+mod tensor;
+mod tensor_json;
 mod transcription;
 
 #[cfg(feature = "conformance")]
@@ -35,6 +37,10 @@ pub use relay::{Answer, RelayError, RelayedJson, TokenCounts, WireKind};
 pub use response::{
     AssistantMessage, ChatChoice, ChatChunk, ChatResponse, ChunkChoice, Delta, Usage,
 };
+pub use tensor::{
+    Datatype, InferRequest, InferResponse, Signature, Tensor, TensorSpec, element_count,
+};
+pub use tensor_json::{JsonData, data_from_json};
 pub use transcription::{
     SegmentDecoding, TranscriptionRequest, TranscriptionResponse, TranscriptionSegment,
 };
@@ -48,7 +54,8 @@ use std::collections::BTreeSet;
 pub type ChatStream = BoxStream<'static, Result<Answer<ChatChunk>, BackendError>>;
 
 /// What a backend can be asked to do. The config's `tasks = [...]` parses straight into it
-/// (`chat`, `embeddings`, `transcription`), so no other crate keeps a copy to map by hand.
+/// (`chat`, `embeddings`, `transcription`, `infer`), so no other crate keeps a copy to map by
+/// hand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Task {
@@ -58,6 +65,8 @@ pub enum Task {
     Embeddings,
     /// Speech to text.
     Transcription,
+    /// Inference on typed tensors (Open Inference Protocol v2): `POST /v2/models/{m}/infer`.
+    Infer,
 }
 
 /// A kind of input a backend accepts in chat messages. The config's `modalities = [...]`
@@ -91,6 +100,7 @@ impl Task {
             Self::Chat => "chat",
             Self::Embeddings => "embeddings",
             Self::Transcription => "transcription",
+            Self::Infer => "infer",
         }
     }
 }
@@ -174,6 +184,20 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<TranscriptionResponse, BackendError> {
         let _ = request;
         Err(BackendError::Unsupported(Task::Transcription))
+    }
+
+    /// One inference on typed tensors (Open Inference Protocol v2). The inputs are checked
+    /// against the model's [`Signature`] by the backend before anything is sent; a mismatch is a
+    /// [`BackendError::Rejected`] naming the input (`inputs[i]`).
+    async fn infer(&self, request: InferRequest) -> Result<InferResponse, BackendError> {
+        let _ = request;
+        Err(BackendError::Unsupported(Task::Infer))
+    }
+
+    /// The tensors the model takes and gives, as the backend knows them (a v2 server's model
+    /// metadata). Backends that do not serve [`Task::Infer`] answer `Unsupported`.
+    async fn signature(&self) -> Result<Signature, BackendError> {
+        Err(BackendError::Unsupported(Task::Infer))
     }
 
     /// Speech to text as it is recognized: text deltas, then the whole transcript. The default

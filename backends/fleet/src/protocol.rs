@@ -284,6 +284,7 @@ impl From<WireError> for BackendError {
                 Some("chat") => Self::Unsupported(Task::Chat),
                 Some("embeddings") => Self::Unsupported(Task::Embeddings),
                 Some("transcription") => Self::Unsupported(Task::Transcription),
+                Some("infer") => Self::Unsupported(Task::Infer),
                 _ => Self::BadResponse(format!("worker named an unknown task: {:?}", err.task)),
             },
             // `upstream`, and kinds a newer worker may send: the worker's side failed.
