@@ -6,14 +6,33 @@
 
 use crate::media::MediaContract;
 use crate::registry::{Deployment, ModelEntry, ModelSpec, Registry};
-use crate::state::StartupError;
-use omnigate_backend_factory::BuildContext;
-use omnigate_config::{BalanceStrategy, Config, ModelConfig, RoutingConfig};
+use omnigate_backend_factory::{BuildContext, BuildError};
+use omnigate_config::{BalanceStrategy, Config, ConfigError, ModelConfig, RoutingConfig};
 use omnigate_router::{
     Endpoint, HedgePolicy, OutlierPolicy, Pool, RetryPolicy, RoutingPolicy, Strategy,
 };
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Why the gateway cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A deployment could not be built.
+    #[error(transparent)]
+    Backend(#[from] BuildError),
+    /// Tenants' keys or store could not be set up.
+    #[error(transparent)]
+    Tenancy(#[from] crate::tenancy::TenancyError),
+    /// A fleet's NATS settings are wrong.
+    #[error("{0}")]
+    Fleet(String),
+    /// The media machinery could not be set up.
+    #[error("{0}")]
+    Media(String),
+}
 
 /// What a build made of each deployment, as `model/deployment` names.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -39,9 +58,8 @@ pub async fn registry(
     let fetcher =
         omnigate_backend_factory::weights_fetcher(&config.weights).map_err(StartupError::Media)?;
     // Media defaults and the weights' source feed every model's build.
-    let same_ground = previous.is_some_and(|(old, _)| {
-        old.media == config.media && old.weights == config.weights
-    });
+    let same_ground =
+        previous.is_some_and(|(old, _)| old.media == config.media && old.weights == config.weights);
     for (name, model) in &config.models {
         let capabilities = omnigate_backend_factory::declared_capabilities(model);
         let contract = MediaContract::resolve(&config.media, model);

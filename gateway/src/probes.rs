@@ -3,7 +3,7 @@
 //! failed probe takes it out of rotation before a client request has to fail on it; a successful
 //! one brings an ejected deployment back at once.
 
-use crate::state::AppState;
+use crate::registry::Registry;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 
@@ -19,10 +19,9 @@ impl Drop for Probes {
 }
 
 /// Starts one probe task per deployment that asked for one.
-pub fn spawn(state: &AppState) -> Probes {
-    let timeout = state.settings().readiness_timeout;
+pub fn spawn(registry: &Registry, timeout: std::time::Duration) -> Probes {
     let mut tasks = Vec::new();
-    for model in state.registry().iter() {
+    for model in registry.iter() {
         for (index, deployment) in model.deployments().iter().enumerate() {
             let Some(interval) = deployment.probe_interval else {
                 continue;

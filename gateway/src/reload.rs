@@ -66,9 +66,7 @@ impl AppState {
             Arc::new(watch_fleets(&config).await?)
         };
         // Last, as it swaps the keys itself: everything before it could still refuse.
-        self.tenancy()
-            .reload(&config)
-            .map_err(StartupError::from)?;
+        self.tenancy().reload(&config).map_err(StartupError::from)?;
         self.swap(Live {
             registry,
             normalizer,
@@ -78,7 +76,10 @@ impl AppState {
         });
         self.restart_probes();
         for key in &restart_required {
-            tracing::warn!(key, "changed in the config, but takes effect only after a restart");
+            tracing::warn!(
+                key,
+                "changed in the config, but takes effect only after a restart"
+            );
         }
         tracing::info!(
             added = ?changes.added,
@@ -153,11 +154,15 @@ fn keep_what_needs_a_restart(running: &Config, config: &mut Config) -> Vec<&'sta
     }
     keep!(server.bind, "server.bind");
     keep!(server.max_body_bytes, "server.max_body_bytes");
-    keep!(server.max_concurrent_requests, "server.max_concurrent_requests");
+    keep!(
+        server.max_concurrent_requests,
+        "server.max_concurrent_requests"
+    );
     keep!(server.shutdown_grace_secs, "server.shutdown_grace_secs");
     keep!(server.log_format, "server.log_format");
     keep!(server.worker_threads, "server.worker_threads");
     keep!(server.watch_config_secs, "server.watch_config_secs");
+    keep!(server.access_log, "server.access_log");
     keep!(state, "state");
     changed
 }

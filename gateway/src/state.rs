@@ -3,14 +3,15 @@
 //! value swapped atomically: each request reads the one current when it starts and finishes on
 //! it, whatever reloads happen meanwhile.
 
+/// Why the gateway cannot start (made where the state is assembled).
+pub use crate::assemble::StartupError;
 use crate::media::Normalizer;
 use crate::probes::Probes;
 use crate::registry::Registry;
 use crate::tenancy::Tenancy;
 use arc_swap::ArcSwap;
-use omnigate_backend_factory::BuildError;
 use omnigate_backend_fleet::FleetWatch;
-use omnigate_config::{Config, ConfigError, Secret};
+use omnigate_config::{Config, Secret};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -92,26 +93,6 @@ impl Default for Settings {
             readiness_timeout: Duration::from_secs(2),
         }
     }
-}
-
-/// Why the gateway cannot start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    /// The configuration is invalid.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// A deployment could not be built.
-    #[error(transparent)]
-    Backend(#[from] BuildError),
-    /// Tenants' keys or store could not be set up.
-    #[error(transparent)]
-    Tenancy(#[from] crate::tenancy::TenancyError),
-    /// A fleet's NATS settings are wrong.
-    #[error("{0}")]
-    Fleet(String),
-    /// The media machinery could not be set up.
-    #[error("{0}")]
-    Media(String),
 }
 
 impl AppState {
@@ -225,7 +206,7 @@ impl AppState {
 
     /// Starts the active health probes of the current deployments (again, after a reload).
     pub fn start_probes(&self) {
-        let probes = crate::probes::spawn(self);
+        let probes = crate::probes::spawn(&self.registry(), self.settings().readiness_timeout);
         if let Ok(mut running) = self.inner.probes.lock() {
             *running = Some(probes);
         }
@@ -274,8 +255,9 @@ impl Settings {
         };
         Ok(Self {
             max_body_bytes: running.map_or(server.max_body_bytes, |r| r.max_body_bytes),
-            max_concurrent_requests: running
-                .map_or(server.max_concurrent_requests, |r| r.max_concurrent_requests),
+            max_concurrent_requests: running.map_or(server.max_concurrent_requests, |r| {
+                r.max_concurrent_requests
+            }),
             api_keys: resolve(&server.api_keys, "api_keys")?,
             admin_api_keys: resolve(&server.admin_api_keys, "admin_api_keys")?,
             readiness_timeout: Duration::from_secs_f64(server.readiness_timeout_secs),
@@ -285,7 +267,9 @@ impl Settings {
 
 /// One watch per fleet (NATS URL and subject prefix) that a `fleet` deployment names. A fleet
 /// whose NATS does not answer yet is watched once it does; it does not stop the gateway.
-pub(crate) async fn watch_fleets(config: &Config) -> Result<Vec<(String, FleetWatch)>, StartupError> {
+pub(crate) async fn watch_fleets(
+    config: &Config,
+) -> Result<Vec<(String, FleetWatch)>, StartupError> {
     let mut seen = std::collections::BTreeSet::new();
     let mut fleets = Vec::new();
     for (name, model) in &config.models {
