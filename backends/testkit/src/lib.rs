@@ -20,10 +20,12 @@ pub mod bench_upstream;
 pub mod fault_proxy;
 mod faults;
 mod local_server;
+pub mod mlserver;
 pub mod nats_server;
 pub mod redis_server;
 
 pub use fault_proxy::FaultProxy;
+pub use mlserver::MlServer;
 pub use nats_server::NatsServer;
 pub use redis_server::RedisServer;
 
