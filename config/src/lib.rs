@@ -21,6 +21,7 @@ mod fleet;
 mod load;
 mod media;
 mod model;
+mod oip;
 mod routing;
 mod secret;
 mod server;
@@ -38,6 +39,10 @@ pub use media::{
     VideoAdapt, VideoContract,
 };
 pub use model::{DeploymentConfig, Modality, ModelConfig, OpenAiDeployment, Task};
+pub use oip::{
+    GenerateDialect, MEDIA_DATATYPES, OipDeployment, OipProtocol, TensorInput, TensorLayout,
+    TensorMedia,
+};
 pub use routing::{BalanceStrategy, RoutingConfig};
 pub use secret::{Secret, SecretRef};
 pub use server::{LogFormat, ServerConfig};

@@ -40,6 +40,10 @@ pub struct ModelConfig {
     /// Overrides of `[media.video]` for this model.
     #[serde(default)]
     pub video: VideoContract,
+    /// v2 tensor inputs the gateway makes from media, by input name (models served by
+    /// `kind = "oip"` deployments).
+    #[serde(default)]
+    pub inputs: std::collections::BTreeMap<String, crate::oip::TensorInput>,
     /// What a request costs (for keys' budgets and the usage report); absent: nothing.
     #[serde(default)]
     pub prices: Option<omnigate_tenants::Prices>,
@@ -63,6 +67,8 @@ pub enum DeploymentConfig {
     Embedded(EmbeddedDeployment),
     /// Workers that dial out to NATS and serve the model (`omnigate worker`).
     Fleet(crate::fleet::FleetDeployment),
+    /// A model on an Open Inference Protocol v2 server (Triton, KServe, MLServer).
+    Oip(crate::oip::OipDeployment),
 }
 
 impl DeploymentConfig {
@@ -73,6 +79,7 @@ impl DeploymentConfig {
             Self::Openai(d) => d.name.as_deref(),
             Self::Embedded(d) => d.name.as_deref(),
             Self::Fleet(d) => d.name.as_deref(),
+            Self::Oip(d) => d.name.as_deref(),
         };
         name.map_or_else(|| index.to_string(), str::to_owned)
     }
@@ -83,6 +90,7 @@ impl DeploymentConfig {
             Self::Openai(d) => d.weight,
             Self::Embedded(d) => d.weight,
             Self::Fleet(d) => d.weight,
+            Self::Oip(d) => d.weight,
         }
     }
 
@@ -92,6 +100,7 @@ impl DeploymentConfig {
             Self::Openai(d) => d.max_in_flight,
             Self::Embedded(d) => d.max_in_flight,
             Self::Fleet(d) => d.max_in_flight,
+            Self::Oip(d) => d.max_in_flight,
         }
     }
 
@@ -102,15 +111,26 @@ impl DeploymentConfig {
         fn backend_part(deployment: &DeploymentConfig) -> DeploymentConfig {
             let mut d = deployment.clone();
             let (weight, max_in_flight, interval) = match &mut d {
-                DeploymentConfig::Openai(d) => {
-                    (&mut d.weight, &mut d.max_in_flight, &mut d.health_interval_secs)
-                }
-                DeploymentConfig::Embedded(d) => {
-                    (&mut d.weight, &mut d.max_in_flight, &mut d.health_interval_secs)
-                }
-                DeploymentConfig::Fleet(d) => {
-                    (&mut d.weight, &mut d.max_in_flight, &mut d.health_interval_secs)
-                }
+                DeploymentConfig::Openai(d) => (
+                    &mut d.weight,
+                    &mut d.max_in_flight,
+                    &mut d.health_interval_secs,
+                ),
+                DeploymentConfig::Embedded(d) => (
+                    &mut d.weight,
+                    &mut d.max_in_flight,
+                    &mut d.health_interval_secs,
+                ),
+                DeploymentConfig::Fleet(d) => (
+                    &mut d.weight,
+                    &mut d.max_in_flight,
+                    &mut d.health_interval_secs,
+                ),
+                DeploymentConfig::Oip(d) => (
+                    &mut d.weight,
+                    &mut d.max_in_flight,
+                    &mut d.health_interval_secs,
+                ),
             };
             (*weight, *max_in_flight, *interval) = (1, None, None);
             d
@@ -124,6 +144,7 @@ impl DeploymentConfig {
             Self::Openai(d) => d.health_interval_secs,
             Self::Embedded(d) => d.health_interval_secs,
             Self::Fleet(d) => d.health_interval_secs,
+            Self::Oip(d) => d.health_interval_secs,
         }
     }
 }
@@ -194,8 +215,15 @@ mod tests {
     #[test]
     fn only_what_the_backend_sees_makes_a_deployment_serve_differently() {
         let plain = deployment("");
-        for routing_only in ["weight = 5", "max_in_flight = 3", "health_interval_secs = 2.0"] {
-            assert!(plain.serves_like(&deployment(routing_only)), "{routing_only}");
+        for routing_only in [
+            "weight = 5",
+            "max_in_flight = 3",
+            "health_interval_secs = 2.0",
+        ] {
+            assert!(
+                plain.serves_like(&deployment(routing_only)),
+                "{routing_only}"
+            );
         }
         for backend in [
             "model = \"other\"",

@@ -94,7 +94,7 @@ fn validate_model(name: &str, model: &ModelConfig) -> Result<(), ConfigError> {
     if model.tasks.is_empty() {
         return Err(ConfigError::invalid(
             format!("{key}.tasks"),
-            "must name at least one of chat, embeddings, transcription",
+            "must name at least one of chat, embeddings, transcription, infer",
         ));
     }
     if model.modalities.is_empty() && model.tasks.contains(&Task::Chat) {
@@ -112,6 +112,7 @@ fn validate_model(name: &str, model: &ModelConfig) -> Result<(), ConfigError> {
     validate_image(&format!("{key}.image"), &model.image)?;
     validate_audio(&format!("{key}.audio"), &model.audio)?;
     validate_video(&format!("{key}.video"), &model.video)?;
+    crate::oip::validate_inputs(&format!("{key}.inputs"), &model.inputs)?;
     model.routing.validate(&format!("{key}.routing"))?;
     let mut names = std::collections::HashSet::new();
     for (i, deployment) in model.deployments.iter().enumerate() {
@@ -187,12 +188,13 @@ fn validate_model(name: &str, model: &ModelConfig) -> Result<(), ConfigError> {
                 fleet.nats.validate(&key)?;
                 check_seconds(&format!("{key}.timeout_secs"), fleet.timeout_secs)?;
             }
+            DeploymentConfig::Oip(oip) => oip.validate(&key)?,
         }
     }
     Ok(())
 }
 
-fn check_seconds(key: &str, value: f64) -> Result<(), ConfigError> {
+pub(crate) fn check_seconds(key: &str, value: f64) -> Result<(), ConfigError> {
     if value.is_finite() && value > 0.0 && value <= 86_400.0 {
         Ok(())
     } else {

@@ -6,6 +6,7 @@
 
 mod embedded;
 mod fleet;
+mod oip;
 mod openai;
 
 pub use embedded::{check_devices, fetch_all, weights_fetcher};
@@ -63,6 +64,7 @@ pub async fn build(
         }
         DeploymentConfig::Openai(openai) => openai::build(&at, declared.clone(), openai)?,
         DeploymentConfig::Fleet(fleet) => fleet::build(&at, declared.clone(), fleet).await?,
+        DeploymentConfig::Oip(oip) => oip::build(&at, &declared, model, oip, context).await?,
     };
     check_serves(
         &at,

@@ -71,6 +71,7 @@ fn default_model() -> ModelConfig {
         audio: AudioContract::default(),
         video: VideoContract::default(),
         prices: None,
+        inputs: std::collections::BTreeMap::new(),
     }
 }
 
