@@ -11,6 +11,7 @@ mod chat;
 mod content;
 mod embeddings;
 mod error;
+mod infer;
 mod models;
 mod normalize;
 mod status;
@@ -27,6 +28,7 @@ pub use chat::{ChatCompletionRequest, ChatMessage, ChatRole, MediaLimits, Stream
 pub use content::{ContentPart, ImageUrl, InputAudio, MediaUrl, MessageContent};
 pub use embeddings::{EmbeddingsInput, EmbeddingsRequest};
 pub use error::{ErrorBody, ErrorResponse};
+pub use infer::{InferInput, InferRequestBody, InferResponseBody, OutputTensor, RequestedOutput};
 pub use models::{ModelList, ModelObject};
 pub use normalize::{
     AudioItem, ImageItem, MediaUsage, NormalizeResponse, NormalizedItem, VideoItem,
@@ -60,6 +62,7 @@ always come as `{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`.",
         (name = "chat", description = "Chat completions, plain and streamed (SSE)."),
         (name = "embeddings", description = "Vector embeddings of text."),
         (name = "audio", description = "Speech to text."),
+        (name = "inference", description = "Typed tensors in and out (Open Inference Protocol v2), for models on Triton, KServe or MLServer; pictures, sound and video may be sent as media and are normalized into the tensor the model's config declares."),
         (name = "models", description = "The models this gateway serves."),
         (name = "media", description = "How the gateway normalizes media for a model."),
         (name = "operations", description = "Liveness and readiness probes, API description."),

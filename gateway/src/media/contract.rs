@@ -20,6 +20,8 @@ pub struct MediaContract {
     pub audio: AudioPolicy,
     /// Video sampling.
     pub video: VideoSampling,
+    /// v2 tensor inputs made from media (`[models.NAME.inputs.INPUT]`), by input name.
+    pub tensor_inputs: std::collections::BTreeMap<String, omnigate_config::TensorInput>,
 }
 
 /// How videos are sampled into frames.
@@ -49,6 +51,7 @@ impl MediaContract {
             image: image_policy(&media.image, &model.image),
             audio: audio_policy(&media.audio, &model.audio),
             video: video_sampling(&media.video, &model.video),
+            tensor_inputs: model.inputs.clone(),
         }
     }
 }

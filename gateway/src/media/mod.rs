@@ -8,6 +8,7 @@ mod error;
 mod limits;
 mod normalizer;
 mod report;
+pub mod tensors;
 mod video;
 
 pub use contract::{MediaContract, VideoSampling};

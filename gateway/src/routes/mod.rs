@@ -9,6 +9,7 @@ pub mod deployments;
 pub mod docs;
 pub mod embeddings;
 pub mod fleet;
+pub mod infer;
 pub mod models;
 pub mod normalize;
 pub mod ops;
@@ -33,6 +34,7 @@ pub fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(normalize::normalize))
         .routes(routes!(audio::transcriptions))
         .routes(routes!(audio::translations))
+        .routes(routes!(infer::model_infer))
 }
 
 /// Operators' views: admin keys, never shed.
