@@ -170,7 +170,9 @@ fn serve(config_path: Option<std::path::PathBuf>, bind: Option<std::net::SocketA
 fn reload_on_sighup(state: omnigate::state::AppState) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-        tracing::warn!("cannot listen for SIGHUP: the config is reloaded only through POST /admin/reload");
+        tracing::warn!(
+            "cannot listen for SIGHUP: the config is reloaded only through POST /admin/reload"
+        );
         return;
     };
     tokio::spawn(async move {

@@ -156,7 +156,11 @@ async fn reloads_under_load_lose_no_request() {
         (&[("b", &b_url, 3), ("c", &c_url, 1)], true, false),
         (&[("b", &b_url, 3), ("c", &c_url, 1)], true, true),
         (&[("a", &a_url, 1), ("c", &c_url, 1)], false, false),
-        (&[("a", &a_url, 2), ("b", &b_url, 1), ("c", &c_url, 1)], false, false),
+        (
+            &[("a", &a_url, 2), ("b", &b_url, 1), ("c", &c_url, 1)],
+            false,
+            false,
+        ),
         (&[("c", &c_url, 1)], true, false),
         (&[("a", &a_url, 1), ("c", &c_url, 1)], true, false),
         (&[("b", &b_url, 1), ("c", &c_url, 5)], false, false),
@@ -182,7 +186,11 @@ async fn reloads_under_load_lose_no_request() {
         }
         let extra_status = gateway.chat("extra").await;
         let extra_served = if *bad { steps[i - 1].1 } else { *extra };
-        assert_eq!(extra_status, if extra_served { 200 } else { 404 }, "step {i}");
+        assert_eq!(
+            extra_status,
+            if extra_served { 200 } else { 404 },
+            "step {i}"
+        );
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
@@ -199,7 +207,16 @@ async fn reloads_under_load_lose_no_request() {
         assert_eq!(gateway.chat("m").await, 200);
     }
     assert_eq!((a.request_count(), b.request_count()), (a_before, b_before));
-    assert_eq!(gateway.state.registry().get("m").unwrap().deployments().len(), 1);
+    assert_eq!(
+        gateway
+            .state
+            .registry()
+            .get("m")
+            .unwrap()
+            .deployments()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -231,7 +248,16 @@ async fn unchanged_deployments_keep_their_backends_and_a_bad_config_changes_noth
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer["error"]["type"], "invalid_request_error");
     assert_eq!(gateway.chat("m").await, 200);
-    assert_eq!(gateway.state.registry().get("m").unwrap().deployments().len(), 2);
+    assert_eq!(
+        gateway
+            .state
+            .registry()
+            .get("m")
+            .unwrap()
+            .deployments()
+            .len(),
+        2
+    );
 
     // An unknown key is named.
     write(
@@ -314,7 +340,10 @@ async fn sighup_reloads_the_running_binary() {
         if names.contains(&"extra".to_owned()) {
             break;
         }
-        assert!(Instant::now() < deadline, "SIGHUP did not reload: {names:?}");
+        assert!(
+            Instant::now() < deadline,
+            "SIGHUP did not reload: {names:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     child.kill().unwrap();
