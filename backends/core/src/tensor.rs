@@ -162,9 +162,11 @@ impl Tensor {
 
     /// An FP32 tensor of `values`.
     pub fn from_f32(name: impl Into<String>, shape: Vec<u64>, values: &[f32]) -> Self {
-        let mut data = Vec::with_capacity(values.len() * 4);
-        for value in values {
-            data.extend_from_slice(&value.to_le_bytes());
+        // Into a buffer of the final size, four bytes per element: a loop the compiler
+        // vectorizes (a 224² picture is 150k elements, on every request).
+        let mut data = vec![0u8; values.len() * 4];
+        for (bytes, value) in data.chunks_exact_mut(4).zip(values) {
+            bytes.copy_from_slice(&value.to_le_bytes());
         }
         Self {
             name: name.into(),

@@ -128,10 +128,20 @@ pub fn datatype(spec: &TensorInput) -> Datatype {
 
 fn tensor_of(item: &MediaInput, part: ContentPart) -> Result<Tensor, String> {
     let layout = item.spec.layout.unwrap_or(TensorLayout::Nchw);
+    let datatype = datatype(&item.spec);
+    let make = |shape: Vec<u64>, values: &[f32]| {
+        Tensor::from_floats(item.name.clone(), datatype, shape, values)
+            .ok_or_else(|| format!("`{datatype}` cannot hold media"))
+    };
     let (shape, values): (Vec<u64>, Vec<f32>) = match part {
         ContentPart::Image(image) => {
             let picture = picture_tensor(image.image)?;
-            (picture_shape(&picture, layout), laid_out(&picture, layout))
+            let shape = picture_shape(&picture, layout);
+            return match layout {
+                // The picture's own planes, without a copy on the way.
+                TensorLayout::Nchw => make(shape, &picture.data),
+                TensorLayout::Nhwc => make(shape, &laid_out(&picture, layout)),
+            };
         }
         ContentPart::Video(video) => {
             let mut values = Vec::new();
@@ -147,8 +157,7 @@ fn tensor_of(item: &MediaInput, part: ContentPart) -> Result<Tensor, String> {
         ContentPart::Audio(audio) => (audio_shape(&audio), audio.samples.to_vec()),
         ContentPart::Text(_) => return Err("a media input came back as text".to_owned()),
     };
-    Tensor::from_floats(item.name.clone(), datatype(&item.spec), shape, &values)
-        .ok_or_else(|| format!("`{}` cannot hold media", datatype(&item.spec)))
+    make(shape, &values)
 }
 
 fn picture_tensor(image: ImageData) -> Result<ImageTensor, String> {
