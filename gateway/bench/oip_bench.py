@@ -74,6 +74,14 @@ def main() -> None:
     inputs = [grpcclient.InferInput("pixel_values", list(data.shape), "FP32")]
     inputs[0].set_data_from_numpy(data)
 
+    def hop() -> float:
+        # The bare round trip to omnigate from this client: what any HTTP hop costs it.
+        start = time.perf_counter()
+        gateway.request("GET", "/health")
+        response = gateway.getresponse()
+        response.read()
+        return time.perf_counter() - start
+
     def direct() -> float:
         start = time.perf_counter()
         client.infer("image-stats", inputs)
@@ -84,10 +92,11 @@ def main() -> None:
         direct()
     with open(args.log) as log:
         skip = sum(1 for _ in log)
-    through, straight = [], []
+    through, straight, hops = [], [], []
     for _ in range(args.requests):
         through.append(via_gateway() * 1000)
         straight.append(direct() * 1000)
+        hops.append(hop() * 1000)
 
     media, overhead, upstream = [], [], []
     time.sleep(0.5)
@@ -108,13 +117,21 @@ def main() -> None:
     print(f"requests per path: {args.requests} (after {args.warmup} warm-up), JPEG {len(jpeg)} bytes")
     print(f"through omnigate   p50/p90/p99 ms: {g[0]:.3f} / {g[1]:.3f} / {g[2]:.3f}")
     print(f"straight (triton)  p50/p90/p99 ms: {d[0]:.3f} / {d[1]:.3f} / {d[2]:.3f}")
+    h = quantiles(hops)
+    print(f"GET /health (hop)  p50/p90/p99 ms: {h[0]:.3f} / {h[1]:.3f} / {h[2]:.3f}")
     print(f"omnigate media     p50/p90/p99 ms: {m[0]:.3f} / {m[1]:.3f} / {m[2]:.3f}  ({len(media)} log lines)")
     print(f"omnigate overhead  p50/p90/p99 ms: {o[0]:.3f} / {o[1]:.3f} / {o[2]:.3f}")
     print(f"omnigate upstream  p50/p90/p99 ms: {u[0]:.3f} / {u[1]:.3f} / {u[2]:.3f}")
-    added = g[0] - d[0]
-    beyond = added - m[0]
-    print(f"added (p50 through - p50 straight): {added:.3f} ms; beyond the media time: {beyond:.3f} ms "
-          f"({'within' if beyond <= 0.2 else 'OVER'} the 0.2 ms budget)")
+    # The upstream's own time varies by milliseconds from one request to the next; pairing each
+    # request through omnigate with the direct one sent right after it cancels slow drifts.
+    paired = statistics.median(t - s for t, s in zip(through, straight))
+    print(f"added, p50 through - p50 straight: {g[0] - d[0]:.3f} ms; median of paired differences: "
+          f"{paired:.3f} ms")
+    beyond = paired - m[0]
+    print(f"paired added beyond the media time: {beyond:.3f} ms "
+          f"({'within' if beyond <= 0.2 else 'OVER'} the 0.2 ms budget); inside omnigate, "
+          f"overhead - media p50: {o[0] - m[0]:.3f} ms; paired added beyond media and the bare "
+          f"hop: {beyond - h[0]:.3f} ms")
 
 
 if __name__ == "__main__":
