@@ -42,6 +42,22 @@ class ImageStats(MLModel):
         )
 
 
+class AudioStats(MLModel):
+    """A sound's length (`length`, INT64 [1]), its first 8 samples (`head`, FP32 [8]) and the sum
+    of all its samples (`total`, FP64 [1])."""
+
+    async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+        x = NumpyCodec.decode_input(payload.inputs[0]).astype(np.float32).reshape(-1)
+        return InferenceResponse(
+            model_name=self.name,
+            outputs=[
+                NumpyCodec.encode_output("length", np.array([x.size], dtype=np.int64)),
+                NumpyCodec.encode_output("head", x[:8]),
+                NumpyCodec.encode_output("total", np.array([x.astype(np.float64).sum()])),
+            ],
+        )
+
+
 def hash_vector(text: bytes) -> list:
     """v[d] = (sum of byte[j] * (j + d + 1)) mod 997 / 997, for d in 0..8."""
     return [

@@ -5,6 +5,8 @@
 //! - `image-stats` (`pixel_values` FP32 `[-1, 3, 224, 224]`) and `image-stats-nhwc`
 //!   (`[-1, 224, 224, 3]`): each channel's mean (`channel_mean`, FP64 `[n, 3]`) and four pixels
 //!   per channel (`pixels`, FP32 `[n, 3, 4]`: (0, 0), (0, W-1), (H-1, 0), (H/2, W/3));
+//! - `audio-stats` (`waveform` FP32 `[-1]`): the sound's length (`length`), first 8 samples
+//!   (`head`) and sum (`total`);
 //! - `embedder` (`text` BYTES `[-1]`): 8 numbers per text (`embedding`), by [`hash_vector`];
 //! - `llm` (`text_input` BYTES `[1]` → `text_output`): the generate extension, answering
 //!   `Hello from MLServer, you said: <last paragraph of the prompt>`, streamed word by word;
@@ -59,7 +61,14 @@ exit 0
 "#;
 
 /// The models every server serves, by name.
-pub const MODELS: [&str; 5] = ["image-stats", "image-stats-nhwc", "embedder", "llm", "iris"];
+pub const MODELS: [&str; 6] = [
+    "image-stats",
+    "image-stats-nhwc",
+    "audio-stats",
+    "embedder",
+    "llm",
+    "iris",
+];
 
 /// A running MLServer.
 pub struct MlServer {
@@ -240,6 +249,14 @@ fn write_models(dir: &Path, executable: &Path) {
     let models = [
         ("image-stats", stats("nchw", [-1, 3, 224, 224])),
         ("image-stats-nhwc", stats("nhwc", [-1, 224, 224, 3])),
+        (
+            "audio-stats",
+            json!({"implementation": "omnigate_test_models.AudioStats",
+            "inputs": [{"name": "waveform", "datatype": "FP32", "shape": [-1]}],
+            "outputs": [{"name": "length", "datatype": "INT64", "shape": [1]},
+                        {"name": "head", "datatype": "FP32", "shape": [8]},
+                        {"name": "total", "datatype": "FP64", "shape": [1]}]}),
+        ),
         (
             "embedder",
             json!({"implementation": "omnigate_test_models.HashEmbedder",

@@ -70,6 +70,10 @@ pub fn shared() -> SocketAddr {
         toml += &stats_model("stats", "image-stats", true, "nchw");
         toml += &stats_model("stats-http", "image-stats", false, "nchw");
         toml += &stats_model("stats-nhwc", "image-stats-nhwc", true, "nhwc");
+        for (name, grpc) in [("sound", true), ("sound-http", false)] {
+            toml += &format!("[models.{name}]\ntasks = [\"infer\"]\n[models.{name}.audio]\nsample_rate = 16000\n[models.{name}.inputs.waveform]\nmedia = \"audio\"\n");
+            toml += &deployment(name, "audio-stats", grpc, "");
+        }
         for (name, grpc) in [("embedder", true), ("embedder-http", false)] {
             toml += &format!("[models.{name}]\ntasks = [\"embeddings\", \"infer\"]\n");
             toml += &deployment(name, "embedder", grpc, "");

@@ -167,3 +167,74 @@ async fn a_contract_the_servers_model_does_not_fit_stops_the_start_naming_the_ke
     assert!(err.contains("models.bad.image.tensor_size"), "{err}");
     assert!(err.contains("[-1, 3, 224, 224]"), "{err}");
 }
+
+/// A 16-bit mono WAV of `samples` at `rate`.
+fn wav(rate: u32, samples: &[i16]) -> Vec<u8> {
+    let data = samples.len() as u32 * 2;
+    let mut out = Vec::with_capacity(44 + data as usize);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data.to_le_bytes());
+    for sample in samples {
+        out.extend_from_slice(&sample.to_le_bytes());
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_wav_data_url_arrives_as_the_declared_waveform() {
+    let addr = shared();
+    // 0.1 s of a 440 Hz tone at the contract's rate: the samples arrive as they are, / 32768.
+    let samples: Vec<i16> = (0..1600)
+        .map(|i| ((i as f32 / 16_000.0 * 440.0 * std::f32::consts::TAU).sin() * 12_000.0) as i16)
+        .collect();
+    let url = |rate, samples: &[i16]| {
+        let bytes = wav(rate, samples);
+        format!(
+            "data:audio/wav;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        )
+    };
+    let want: Vec<f32> = samples.iter().map(|s| f32::from(*s) / 32768.0).collect();
+    for model in ["sound", "sound-http"] {
+        let body = json!({"inputs": [{"name": "waveform", "media": url(16_000, &samples)}]});
+        let (status, answer) = post(addr, &format!("/v2/models/{model}/infer"), &body).await;
+        assert_eq!(status, 200, "{model}: {answer}");
+        let outputs = answer["outputs"].as_array().unwrap();
+        let output = |name: &str| &outputs.iter().find(|o| o["name"] == name).unwrap()["data"];
+        assert_eq!(output("length"), &json!([1600]), "{model}");
+        let head: Vec<f32> = numbers(output("head")).iter().map(|v| *v as f32).collect();
+        assert_eq!(head, want[..8], "{model}: the first samples, exactly");
+        let total: f64 = want.iter().map(|v| f64::from(*v)).sum();
+        assert!(
+            (numbers(output("total"))[0] - total).abs() < 1e-6,
+            "{model}"
+        );
+    }
+    // At 8 kHz it is resampled to the contract's 16 kHz: twice the samples.
+    let slow: Vec<i16> = samples.iter().step_by(2).copied().collect();
+    let body = json!({"inputs": [{"name": "waveform", "media": url(8_000, &slow)}]});
+    let (status, answer) = post(addr, "/v2/models/sound/infer", &body).await;
+    assert_eq!(status, 200, "{answer}");
+    let length = answer["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "length")
+        .unwrap()["data"][0]
+        .as_u64()
+        .unwrap();
+    assert!(
+        length.abs_diff(1600) <= 16,
+        "800 samples at 8 kHz became {length} at 16 kHz"
+    );
+}
