@@ -25,6 +25,7 @@ mod oip;
 mod routing;
 mod secret;
 mod server;
+mod telemetry;
 mod tenants;
 mod validate;
 
@@ -46,6 +47,7 @@ pub use oip::{
 pub use routing::{BalanceStrategy, RoutingConfig};
 pub use secret::{Secret, SecretRef};
 pub use server::{LogFormat, ServerConfig};
+pub use telemetry::{OtlpProtocol, Sampling, TelemetryConfig, TraceExport};
 pub use tenants::{KeyConfig, StateConfig, TeamConfig};
 
 use serde::Deserialize;
@@ -79,6 +81,9 @@ pub struct Config {
     /// This process as a fleet worker (`omnigate worker`): where it dials out to.
     #[serde(default)]
     pub worker: Option<WorkerConfig>,
+    /// OpenTelemetry traces over OTLP (off unless asked for; read at startup only).
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
 }
 
 impl Config {

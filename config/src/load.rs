@@ -176,11 +176,15 @@ mod tests {
         assert!(err.contains("models.m.deployments[0].name"), "{err}");
     }
 
-    #[test]
-    fn the_example_configs_commented_tenants_parse_once_uncommented() {
+    /// The example config's section from `from` to `to` (or its end), its commented-out settings
+    /// (a `# ` before a lowercase key or a `[table]`) uncommented.
+    fn uncommented_example(from: &str, to: Option<&str>) -> String {
         let example = include_str!("../omnigate.toml");
-        let start = example.find("# Tenants:").unwrap();
-        let uncommented: String = example[start..]
+        let start = example.find(from).unwrap();
+        let end = to.map_or(example.len(), |to| {
+            start + example[start..].find(to).unwrap()
+        });
+        example[start..end]
             .lines()
             .map(|line| match line.strip_prefix("# ") {
                 Some(rest) if rest.starts_with(|c: char| c.is_ascii_lowercase() || c == '[') => {
@@ -189,7 +193,25 @@ mod tests {
                 _ => line,
             })
             .map(|line| format!("{line}\n"))
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn the_example_configs_commented_telemetry_parses_once_uncommented() {
+        let uncommented = uncommented_example("[telemetry]", None);
+        let config = load_isolated(&uncommented, &[("OTLP_API_KEY", "example-key")]).unwrap();
+        let telemetry = &config.telemetry;
+        assert_eq!(telemetry.enabled, Some(true));
+        assert_eq!(telemetry.protocol, Some(crate::OtlpProtocol::Http));
+        assert_eq!(telemetry.sampling_ratio, Some(0.1));
+        assert_eq!(telemetry.headers.len(), 1);
+        let endpoint = telemetry.otlp_endpoint.as_ref().map(url::Url::as_str);
+        assert_eq!(endpoint, Some("http://127.0.0.1:4318/"));
+    }
+
+    #[test]
+    fn the_example_configs_commented_tenants_parse_once_uncommented() {
+        let uncommented = uncommented_example("# Tenants:", Some("# OpenTelemetry traces"));
         let base = "[models.\"local-llm\"]\n[[models.\"local-llm\".deployments]]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\n";
         let config = load_isolated(
             &format!("{base}{uncommented}"),

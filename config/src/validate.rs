@@ -48,6 +48,8 @@ impl Config {
             url.resolve("state.redis_url")?;
         }
         crate::tenants::validate_keys(&self.keys, &self.teams)?;
+        // With the `OTEL_*` variables it reads, so `omnigate check` catches a bad sampler too.
+        self.telemetry.resolve(&|name| std::env::var(name).ok())?;
         Ok(())
     }
 

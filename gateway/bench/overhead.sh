@@ -10,6 +10,7 @@
 #   FLOOR=1 CONCURRENCY=1 gateway/bench/overhead.sh       # + a bare TCP relay in omnigate's place
 #   BASELINE_BIN=/tmp/omnigate-old gateway/bench/overhead.sh  # + another build, same config
 #   LIMITER=1 CONCURRENCY="1 64" WORKLOADS=chat gateway/bench/overhead.sh  # + a limited key via Redis
+#   TRACING=1 CONCURRENCY="1 64" WORKLOADS="chat stream" gateway/bench/overhead.sh  # + traces at 100 % and 1 %
 #
 # BASELINE_BIN adds a side: another omnigate binary (e.g. the last release, built from an older
 # commit) in front of the same mock on the same core, alternating with this build, so a change's
@@ -19,6 +20,13 @@
 # are checked (and never reached) in a real redis-server on the load core; what it adds over the
 # plain side is the limiter's cost, and the Redis round trip at c=1 is measured alongside
 # (redis-benchmark PING) so the limiter's own share can be read off.
+#
+# TRACING=1 adds two sides: this build again with OpenTelemetry traces exported over OTLP/HTTP
+# to a sink on the load core (omnigate-mock-upstream's `/v1/traces`, which answers without
+# decoding), sampling every request (`traced100`) and 1 % of them (`traced1`). The plain side is
+# the same build with traces off, so the three rows of a workload read off what tracing costs.
+# The batch processor's queue is raised to 65536 spans (OTEL_BSP_MAX_QUEUE_SIZE) so that nothing
+# is dropped and every span's export is paid for; spans dropped anyway are reported.
 #
 # FLOOR=1 adds a third side: a relay that only copies bytes (omnigate-mock-upstream relay) on
 # omnigate's core, one thread. What it adds is what any proxy placed there costs on this machine
@@ -36,6 +44,8 @@ MOCK_PORT="${MOCK_PORT:-18000}"; GW_PORT="${GW_PORT:-18080}"; SOAK="${SOAK:-0}"
 RELAY_PORT="${RELAY_PORT:-18081}"; FLOOR="${FLOOR:-0}"
 BASELINE_BIN="${BASELINE_BIN:-}"; BASELINE_PORT="${BASELINE_PORT:-18082}"
 LIMITER="${LIMITER:-0}"; LIMITED_PORT="${LIMITED_PORT:-18083}"; REDIS_PORT="${REDIS_PORT:-18379}"
+TRACING="${TRACING:-0}"; TRACED_PORT="${TRACED_PORT:-18084}"; TRACED1_PORT="${TRACED1_PORT:-18085}"
+SINK_PORT="${SINK_PORT:-18318}"
 OUT="${OUT:-$(mktemp -d /tmp/omnigate-bench.XXXXXX)}"
 mkdir -p "$OUT"
 LUA="$PWD/gateway/bench/wrk-post.lua"
@@ -84,12 +94,34 @@ if [[ $LIMITER == 1 ]]; then
   RUST_LOG=error taskset -c "$GATEWAY_CPU" "$BIN/omnigate" serve --config "$OUT/omnigate-limited.toml" >"$OUT/limited.log" 2>&1 &
   LIMITED_PID=$!; TARGETS="$TARGETS limited"
 fi
-trap 'kill $MOCK_PID $GW_PID $RELAY_PID $BASELINE_PID $LIMITED_PID $REDIS_PID 2>/dev/null || true' EXIT
+TRACED_PID=""; TRACED1_PID=""; SINK_PID=""
+if [[ $TRACING == 1 ]]; then
+  taskset -c "$LOAD_CPU" "$BIN/omnigate-mock-upstream" serve --port "$SINK_PORT" --threads 1 >"$OUT/sink.log" 2>&1 &
+  SINK_PID=$!
+  # traced_config PORT RATIO: the plain config on PORT, exporting to the sink at RATIO.
+  traced_config() {
+    sed "s/^bind = .*/bind = \"127.0.0.1:$1\"/" "$OUT/omnigate.toml"
+    printf '[telemetry]\notlp_endpoint = "http://127.0.0.1:%s"\nprotocol = "http"\nsampling_ratio = %s\n' "$SINK_PORT" "$2"
+  }
+  traced_config "$TRACED_PORT" 1.0 >"$OUT/omnigate-traced100.toml"
+  traced_config "$TRACED1_PORT" 0.01 >"$OUT/omnigate-traced1.toml"
+  # The SDK's own warnings (dropped spans, failed exports) go to the logs; requests log nothing.
+  RUST_LOG=error,opentelemetry_sdk=warn OTEL_BSP_MAX_QUEUE_SIZE=65536 taskset -c "$GATEWAY_CPU" \
+    "$BIN/omnigate" serve --config "$OUT/omnigate-traced100.toml" >"$OUT/traced100.log" 2>&1 &
+  TRACED_PID=$!
+  RUST_LOG=error,opentelemetry_sdk=warn OTEL_BSP_MAX_QUEUE_SIZE=65536 taskset -c "$GATEWAY_CPU" \
+    "$BIN/omnigate" serve --config "$OUT/omnigate-traced1.toml" >"$OUT/traced1.log" 2>&1 &
+  TRACED1_PID=$!
+  TARGETS="$TARGETS traced100 traced1"
+fi
+trap 'kill $MOCK_PID $GW_PID $RELAY_PID $BASELINE_PID $LIMITED_PID $REDIS_PID $TRACED_PID $TRACED1_PID $SINK_PID 2>/dev/null || true' EXIT
 for _ in $(seq 50); do
   curl -sf "http://127.0.0.1:$GW_PORT/health" >/dev/null && curl -sf "http://127.0.0.1:$MOCK_PORT/health" >/dev/null &&
     { [[ -z $RELAY_PID ]] || curl -sf "http://127.0.0.1:$RELAY_PORT/health" >/dev/null; } &&
     { [[ -z $BASELINE_PID ]] || curl -sf "http://127.0.0.1:$BASELINE_PORT/health" >/dev/null; } &&
-    { [[ -z $LIMITED_PID ]] || curl -sf "http://127.0.0.1:$LIMITED_PORT/health" >/dev/null; } && break
+    { [[ -z $LIMITED_PID ]] || curl -sf "http://127.0.0.1:$LIMITED_PORT/health" >/dev/null; } &&
+    { [[ -z $TRACED_PID ]] || { curl -sf "http://127.0.0.1:$TRACED_PORT/health" >/dev/null &&
+      curl -sf "http://127.0.0.1:$TRACED1_PORT/health" >/dev/null; }; } && break
   sleep 0.1
 done
 sleep 0.5
@@ -106,6 +138,8 @@ target_base() {
     relay) echo "http://127.0.0.1:$RELAY_PORT" ;;
     baseline) echo "http://127.0.0.1:$BASELINE_PORT" ;;
     limited) echo "http://127.0.0.1:$LIMITED_PORT" ;;
+    traced100) echo "http://127.0.0.1:$TRACED_PORT" ;;
+    traced1) echo "http://127.0.0.1:$TRACED1_PORT" ;;
     *) echo "http://127.0.0.1:$MOCK_PORT" ;;
   esac
 }
@@ -118,6 +152,8 @@ run() {
   if [[ $1 == relay ]]; then pid=$RELAY_PID; fi
   if [[ $1 == baseline ]]; then pid=$BASELINE_PID; fi
   if [[ $1 == limited ]]; then pid=$LIMITED_PID; key="sk-limited"; fi
+  if [[ $1 == traced100 ]]; then pid=$TRACED_PID; key="sk-bench"; fi
+  if [[ $1 == traced1 ]]; then pid=$TRACED1_PID; key="sk-bench"; fi
   local before; before=$(cpu_ticks "$pid")
   local line
   line=$(BODY="$OUT/$2.json" KEY="$key" taskset -c "$LOAD_CPU" wrk -t1 -c"$3" -d"$4"s -s "$LUA" "$base$path" | grep '^RESULT' | cut -d' ' -f2-)
@@ -149,6 +185,7 @@ ttfb() {
   base=$(target_base "$1")
   if [[ $1 == gateway || $1 == baseline ]]; then auth=(-H "Authorization: Bearer sk-bench"); fi
   if [[ $1 == limited ]]; then auth=(-H "Authorization: Bearer sk-limited"); fi
+  if [[ $1 == traced* ]]; then auth=(-H "Authorization: Bearer sk-bench"); fi
   for _ in $(seq 101); do args+=(-o /dev/null "$base/v1/chat/completions"); done
   taskset -c "$LOAD_CPU" curl -s "${auth[@]}" -H 'Content-Type: application/json' \
     --data-binary @"$OUT/stream.json" -w "$1 %{time_starttransfer} %{http_code}\n" "${args[@]}" | tail -n +2
@@ -177,6 +214,17 @@ if [[ -n $REDIS_PID ]]; then
   REDIS_ADMIT64=$(taskset -c "$GATEWAY_CPU" "$BIN/omnigate-mock-upstream" redis-rtt --port "$REDIS_PORT" --seconds 5 --concurrency 64 --admission-sized)
 fi
 
+# The traced gateways stop first (SIGTERM: the provider flushes, and logs spans it dropped), then
+# the sink says what arrived.
+TRACE_SINK=""; TRACE_DROPPED=""
+if [[ -n $TRACED_PID ]]; then
+  kill "$TRACED_PID" "$TRACED1_PID"; wait "$TRACED_PID" "$TRACED1_PID" 2>/dev/null || true
+  TRACE_SINK=$(curl -sf "http://127.0.0.1:$SINK_PORT/v1/traces")
+  TRACE_DROPPED=$(for side in traced100 traced1; do
+    printf '%s: %s; ' "$side" "$(grep -o 'dropped_span_count=[0-9]*' "$OUT/$side.log" | tail -1 || true)"
+  done)
+fi
+
 SOAK_LOG=""
 if [[ $SOAK -gt 0 ]]; then
   SOAK_LOG="$OUT/soak.txt"; : >"$SOAK_LOG"
@@ -185,19 +233,22 @@ if [[ $SOAK -gt 0 ]]; then
   while kill -0 $WRK 2>/dev/null; do awk '/VmRSS/ {print $2}' "/proc/$GW_PID/status" >>"$SOAK_LOG"; sleep 10; done
 fi
 
-python3 - "$OUT/results.jsonl" "$IDLE_RSS" "$PEAK_RSS" "$SOAK_LOG" "$OUT/ttfb.txt" "$REDIS_RTT" "$REDIS_FLOOR" "$REDIS_SCRIPT_US" "$REDIS_FLOOR64" "$REDIS_ADMIT" "$REDIS_ADMIT64" <<'PY'
+python3 - "$OUT/results.jsonl" "$IDLE_RSS" "$PEAK_RSS" "$SOAK_LOG" "$OUT/ttfb.txt" "$REDIS_RTT" "$REDIS_FLOOR" "$REDIS_SCRIPT_US" "$REDIS_FLOOR64" "$REDIS_ADMIT" "$REDIS_ADMIT64" "$TRACE_SINK" "$TRACE_DROPPED" <<'PY'
 import json, sys, statistics as st
 rows = [json.loads(l) for l in open(sys.argv[1])]
 idle, peak, soak = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 redis_rtt, redis_floor, redis_script_us, redis_floor64 = sys.argv[6], sys.argv[7], sys.argv[8], sys.argv[9]
 redis_admit, redis_admit64 = sys.argv[10], sys.argv[11]
-ttfb = {"direct": [], "gateway": [], "relay": [], "baseline": [], "limited": []}
+trace_sink, trace_dropped = sys.argv[12], sys.argv[13]
+sides = ("gateway", "baseline", "limited", "traced100", "traced1", "relay")
+ttfb = {side: [] for side in ("direct",) + sides}
 bad = 0
 for line in open(sys.argv[5]):
     side, seconds, status = line.split()
     bad += status != "200"
     ttfb[side].append(float(seconds) * 1000)
-names = {"gateway": "omnigate", "relay": "bare TCP relay (FLOOR=1)", "baseline": "baseline build (BASELINE_BIN)", "limited": "limited key via Redis (LIMITER=1)"}
+names = {"gateway": "omnigate", "relay": "bare TCP relay (FLOOR=1)", "baseline": "baseline build (BASELINE_BIN)", "limited": "limited key via Redis (LIMITER=1)",
+         "traced100": "traces at 100 % (TRACING=1)", "traced1": "traces at 1 % (TRACING=1)"}
 # With FLOOR=1 a second row per workload: the relay's figures in the omnigate columns.
 print("| workload | c | direct req/s | omnigate req/s | gw/direct | added p50 / p90 / p99 ms | omnigate CPU µs/req | errors |")
 print("|---|--:|--:|--:|--:|--:|--:|--:|")
@@ -205,12 +256,13 @@ keys = []
 for r in rows:
     k = (r["workload"], r["c"])
     if k not in keys: keys.append(k)
-for (w, c), side in ((k, side) for k in keys for side in ("gateway", "baseline", "limited", "relay")):
+for (w, c), side in ((k, side) for k in keys for side in sides):
     d = [r["r"] for r in rows if (r["workload"], r["c"], r["target"]) == (w, c, "direct")]
     g = [r["r"] for r in rows if (r["workload"], r["c"], r["target"]) == (w, c, side)]
     if not g:
         continue
-    label = {"gateway": w, "relay": f"{w}, bare TCP relay", "baseline": f"{w}, baseline build", "limited": f"{w}, limited key via Redis"}[side]
+    label = {"gateway": w, "relay": f"{w}, bare TCP relay", "baseline": f"{w}, baseline build", "limited": f"{w}, limited key via Redis",
+             "traced100": f"{w}, traces 100 %", "traced1": f"{w}, traces 1 %"}[side]
     rps = lambda xs: st.mean(x["requests"] / x["seconds"] for x in xs)
     lat = lambda xs, p: st.mean(x[p] for x in xs)
     add = " / ".join(f"{lat(g, p) - lat(d, p):.3f}" for p in ("p50", "p90", "p99"))
@@ -218,7 +270,7 @@ for (w, c), side in ((k, side) for k in keys for side in ("gateway", "baseline",
     errs = sum(x["errors"] + x["non2xx"] for x in g + d)
     print(f"| {label} | {c} | {rps(d):,.0f} | {rps(g):,.0f} | {rps(g) / rps(d):.2f} | {add} | {cpu:.0f} | {errs} |")
 q = lambda xs, p: st.quantiles(xs, n=100)[p - 1]
-for side in ("gateway", "baseline", "limited", "relay"):
+for side in sides:
     d, g = ttfb["direct"], ttfb[side]
     if d and g:
         print(f"\nstreaming time to first byte, c=1, {len(g)} requests per side ({bad} not 200): "
@@ -241,6 +293,9 @@ for c, figures in ((1, redis_admit), (64, redis_admit64)):
               f"{f['cpu_us_per_call']:.1f} µs CPU, p50 {f['p50_ms']:.3f} ms over {f['calls']} calls")
 if redis_script_us:
     print(f"the limiter's scripts inside Redis (admissions and settlement batches): {float(redis_script_us):.1f} µs a call (commandstats evalsha)")
+if trace_sink:
+    sink = json.loads(trace_sink)
+    print(f"\ntraces: the sink received {sink['exports']:,} exports, {sink['bytes'] / 1e6:,.1f} MB; spans dropped: {trace_dropped or 'none reported'}")
 print(f"\nomnigate RSS: idle {idle / 1024:.1f} MB, peak {peak / 1024:.1f} MB")
 if soak:
     vals = [int(v) for v in open(soak) if v.strip()]

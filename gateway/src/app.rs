@@ -8,9 +8,9 @@ use crate::layers::{auth, error_log, overhead::OverheadLayer, shed::ShedLayer};
 use crate::metrics;
 use crate::routes;
 use crate::state::AppState;
+use crate::telemetry;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::Request;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -47,14 +47,10 @@ pub fn app(state: AppState) -> Router {
         .as_ref()
         .is_none_or(|config| config.server.access_log);
 
-    let trace = TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-        let id = request
-            .headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), id)
-    });
+    // The request's span (an OpenTelemetry server span when traces are on: telemetry.rs).
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(telemetry::request_span)
+        .on_response(telemetry::RecordResponse::default());
 
     Router::new()
         .merge(v1)

@@ -148,6 +148,13 @@ where
     let mut last_error: Option<ApiError> = None;
     while let Some(model) = current.take() {
         let mut attempts = model.attempts(deadline);
+        // The model's tries and queue waits open under this span (a fallback model gets its
+        // own). Not wrapped around the tries' future: that would grow every request's future.
+        attempts.trace_under(tracing::debug_span!(
+            "dispatch",
+            model = model.name.as_str(),
+            fallback = !tried.is_empty()
+        ));
         let try_one = |index: usize| {
             let deployment = &model.deployments()[index];
             call(&model, deployment)
@@ -283,7 +290,12 @@ pub async fn first_event<S, T>(
 where
     S: Stream<Item = Result<T, BackendError>> + Unpin,
 {
-    match stream.next().await {
+    // The wait for the first token, under the try's span (held, not wrapped around the wait:
+    // see `Attempts::trace_under`).
+    let span = tracing::debug_span!("first_token");
+    let first = stream.next().await;
+    drop(span);
+    match first {
         Some(Ok(first)) => Ok(futures::stream::iter([Ok(first)]).chain(stream)),
         Some(Err(err)) => Err(err),
         None => Err(BackendError::BadResponse(

@@ -35,7 +35,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                         None,
                     ),
                 })?;
-        parse(&bytes).map(ApiJson)
+        // The request's `parse` span: a debug span, never created while traces are off. Only
+        // the parse, not the body's read: a span held across an await would grow this future,
+        // which every request moves through each layer. Nothing opens under it, so it is only
+        // held, not entered.
+        let span = tracing::debug_span!("parse", "http.request.body.size" = bytes.len() as i64);
+        let parsed = parse(&bytes);
+        drop(span);
+        parsed.map(ApiJson)
     }
 }
 

@@ -119,7 +119,13 @@ fn serve(config_path: Option<std::path::PathBuf>, bind: Option<std::net::SocketA
     if let Some(bind) = bind {
         config.server.bind = bind;
     }
-    telemetry::init(config.server.log_format);
+    let traces = match telemetry::init_serving(config.server.log_format, &config.telemetry) {
+        Ok(traces) => traces,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     if config.models.values().all(|m| {
         m.deployments
             .iter()
@@ -155,6 +161,10 @@ fn serve(config_path: Option<std::path::PathBuf>, bind: Option<std::net::SocketA
         tracing::info!(%addr, ?models, video_decoder = omnigate_video::H264_DECODER, "omnigate listening");
         server.run(shutdown_signal()).await
     });
+    // The spans of the last requests, still buffered, go out before the process does.
+    if let Some(traces) = traces {
+        traces.shutdown();
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -164,6 +164,8 @@ fn keep_what_needs_a_restart(running: &Config, config: &mut Config) -> Vec<&'sta
     keep!(server.watch_config_secs, "server.watch_config_secs");
     keep!(server.access_log, "server.access_log");
     keep!(state, "state");
+    // The tracer and its exporter are installed once, with the process's subscriber.
+    keep!(telemetry, "telemetry");
     changed
 }
 

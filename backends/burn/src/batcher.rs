@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use omnigate_backend::BackendError;
 use tokio::sync::oneshot;
+use tracing::Span;
 
 use crate::worker_health::WorkerHealth;
 
@@ -63,6 +64,9 @@ struct Job<I, O> {
     cost: usize,
     enqueued: Instant,
     reply: Reply<O>,
+    /// The caller's span, parent of the `embedded.batch` span the worker opens for it
+    /// (`Span::none()` when nothing records debug spans).
+    caller: Span,
 }
 
 /// What the worker's queue carries. Without `fault-injection` this is a job and nothing else
@@ -174,11 +178,18 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
         self.health.check()?;
         let (reply, answer) = oneshot::channel();
         let reply = Reply(Some(reply), Arc::clone(&self.health));
+        // Only looked up when some subscriber may want debug spans (traces on): a level check.
+        let caller = if tracing::level_enabled!(tracing::Level::DEBUG) {
+            Span::current()
+        } else {
+            Span::none()
+        };
         let job = Job {
             input,
             cost,
             enqueued: Instant::now(),
             reply,
+            caller,
         };
         self.queue.try_send(Message::Work(job)).map_err(|e| match e {
             TrySendError::Full(_) => {
@@ -366,13 +377,30 @@ fn run_batch<M: BatchModel>(
             let waited = started.saturating_duration_since(job.enqueued);
             metrics::histogram!("omnigate_embedded_queue_seconds", "model" => name.to_owned())
                 .record(waited.as_secs_f64());
-            (job.input, job.reply)
+            // Each request's share of the batch, in its own trace: from the batch's start to
+            // its answer. None for a caller without a span: on this thread it would be a root.
+            let span = if job.caller.is_disabled() {
+                Span::none()
+            } else {
+                tracing::debug_span!(
+                    parent: &job.caller,
+                    "embedded.batch",
+                    model = name,
+                    batch_size = tracing::field::Empty,
+                    queue_delay_ms = waited.as_secs_f64() * 1e3,
+                )
+            };
+            (job.input, (job.reply, span))
         })
         .unzip();
     if inputs.is_empty() {
         return;
     }
     let size = inputs.len();
+    for (_, span) in &replies {
+        // Signed: OpenTelemetry has no unsigned attributes.
+        span.record("batch_size", size as i64);
+    }
     // Busy only while the model computes: the answers below go out to a worker that is
     // already free again.
     let busy = health.busy();
@@ -391,19 +419,19 @@ fn run_batch<M: BatchModel>(
     );
     match outputs {
         Ok(outputs) if outputs.len() == size => {
-            for (reply, output) in replies.into_iter().zip(outputs) {
+            for ((reply, _span), output) in replies.into_iter().zip(outputs) {
                 reply.send(output);
             }
         }
         Ok(outputs) => {
             let message = format!("model returned {} results for {size} inputs", outputs.len());
-            for reply in replies {
+            for (reply, _span) in replies {
                 reply.send(Err(BackendError::Internal(message.clone())));
             }
         }
         Err(_) => {
             tracing::error!(model = name, batch_size = size, "model panicked on a batch");
-            for reply in replies {
+            for (reply, _span) in replies {
                 reply.send(Err(BackendError::Internal(
                     "the model failed on this batch".into(),
                 )));
@@ -428,3 +456,7 @@ mod tests;
 #[cfg(test)]
 #[path = "batcher_health_tests.rs"]
 mod health_tests;
+
+#[cfg(test)]
+#[path = "batcher_span_tests.rs"]
+mod span_tests;

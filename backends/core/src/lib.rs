@@ -17,6 +17,7 @@ mod relay_usage;
 mod response;
 mod tensor;
 mod tensor_json;
+pub mod trace_context;
 mod transcription;
 
 #[cfg(feature = "conformance")]

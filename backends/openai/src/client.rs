@@ -116,15 +116,30 @@ impl UpstreamClient {
             if let Some(authorization) = &self.authorization {
                 headers.insert(AUTHORIZATION, authorization.clone());
             }
+            // The try's span as the upstream's parent, when traces are recorded.
+            omnigate_backend::trace_context::inject(|name, value| {
+                if let Ok(value) = HeaderValue::try_from(value) {
+                    headers.insert(name, value);
+                }
+            });
         }
         let body = body.map_or_else(Full::default, |bytes| Full::new(Bytes::from(bytes)));
         let request = request.body(body).map_err(|e| {
             BackendError::Internal(format!("cannot build the upstream request: {e}"))
         })?;
-        self.client
+        let response = self
+            .client
             .request(request)
             .await
-            .map_err(|e| transport_error(&e))
+            .map_err(|e| transport_error(&e))?;
+        if omnigate_backend::trace_context::active() {
+            // Onto the try's span (the router declares the field; elsewhere this is a no-op).
+            tracing::Span::current().record(
+                "http.response.status_code",
+                i64::from(response.status().as_u16()),
+            );
+        }
+        Ok(response)
     }
 }
 

@@ -99,7 +99,13 @@ impl OpenAiBackend {
         })
     }
 
-    fn authorize(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    /// The upstream's key, and the trace headers when traces are recorded.
+    fn authorize(&self, mut builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let mut trace = Vec::new();
+        omnigate_backend::trace_context::inject(|name, value| trace.push((name, value)));
+        for (name, value) in trace {
+            builder = builder.header(name, value);
+        }
         match &self.settings.api_key {
             Some(key) => builder.bearer_auth(key.expose_secret()),
             None => builder,

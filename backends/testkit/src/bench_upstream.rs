@@ -69,8 +69,14 @@ fn has(body: &[u8], needle: &[u8]) -> bool {
 
 /// The benchmark upstream's routes: `/v1/chat/completions` (plain, or SSE when the body asks
 /// for `"stream":true`), `/v1/embeddings` (floats, or base64 when asked), `/v1/models`,
-/// `/health`.
+/// `/health`; and an OTLP/HTTP sink for the traced benchmark: `POST /v1/traces` takes an
+/// export and answers success without decoding it, `GET /v1/traces` says how many exports and
+/// bytes arrived (`{"exports":N,"bytes":N}`).
 pub fn router() -> Router {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let exports = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+    let counted = Arc::clone(&exports);
     let stream = stream_body(false);
     let stream_usage = stream_body(true);
     let floats = embeddings_body(false);
@@ -110,6 +116,26 @@ pub fn router() -> Router {
             get(|| async { json(Bytes::from_static(MODELS.as_bytes())) }),
         )
         .route("/health", get(|| async { "ok" }))
+        .route(
+            "/v1/traces",
+            post(move |body: Bytes| async move {
+                counted[0].fetch_add(1, Ordering::Relaxed);
+                counted[1].fetch_add(body.len() as u64, Ordering::Relaxed);
+                // An empty ExportTraceServiceResponse: full success.
+                (
+                    [(header::CONTENT_TYPE, "application/x-protobuf")],
+                    Bytes::new(),
+                )
+            })
+            .get(move || async move {
+                let [requests, bytes] = &*exports;
+                json(Bytes::from(format!(
+                    r#"{{"exports":{},"bytes":{}}}"#,
+                    requests.load(Ordering::Relaxed),
+                    bytes.load(Ordering::Relaxed)
+                )))
+            }),
+        )
 }
 
 /// Faults the routing benchmark gives a mock: latency, and a share of 500s.

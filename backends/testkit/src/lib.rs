@@ -112,6 +112,8 @@ pub struct Recorded {
     pub path: String,
     /// The `authorization` header, if any.
     pub authorization: Option<String>,
+    /// The W3C `traceparent` header, if any (the gateway's trace context).
+    pub traceparent: Option<String>,
     /// The JSON body (Null for GETs).
     pub body: Value,
 }
@@ -264,12 +266,16 @@ impl Drop for FakeUpstream {
 fn record(shared: &Shared, path: &str, headers: &HeaderMap, body: &Bytes) -> Value {
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     shared.request_count.fetch_add(1, Ordering::SeqCst);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     shared.requests.lock().unwrap().push(Recorded {
         path: path.to_owned(),
-        authorization: headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        authorization: header("authorization"),
+        traceparent: header("traceparent"),
         body: body.clone(),
     });
     body

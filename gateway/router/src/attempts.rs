@@ -6,12 +6,14 @@
 use crate::backoff::Backoff;
 use crate::classify::{Failure, FailureClass, classify, timed_out};
 use crate::pool::{Lease, NoEndpoint, Pool};
+use crate::spans;
 use omnigate_backend::BackendError;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::time::Instant;
+use tracing::Span;
 
 /// Why a request could not be (or no longer be) tried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +61,8 @@ pub struct Attempts {
     deadline: Instant,
     total: Duration,
     backoff: Backoff,
+    /// The span tries and queue waits open under (see [`Attempts::trace_under`]).
+    span: Span,
 }
 
 impl Attempts {
@@ -76,12 +80,24 @@ impl Attempts {
             tried: Vec::with_capacity(2),
             made: 0,
             pool,
+            span: Span::none(),
         }
+    }
+
+    /// Opens the spans of this request's tries and queue waits under `span` (without one, under
+    /// whatever span is current when they open).
+    pub fn trace_under(&mut self, span: Span) {
+        self.span = span;
     }
 
     /// Tries made so far.
     pub fn made(&self) -> u32 {
         self.made
+    }
+
+    /// The span tries open under.
+    pub(crate) fn span(&self) -> &Span {
+        &self.span
     }
 
     /// The model's pool.
@@ -181,7 +197,13 @@ impl Attempts {
                         return Err(Exhausted::Saturated);
                     }
                     let until = self.deadline.min(now + policy.queue_timeout);
-                    if tokio::time::timeout_at(until, freed).await.is_err() {
+                    let span = spans::queue_wait(&self.span, queued);
+                    let waited = tokio::time::timeout_at(until, freed).await;
+                    span.record(
+                        "outcome",
+                        if waited.is_ok() { "freed" } else { "saturated" },
+                    );
+                    if waited.is_err() {
                         return Err(Exhausted::Saturated);
                     }
                 }
@@ -221,14 +243,19 @@ impl Attempts {
                 Err(reason) => return Err(self.gave(reason, last)),
             };
             let Attempt {
-                mut lease, timeout, ..
+                mut lease,
+                timeout,
+                number,
             } = attempt;
-            match tokio::time::timeout(timeout, call(lease.index())).await {
+            let span = spans::attempt(&self.span, &lease, number, false);
+            match spans::timed_try!(span, timeout, call(lease.index())) {
                 Ok(Ok(value)) => {
+                    spans::answered(&span);
                     lease.succeeded();
                     return Ok((value, lease));
                 }
                 Ok(Err(err)) => {
+                    spans::failed(&span, &err);
                     let again = self.failed(lease, &err);
                     last = Some(err);
                     if !again {
@@ -236,6 +263,7 @@ impl Attempts {
                     }
                 }
                 Err(_) => {
+                    spans::timed_out(&span, timeout);
                     self.timed_out(lease, timeout);
                     last = Some(BackendError::Timeout(timeout));
                 }

@@ -6,10 +6,12 @@
 
 use crate::attempts::{Attempt, Attempts, Exhausted, Gave};
 use crate::pool::Lease;
+use crate::spans;
 use omnigate_backend::BackendError;
 use std::future::Future;
 use std::pin::pin;
 use std::time::Duration;
+use tracing::Span;
 
 /// How one try ended.
 enum Ended<T> {
@@ -18,15 +20,22 @@ enum Ended<T> {
     TimedOut(Duration),
 }
 
-async fn attempt_of<T, Fut>(timeout: Duration, future: Fut) -> Ended<T>
+/// One try in its span; a try dropped because the other copy won ends with no `outcome`.
+async fn attempt_of<T, Fut>(timeout: Duration, future: Fut, span: Span) -> Ended<T>
 where
     Fut: Future<Output = Result<T, BackendError>>,
 {
-    match tokio::time::timeout(timeout, future).await {
+    let ended = match spans::timed_try!(span, timeout, future) {
         Ok(Ok(value)) => Ended::Answered(value),
         Ok(Err(err)) => Ended::Failed(err),
         Err(_) => Ended::TimedOut(timeout),
+    };
+    match &ended {
+        Ended::Answered(_) => spans::answered(&span),
+        Ended::Failed(err) => spans::failed(&span, err),
+        Ended::TimedOut(after) => spans::timed_out(&span, *after),
     }
+    ended
 }
 
 impl Attempts {
@@ -51,9 +60,10 @@ impl Attempts {
             let Attempt {
                 lease: mut first_lease,
                 timeout,
-                ..
+                number,
             } = first;
-            let mut first_try = pin!(attempt_of(timeout, call(first_lease.index())));
+            let span = spans::attempt(self.span(), &first_lease, number, false);
+            let mut first_try = pin!(attempt_of(timeout, call(first_lease.index()), span));
             let early = tokio::select! {
                 ended = &mut first_try => Some(ended),
                 () = tokio::time::sleep(delay) => None,
@@ -66,9 +76,11 @@ impl Attempts {
                         let Attempt {
                             lease: mut second_lease,
                             timeout,
-                            ..
+                            number,
                         } = second;
-                        let mut second_try = pin!(attempt_of(timeout, call(second_lease.index())));
+                        let span = spans::attempt(self.span(), &second_lease, number, true);
+                        let second_try = attempt_of(timeout, call(second_lease.index()), span);
+                        let mut second_try = pin!(second_try);
                         tokio::select! {
                             ended = &mut first_try => match ended {
                                 Ended::Answered(value) => {

@@ -22,6 +22,7 @@ mod ewma;
 mod hedge;
 mod policy;
 mod pool;
+mod spans;
 
 pub use attempts::{Attempt, Attempts, Exhausted, Gave};
 pub use backoff::Backoff;

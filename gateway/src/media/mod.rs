@@ -8,6 +8,7 @@ mod error;
 mod limits;
 mod normalizer;
 mod report;
+mod spans;
 pub mod tensors;
 mod video;
 

@@ -7,7 +7,7 @@ use super::error::{MediaProblem, NormalizeError};
 use super::error::{from_fetch, media};
 use super::limits::{Budget, Counted, lowered_contract};
 use super::report::{audio_item, image_item, output_name};
-use super::video;
+use super::{spans, video};
 use omnigate_backend::{ContentPart, ImagePart, Message, MessageContent, Modality, Role, Video};
 use omnigate_config::MediaConfig;
 use omnigate_fetch::{FetchError, FetchPolicy, Fetcher, Source};
@@ -182,9 +182,14 @@ impl Normalizer {
                     other => other,
                 };
                 let timeout = self.config.fetch.image_timeout_secs;
-                let (bytes, source) = self.fetch(image_url.url, timeout, param, budget).await?;
+                // Awaited where it is made: a future bound to a local first takes its room in
+                // the request's future twice (rustc keeps both slots), and the fetch is large.
+                let (bytes, source) = self
+                    .fetch(image_url.url, timeout, param, "image", budget)
+                    .await?;
                 let policy = to.media.image.clone();
                 let input_bytes = bytes.len() as u64;
+                let span = spans::decode(param, "image", bytes.len());
                 let (image, report) = self
                     .decoders
                     .run(param, move || {
@@ -192,6 +197,7 @@ impl Normalizer {
                     })
                     .await?;
                 let item = image_item(&report, &image);
+                spans::record_image(span, &item);
                 out.usage.images += 1;
                 out.usage.image_pixels +=
                     u64::from(item.output_width) * u64::from(item.output_height);
@@ -220,7 +226,9 @@ impl Normalizer {
                         Some(&format!("{param}.input_audio.format")),
                     ));
                 }
+                let span = spans::fetch(param, "audio");
                 let bytes = self.inline_base64(input_audio.data, param, budget).await?;
+                spans::fetched(span, "inline", bytes.len());
                 let hint = Some(input_audio.format);
                 let audio = self.audio(bytes, hint, "inline".to_owned(), to, param, out);
                 parts.push(audio.await?);
@@ -228,14 +236,18 @@ impl Normalizer {
             ApiPart::AudioUrl { audio_url } => {
                 budget.take(Counted::Audio, param)?;
                 let timeout = self.config.fetch.audio_timeout_secs;
-                let (bytes, source) = self.fetch(audio_url.url, timeout, param, budget).await?;
+                let (bytes, source) = self
+                    .fetch(audio_url.url, timeout, param, "audio", budget)
+                    .await?;
                 parts.push(self.audio(bytes, None, source, to, param, out).await?);
             }
             ApiPart::VideoUrl { video_url } => {
                 let wanted = to.video.ok_or_else(refused)?;
                 budget.take(Counted::Video, param)?;
                 let timeout = self.config.fetch.video_timeout_secs;
-                let (bytes, source) = self.fetch(video_url.url, timeout, param, budget).await?;
+                let (bytes, source) = self
+                    .fetch(video_url.url, timeout, param, "video", budget)
+                    .await?;
                 self.video(bytes, source, wanted, to, param, out, parts)
                     .await?;
             }
@@ -259,6 +271,7 @@ impl Normalizer {
         let as_video = to.model.modalities.contains(&Modality::Video);
         let contract = MediaContract::clone(&to.media);
         let input_bytes = bytes.len() as u64;
+        let span = spans::decode(param, "video", bytes.len());
         let sampled = self
             .decoders
             .run_with(
@@ -311,6 +324,9 @@ impl Normalizer {
                 .to_owned(),
             }),
         });
+        if let Some(item) = out.items.last().and_then(|item| item.video.as_ref()) {
+            spans::record_video(span, item, sampled.frames.len(), sampled.pixels);
+        }
         let audio = sampled.audio.map(|(audio, _)| audio);
         if as_video {
             parts.push(ContentPart::Video(Video {
@@ -367,12 +383,14 @@ impl Normalizer {
             .and_then(|name| name.rsplit_once('.'))
             .map(|(_, ext)| ext.to_ascii_lowercase());
         let policy = model.contract.audio.clone();
-        let (audio, _report) = self
+        let span = spans::decode(param, "audio", bytes.len());
+        let (audio, report) = self
             .decoders
             .run(param, move || {
                 omnigate_media::normalize_audio(&bytes, hint.as_deref(), &policy)
             })
             .await?;
+        spans::record_audio(span, &report);
         Ok(audio)
     }
 
@@ -387,12 +405,14 @@ impl Normalizer {
     ) -> Result<ContentPart, NormalizeError> {
         let policy = to.media.audio.clone();
         let input_bytes = bytes.len() as u64;
+        let span = spans::decode(param, "audio", bytes.len());
         let (audio, report) = self
             .decoders
             .run(param, move || {
                 omnigate_media::normalize_audio(&bytes, hint.as_deref(), &policy)
             })
             .await?;
+        spans::record_audio(span, &report);
         out.usage.audio_seconds += report.output_seconds;
         out.items.push(NormalizedItem {
             param: param.to_owned(),
@@ -406,14 +426,17 @@ impl Normalizer {
         Ok(ContentPart::Audio(audio))
     }
 
-    /// Fetches a URL under the request's remaining byte budget.
+    /// Fetches a URL under the request's remaining byte budget, in the part's `media.fetch`
+    /// span.
     async fn fetch(
         &self,
         url: String,
         timeout_secs: f64,
         param: &str,
+        kind: &'static str,
         budget: &mut Budget,
     ) -> Result<(bytes::Bytes, String), NormalizeError> {
+        let span = spans::fetch(param, kind);
         let fetch = &self.config.fetch;
         let policy = FetchPolicy {
             max_bytes: budget.next_item_cap(),
@@ -434,6 +457,7 @@ impl Normalizer {
             Source::Http { .. } => "http",
             Source::File => "file",
         };
+        spans::fetched(span, source, fetched.bytes.len());
         Ok((fetched.bytes, source.to_owned()))
     }
 

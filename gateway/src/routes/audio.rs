@@ -74,7 +74,11 @@ async fn transcribe(
 ) -> Result<Response, ApiError> {
     let deadline = dispatch::requested_deadline(request.headers())?;
     let caller = Caller(request.extensions_mut().remove());
+    // The upload's `parse` span (read and split into fields), held rather than wrapped around
+    // the read: a wrapper would grow the request's future even with traces off.
+    let parse = tracing::debug_span!("parse");
     let form = read_form(request, &state).await?;
+    drop(parse);
     let model_name = form
         .model
         .ok_or_else(|| ApiError::invalid("`model` is required.", Some("model")))?;

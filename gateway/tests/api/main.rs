@@ -32,4 +32,5 @@ mod replicas;
 mod routing;
 mod streaming;
 mod tenants;
+mod tracing;
 mod video;
