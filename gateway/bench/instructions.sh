@@ -28,7 +28,7 @@ LUA="$PWD/gateway/bench/wrk-post.lua"
 for tool in valgrind callgrind_control callgrind_annotate wrk; do
   command -v "$tool" >/dev/null || { echo "needs $tool: apt-get install -y valgrind wrk" >&2; exit 1; }
 done
-BIN="$PWD/target/release"
+BIN="${CARGO_TARGET_DIR:-$PWD/target}/release"
 if [[ -z "${THIS:-}" ]]; then
   echo "building (release)..." >&2
   cargo build --release --quiet -p omnigate -p omnigate-testkit --bin omnigate --bin omnigate-mock-upstream

@@ -53,7 +53,7 @@ LUA="$PWD/gateway/bench/wrk-post.lua"
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install -y wrk" >&2; exit 1; }
 echo "building (release)..." >&2
 cargo build --release --quiet -p omnigate -p omnigate-testkit --bin omnigate --bin omnigate-mock-upstream
-BIN="$PWD/target/release"
+BIN="${CARGO_TARGET_DIR:-$PWD/target}/release"
 
 # shellcheck source=gateway/bench/inputs.sh
 source gateway/bench/inputs.sh
