@@ -43,8 +43,9 @@ pub struct OipDeployment {
     /// A CA certificate (PEM) to trust for an `https://` server, besides the system's roots.
     #[serde(default)]
     pub root_certificate: Option<PathBuf>,
-    /// For `/v1/embeddings`: the BYTES input that takes the texts; unset: the model's only
-    /// BYTES input.
+    /// For `/v1/embeddings`: the BYTES input that takes the texts, or the input the model's
+    /// `inputs` make from media (pictures for a CLIP-style encoder); unset: the model's only
+    /// BYTES input, else its only input made from media.
     #[serde(default)]
     pub embedding_input: Option<String>,
     /// For `/v1/embeddings`: the output holding one vector per text; unset: the model's only

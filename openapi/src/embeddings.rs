@@ -4,13 +4,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use crate::content::{ImageUrl, MediaUrl};
+
 /// An embeddings request, as OpenAI defines it; other fields are forwarded untouched.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EmbeddingsRequest {
     /// The model to use.
     #[schema(example = "text-embedding-3-small")]
     pub model: String,
-    /// A string, a list of strings, a token list, or a list of token lists.
+    /// A string, a list of strings, a token list, or a list of token lists; for models that
+    /// embed pictures or sounds (a tensor model whose config makes its input from media), a
+    /// list of `image_url` (or `audio_url`, `video_url`) items.
     pub input: EmbeddingsInput,
     /// `float` (default) or `base64` (little-endian f32s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,4 +42,29 @@ pub enum EmbeddingsInput {
     Tokens(Vec<u32>),
     /// Several token lists.
     ManyTokens(Vec<Vec<u32>>),
+    /// Pictures, sounds or videos, for models that embed media (CLIP/SigLIP-style encoders
+    /// behind a tensor backend): each is normalized into the tensor the model's config declares,
+    /// and the model's output is the vector.
+    Media(Vec<EmbeddingsMediaItem>),
+}
+
+/// One picture, sound or video to embed, as in a chat message's content parts.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EmbeddingsMediaItem {
+    /// A picture.
+    ImageUrl {
+        /// The picture's URL or data URL.
+        image_url: ImageUrl,
+    },
+    /// A sound.
+    AudioUrl {
+        /// The sound's URL or data URL.
+        audio_url: MediaUrl,
+    },
+    /// A video.
+    VideoUrl {
+        /// The video's URL or data URL.
+        video_url: MediaUrl,
+    },
 }

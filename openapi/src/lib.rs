@@ -26,7 +26,7 @@ pub use audio::{
 };
 pub use chat::{ChatCompletionRequest, ChatMessage, ChatRole, MediaLimits, StreamOptions};
 pub use content::{ContentPart, ImageUrl, InputAudio, MediaUrl, MessageContent};
-pub use embeddings::{EmbeddingsInput, EmbeddingsRequest};
+pub use embeddings::{EmbeddingsInput, EmbeddingsMediaItem, EmbeddingsRequest};
 pub use error::{ErrorBody, ErrorResponse};
 pub use infer::{InferInput, InferRequestBody, InferResponseBody, OutputTensor, RequestedOutput};
 pub use models::{ModelList, ModelObject};

@@ -106,6 +106,12 @@ pub(crate) async fn embeddings(
                 "input",
             ));
         }
+        EmbeddingInput::Media(_) => {
+            return Err(crate::rejected(
+                "this model embeds text, not pictures or sounds",
+                "input",
+            ));
+        }
     };
     if let Some(asked) = request.dimensions
         && asked as usize != dimensions

@@ -227,6 +227,10 @@ impl Backend for EchoBackend {
         let texts: Vec<String> = match &request.input {
             EmbeddingInput::Text(items) => items.clone(),
             EmbeddingInput::Tokens(items) => items.iter().map(|t| format!("{t:?}")).collect(),
+            // One "text" per row, naming the tensor: enough to tell the rows apart.
+            EmbeddingInput::Media(tensor) => (0..request.input.len())
+                .map(|row| format!("{} row {row}", tensor.name))
+                .collect(),
         };
         let prompt: u64 = texts.iter().map(|t| count_words(t)).sum();
         let data = texts

@@ -1,6 +1,6 @@
 //! Embedding requests and answers.
 
-use crate::Usage;
+use crate::{Tensor, Usage};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -25,6 +25,10 @@ pub enum EmbeddingInput {
     Text(Vec<String>),
     /// Pre-tokenized inputs.
     Tokens(Vec<Vec<u32>>),
+    /// Pictures, sounds or videos the gateway has made into the tensor the model's contract
+    /// declares (for CLIP/SigLIP-style encoders served by tensor backends): one tensor, named
+    /// for the model's input, whose first dimension holds one row per input.
+    Media(Tensor),
 }
 
 impl EmbeddingInput {
@@ -33,6 +37,7 @@ impl EmbeddingInput {
         match self {
             Self::Text(items) => items.len(),
             Self::Tokens(items) => items.len(),
+            Self::Media(tensor) => tensor.shape.first().map_or(0, |rows| *rows as usize),
         }
     }
 

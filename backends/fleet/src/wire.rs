@@ -8,9 +8,9 @@
 //! shape, samples against the channel count) before a backend sees it.
 
 use omnigate_backend::{
-    Audio, ChatRequest, ContentPart, EmbeddingInput, EmbeddingsRequest, EncodedImage, ImageData,
-    ImageFormat, ImagePart, ImageTensor, Message, MessageContent, Role, TranscriptionRequest,
-    Video, VideoFrame,
+    Audio, ChatRequest, ContentPart, Datatype, EmbeddingInput, EmbeddingsRequest, EncodedImage,
+    ImageData, ImageFormat, ImagePart, ImageTensor, Message, MessageContent, Role, Tensor,
+    TranscriptionRequest, Video, VideoFrame,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -142,6 +142,16 @@ struct EmbeddingsWire<'a> {
 enum InputWire<'a> {
     Text(#[serde(borrow)] Vec<Cow<'a, str>>),
     Tokens(Vec<Vec<u32>>),
+    /// Media already made into the model's input tensor (see `EmbeddingInput::Media`).
+    Media {
+        #[serde(borrow)]
+        name: Cow<'a, str>,
+        #[serde(borrow)]
+        datatype: Cow<'a, str>,
+        shape: Vec<u64>,
+        #[serde(with = "serde_bytes", borrow)]
+        data: Cow<'a, [u8]>,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -259,6 +269,12 @@ pub fn encode_embeddings(request: &EmbeddingsRequest) -> Vec<u8> {
             InputWire::Text(items.iter().map(|s| Cow::Borrowed(s.as_str())).collect())
         }
         EmbeddingInput::Tokens(items) => InputWire::Tokens(items.clone()),
+        EmbeddingInput::Media(tensor) => InputWire::Media {
+            name: Cow::Borrowed(&tensor.name),
+            datatype: Cow::Borrowed(tensor.datatype.as_str()),
+            shape: tensor.shape.clone(),
+            data: Cow::Borrowed(&tensor.data),
+        },
     };
     to_bytes(&EmbeddingsWire {
         model: Cow::Borrowed(&request.model),
@@ -279,6 +295,24 @@ pub fn decode_embeddings(bytes: &[u8]) -> Result<EmbeddingsRequest, WireDecodeEr
                 EmbeddingInput::Text(items.into_iter().map(Cow::into_owned).collect())
             }
             InputWire::Tokens(items) => EmbeddingInput::Tokens(items),
+            InputWire::Media {
+                name,
+                datatype,
+                shape,
+                data,
+            } => {
+                let tensor = Tensor {
+                    name: name.into_owned(),
+                    datatype: Datatype::parse(&datatype)
+                        .ok_or_else(|| bad(format!("no tensor datatype `{datatype}`")))?,
+                    shape,
+                    data: bytes::Bytes::from(data.into_owned()),
+                };
+                tensor
+                    .check()
+                    .map_err(|e| bad(format!("embeddings input tensor: {e}")))?;
+                EmbeddingInput::Media(tensor)
+            }
         },
         dimensions: wire.dimensions,
         extra: json_map(&wire.extra)?,

@@ -109,6 +109,11 @@ fn embeddings_requests_round_trip() {
     for input in [
         EmbeddingInput::Text(vec!["a".into(), "b c".into()]),
         EmbeddingInput::Tokens(vec![vec![1, 2, 70_000], vec![]]),
+        EmbeddingInput::Media(omnigate_backend::Tensor::from_f32(
+            "pixel_values",
+            vec![2, 3, 2, 2],
+            &[0.5; 24],
+        )),
     ] {
         let request = EmbeddingsRequest {
             model: "e5".into(),
@@ -119,6 +124,20 @@ fn embeddings_requests_round_trip() {
         let back = decode_embeddings(&encode_embeddings(&request)).unwrap();
         assert_eq!(format!("{back:?}"), format!("{request:?}"));
     }
+}
+
+#[test]
+fn a_media_tensor_that_does_not_fill_its_shape_is_refused() {
+    let mut tensor = omnigate_backend::Tensor::from_f32("x", vec![2, 3], &[1.0; 6]);
+    tensor.shape = vec![2, 4];
+    let request = EmbeddingsRequest {
+        model: "clip".into(),
+        input: EmbeddingInput::Media(tensor),
+        dimensions: None,
+        extra: Map::new(),
+    };
+    let err = decode_embeddings(&encode_embeddings(&request)).unwrap_err();
+    assert!(err.to_string().contains("tensor"), "{err}");
 }
 
 #[test]

@@ -33,7 +33,7 @@ pub struct MediaInput {
 /// The input and output `/v1/embeddings` uses; `None` picks the model's only candidate.
 #[derive(Debug, Clone, Default)]
 pub struct EmbeddingTensors {
-    /// The BYTES input the texts go to.
+    /// The input embedded: a BYTES input the texts go to, or an input made from media.
     pub input: Option<String>,
     /// The output holding the vectors.
     pub output: Option<String>,
@@ -98,7 +98,7 @@ pub fn verify(contract: &Contract, signature: Signature) -> Result<Verified, Mis
     let embedding = contract
         .embedding
         .as_ref()
-        .map(|e| embedding_tensors(e, &contract.deployment_key, &signature))
+        .map(|e| embedding_tensors(e, contract, &signature))
         .transpose()?;
     Ok(Verified {
         signature,
@@ -108,13 +108,18 @@ pub fn verify(contract: &Contract, signature: Signature) -> Result<Verified, Mis
 
 fn embedding_tensors(
     names_asked: &EmbeddingTensors,
-    deployment_key: &str,
+    contract: &Contract,
     signature: &Signature,
 ) -> Result<(TensorSpec, String), Mismatch> {
+    let deployment_key = &contract.deployment_key;
     let mismatch = |field: &str, message: String| Mismatch {
         key: format!("{deployment_key}.{field}"),
         message,
     };
+    let made_from_media =
+        |spec: &TensorSpec| contract.media_inputs.iter().any(|m| m.name == spec.name);
+    // Unnamed: the only BYTES input (texts), else the only input made from media (pictures
+    // or sounds, for CLIP/SigLIP-style encoders).
     let input = match &names_asked.input {
         Some(name) => signature.inputs.iter().find(|s| &s.name == name),
         None => only(
@@ -122,22 +127,24 @@ fn embedding_tensors(
                 .inputs
                 .iter()
                 .filter(|s| s.datatype == Datatype::Bytes),
-        ),
+        )
+        .or_else(|| only(signature.inputs.iter().filter(|s| made_from_media(s)))),
     };
     let input = input.ok_or_else(|| {
         mismatch(
             "embedding_input",
             format!(
-                "name the BYTES input that takes the texts; the server's model has {}",
+                "name the BYTES input that takes the texts, or the input the model's `inputs` make from media; the server's model has {}",
                 names(&signature.inputs)
             ),
         )
     })?;
-    if input.datatype != Datatype::Bytes || !(1..=2).contains(&input.shape.len()) {
+    let texts = input.datatype == Datatype::Bytes && (1..=2).contains(&input.shape.len());
+    if !texts && !made_from_media(input) {
         return Err(mismatch(
             "embedding_input",
             format!(
-                "`{}` is {} {:?}; texts need a BYTES input of shape [-1] or [-1, 1]",
+                "`{}` is {} {:?}; texts need a BYTES input of shape [-1] or [-1, 1], and media an input named in the model's `inputs`",
                 input.name, input.datatype, input.shape
             ),
         ));
@@ -289,6 +296,44 @@ mod tests {
         assert_eq!(
             (input.name.as_str(), output.as_str()),
             ("text", "embedding")
+        );
+    }
+
+    #[test]
+    fn an_input_made_from_media_can_be_the_embedding_input() {
+        let picture_only = Signature {
+            inputs: vec![spec("pixel_values", Datatype::Fp32, &[-1, 3, 224, 224])],
+            ..image_model()
+        };
+        let contract = Contract {
+            deployment_key: "k".into(),
+            media_inputs: vec![image_input(&[3, 224, 224])],
+            embedding: Some(EmbeddingTensors::default()),
+        };
+        // Unnamed and no BYTES input: the one input made from media.
+        let (input, _) = verify(&contract, picture_only.clone())
+            .unwrap()
+            .embedding
+            .unwrap();
+        assert_eq!(input.name, "pixel_values");
+        // Named, beside a text input.
+        let named = Contract {
+            embedding: Some(EmbeddingTensors {
+                input: Some("pixel_values".into()),
+                output: None,
+            }),
+            ..contract
+        };
+        let (input, _) = verify(&named, image_model()).unwrap().embedding.unwrap();
+        assert_eq!(input.name, "pixel_values");
+        // Not made from media and not text: refused, naming the key.
+        let bare = Contract {
+            media_inputs: Vec::new(),
+            ..named
+        };
+        assert_eq!(
+            verify(&bare, picture_only).unwrap_err().key,
+            "k.embedding_input"
         );
     }
 

@@ -8,32 +8,53 @@ use omnigate_backend::{
 };
 use serde_json::{Map, Value};
 
-/// The inference request for `request`'s texts.
+/// The inference request for `request`'s inputs: texts as a BYTES tensor, or the tensor the
+/// gateway made from media, whichever the model's embedding input takes.
 pub(crate) fn request(
     request: &EmbeddingsRequest,
     input: &TensorSpec,
     output: &str,
 ) -> Result<InferRequest, BackendError> {
-    let EmbeddingInput::Text(texts) = &request.input else {
-        return Err(BackendError::Rejected {
-            status: 400,
-            message: "This model embeds text; token ids cannot be sent to it.".to_owned(),
-            param: Some("input".to_owned()),
-        });
+    let refuse = |message: String| BackendError::Rejected {
+        status: 400,
+        message,
+        param: Some("input".to_owned()),
     };
-    let n = texts.len() as u64;
-    let shape = if input.shape.len() == 2 {
-        vec![n, 1]
-    } else {
-        vec![n]
-    };
-    let tensor = Tensor::from_strings(input.name.clone(), shape, texts).map_err(|e| {
-        BackendError::Rejected {
-            status: 400,
-            message: e,
-            param: Some("input".to_owned()),
+    let takes_text = input.datatype == Datatype::Bytes;
+    let tensor = match (&request.input, takes_text) {
+        (EmbeddingInput::Text(texts), true) => {
+            let n = texts.len() as u64;
+            let shape = if input.shape.len() == 2 {
+                vec![n, 1]
+            } else {
+                vec![n]
+            };
+            Tensor::from_strings(input.name.clone(), shape, texts).map_err(refuse)?
         }
-    })?;
+        (EmbeddingInput::Media(tensor), false) if tensor.name == input.name => tensor.clone(),
+        (EmbeddingInput::Media(tensor), false) => {
+            return Err(refuse(format!(
+                "This model embeds its input `{}`; the media were made for `{}`.",
+                input.name, tensor.name
+            )));
+        }
+        (EmbeddingInput::Tokens(_), true) => {
+            return Err(refuse(
+                "This model embeds text; token ids cannot be sent to it.".to_owned(),
+            ));
+        }
+        (_, true) => {
+            return Err(refuse(
+                "This model embeds text; it takes no pictures or sounds.".to_owned(),
+            ));
+        }
+        (_, false) => {
+            return Err(refuse(format!(
+                "This model embeds media (its input `{}`); send `image_url` (or `audio_url`, `video_url`) items as `input`.",
+                input.name
+            )));
+        }
+    };
     Ok(InferRequest {
         model: request.model.clone(),
         id: None,

@@ -44,6 +44,15 @@ pub(crate) fn embeddings_body(request: &EmbeddingsRequest) -> Result<Vec<u8>, Ba
         match &request.input {
             EmbeddingInput::Text(items) => json!(items),
             EmbeddingInput::Tokens(items) => json!(items),
+            // The OpenAI embeddings API has no tensor input.
+            EmbeddingInput::Media(_) => {
+                return Err(BackendError::Rejected {
+                    status: 400,
+                    message: "This model's server embeds text; it takes no pictures or sounds."
+                        .to_owned(),
+                    param: Some("input".to_owned()),
+                });
+            }
         },
     );
     if let Some(dimensions) = request.dimensions {

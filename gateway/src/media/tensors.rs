@@ -20,6 +20,8 @@ use std::collections::BTreeSet;
 pub struct MediaInput {
     /// Its position in the request's `inputs`.
     pub index: usize,
+    /// The request field it came from, as errors name it (`inputs[2].media`, `input[0]`).
+    pub param: String,
     /// The model's input name.
     pub name: String,
     /// Where the media is.
@@ -215,7 +217,7 @@ fn renamed(err: NormalizeError, items: &[MediaInput]) -> NormalizeError {
             if let Some(rest) = param.strip_prefix(&prefix)
                 && (rest.is_empty() || rest.starts_with('.'))
             {
-                return format!("inputs[{}].media", item.index);
+                return item.param.clone();
             }
         }
         param

@@ -4,17 +4,15 @@
 //! the answer), nothing is decoded and re-encoded.
 
 use crate::error::ApiError;
+use crate::respond::media_usage::{add_media_usage, encode_media, splice};
 use crate::respond::{json, sse};
 use axum::Json;
 use axum::body::Bytes;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use omnigate_backend::{Answer, ChatResponse, ChatStream, RelayedJson, Usage};
+use omnigate_backend::{Answer, ChatResponse, ChatStream};
 use omnigate_openapi::MediaUsage;
 use std::sync::Arc;
-
-/// The key omnigate adds inside `usage`.
-const MEDIA_KEY: &str = "media";
 
 /// A whole completion.
 pub fn completion(
@@ -79,38 +77,4 @@ fn encode_chunk(
     serde_json::to_vec(&chunk)
         .map(Bytes::from)
         .map_err(|e| ApiError::Internal(format!("cannot encode a stream chunk: {e}")))
-}
-
-/// The relayed bytes with `model` (and, when the request had media, `usage.media`) spliced in;
-/// `None` when the splice cannot be done (the answer's `usage` already names `media`), and the
-/// answer must be decoded instead.
-fn splice(relayed: &RelayedJson, public_name: &str, media_json: Option<&[u8]>) -> Option<Bytes> {
-    let Some(media) = media_json else {
-        return Some(relayed.with_model(public_name));
-    };
-    match relayed.with_model_and_usage_extra(public_name, MEDIA_KEY, media) {
-        Some(bytes) => Some(bytes),
-        None if relayed.has_usage_object() => None,
-        // No usage object: a backend that reports no usage gets none invented.
-        None => Some(relayed.with_model(public_name)),
-    }
-}
-
-/// `usage.media` as JSON, or `None` when the request carried no media.
-fn encode_media(media: &MediaUsage) -> Result<Option<Vec<u8>>, ApiError> {
-    if media.is_empty() {
-        return Ok(None);
-    }
-    serde_json::to_vec(media)
-        .map(Some)
-        .map_err(|e| ApiError::Internal(format!("cannot encode media usage: {e}")))
-}
-
-/// Adds `usage.media` when the request had media.
-fn add_media_usage(usage: &mut Usage, media: &MediaUsage) {
-    if !media.is_empty()
-        && let Ok(value) = serde_json::to_value(media)
-    {
-        usage.extra.insert(MEDIA_KEY.to_owned(), value);
-    }
 }

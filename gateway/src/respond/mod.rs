@@ -5,6 +5,7 @@
 pub mod chat;
 pub mod embeddings;
 pub mod json;
+mod media_usage;
 pub mod sse;
 pub mod transcript;
 pub mod transcript_sse;

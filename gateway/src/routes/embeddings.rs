@@ -4,15 +4,20 @@ use crate::dispatch::{self, Hedging, RequestDeadline};
 use crate::error::ApiError;
 use crate::exchange;
 use crate::extract::ApiJson;
+use crate::media::tensors::{self, MediaInput};
+use crate::registry::ModelSpec;
 use crate::respond;
 use crate::routes::docs::PostErrors;
 use crate::state::AppState;
 use crate::tenancy::admission::{self, Caller};
 use axum::extract::State;
 use axum::response::Response;
-use omnigate_backend::{Answer, EmbeddingInput, Task};
+use omnigate_backend::{Answer, EmbeddingInput, Task, Tensor};
+use omnigate_config::TensorMedia;
 use omnigate_openapi::MediaUsage;
-use omnigate_openapi::{EmbeddingsInput, EmbeddingsRequest, EmbeddingsResponse};
+use omnigate_openapi::{
+    EmbeddingsInput, EmbeddingsMediaItem, EmbeddingsRequest, EmbeddingsResponse,
+};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -53,7 +58,13 @@ pub async fn create_embeddings(
         user,
         extra: mut params,
     } = request;
-    let input = embedding_input(input)?;
+    let (input, media_usage) = match input {
+        EmbeddingsInput::Media(items) => {
+            let made = media_tensor(&state, &model, items).await?;
+            (EmbeddingInput::Media(made.0), made.1)
+        }
+        other => (embedding_input(other)?, MediaUsage::default()),
+    };
     if let Some(format) = encoding_format {
         if format != "float" && format != "base64" {
             return Err(ApiError::invalid(
@@ -77,8 +88,10 @@ pub async fn create_embeddings(
             EmbeddingInput::Text(texts) => texts.iter().map(String::len).sum(),
             // Token ids: about four bytes of text each.
             EmbeddingInput::Tokens(lists) => lists.iter().map(Vec::len).sum::<usize>() * 4,
+            // Media are charged by their units (pixels, seconds, frames).
+            EmbeddingInput::Media(_) => 0,
         };
-        admission::charge(prompt_bytes, None, &MediaUsage::default())
+        admission::charge(prompt_bytes, None, &media_usage)
     })
     .await?;
     let template = omnigate_backend::EmbeddingsRequest {
@@ -112,12 +125,131 @@ pub async fn create_embeddings(
         };
         admitted.used_tokens(usage.as_ref());
     }
-    let mut response = respond::embeddings::respond(served.value, served.model.name.clone())?;
+    let mut response =
+        respond::embeddings::respond(served.value, served.model.name.clone(), &media_usage)?;
     labels.apply(&mut response);
     if let Some(admitted) = admitted {
         admitted.finish(&mut response);
     }
     Ok(response)
+}
+
+/// Media to embed, made into the one tensor the model's config makes from media: each item
+/// normalized by the model's contract (budgets, fetch policy, decode pool), then stacked along a
+/// new first dimension, one row per item. Errors name the item (`input[i]`).
+async fn media_tensor(
+    state: &AppState,
+    model: &ModelSpec,
+    items: Vec<EmbeddingsMediaItem>,
+) -> Result<(Tensor, MediaUsage), ApiError> {
+    if items.is_empty() || items.len() > MAX_INPUTS {
+        return Err(ApiError::invalid(
+            format!("`input` must hold 1 to {MAX_INPUTS} items."),
+            Some("input"),
+        ));
+    }
+    let kind = |item: &EmbeddingsMediaItem| match item {
+        EmbeddingsMediaItem::ImageUrl { .. } => TensorMedia::Image,
+        EmbeddingsMediaItem::AudioUrl { .. } => TensorMedia::Audio,
+        EmbeddingsMediaItem::VideoUrl { .. } => TensorMedia::Video,
+    };
+    let wanted = kind(&items[0]);
+    if let Some(i) = items.iter().position(|item| kind(item) != wanted) {
+        return Err(ApiError::invalid(
+            "`input` items must all be of one kind (pictures, sounds or videos): they go to one input of the model.",
+            Some(&format!("input[{i}]")),
+        ));
+    }
+    let inputs = &model.media.tensor_inputs;
+    let mut fitting = inputs.iter().filter(|(_, spec)| spec.media == wanted);
+    let (name, spec) = match (fitting.next(), fitting.next()) {
+        (Some(only), None) => only,
+        (None, _) if inputs.is_empty() => {
+            return Err(ApiError::invalid(
+                format!(
+                    "Model `{}` embeds text: its config makes no input from media.",
+                    model.name
+                ),
+                Some("input"),
+            ));
+        }
+        (None, _) => {
+            return Err(ApiError::invalid(
+                format!(
+                    "Model `{}` makes no input from {}.",
+                    model.name,
+                    media_kind(wanted)
+                ),
+                Some("input"),
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                format!(
+                    "Model `{}` makes several inputs from {}; embeddings need exactly one.",
+                    model.name,
+                    media_kind(wanted)
+                ),
+                Some("input"),
+            ));
+        }
+    };
+    let media = items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| MediaInput {
+            index,
+            param: format!("input[{index}]"),
+            name: name.clone(),
+            url: match item {
+                EmbeddingsMediaItem::ImageUrl { image_url } => image_url.url,
+                EmbeddingsMediaItem::AudioUrl { audio_url } => audio_url.url,
+                EmbeddingsMediaItem::VideoUrl { video_url } => video_url.url,
+            },
+            spec: spec.clone(),
+        })
+        .collect();
+    let normalizer = state.normalizer();
+    let made =
+        exchange::media_stage(tensors::make(&normalizer, &model.name, &model.media, media)).await?;
+    exchange::media(&made.usage);
+    let rows: Vec<Tensor> = made.tensors.into_iter().map(|(_, tensor)| tensor).collect();
+    Ok((stack(name, rows)?, made.usage))
+}
+
+/// One tensor of `rows` (all of one datatype and shape), with a new first dimension.
+fn stack(name: &str, rows: Vec<Tensor>) -> Result<Tensor, ApiError> {
+    let first = rows
+        .first()
+        .ok_or_else(|| ApiError::Internal("no media tensor was made".to_owned()))?;
+    let (datatype, shape) = (first.datatype, first.shape.clone());
+    if let Some(i) = rows.iter().position(|row| row.shape != shape) {
+        return Err(ApiError::invalid(
+            format!(
+                "input[{i}] makes a tensor of shape {:?} and input[0] one of {shape:?}: items embedded together must normalize to one shape (give the model a fixed size, e.g. `image.tensor_size`).",
+                rows[i].shape
+            ),
+            Some(&format!("input[{i}]")),
+        ));
+    }
+    let mut data = Vec::with_capacity(rows.iter().map(|row| row.data.len()).sum());
+    for row in &rows {
+        data.extend_from_slice(&row.data);
+    }
+    Ok(Tensor {
+        name: name.to_owned(),
+        datatype,
+        shape: std::iter::once(rows.len() as u64).chain(shape).collect(),
+        data: data.into(),
+    })
+}
+
+fn media_kind(media: TensorMedia) -> &'static str {
+    match media {
+        TensorMedia::Image => "pictures",
+        TensorMedia::Audio => "sounds",
+        TensorMedia::Video => "videos",
+    }
 }
 
 fn embedding_input(input: EmbeddingsInput) -> Result<EmbeddingInput, ApiError> {
@@ -126,10 +258,16 @@ fn embedding_input(input: EmbeddingsInput) -> Result<EmbeddingInput, ApiError> {
         EmbeddingsInput::Many(texts) => EmbeddingInput::Text(texts),
         EmbeddingsInput::Tokens(tokens) => EmbeddingInput::Tokens(vec![tokens]),
         EmbeddingsInput::ManyTokens(lists) => EmbeddingInput::Tokens(lists),
+        EmbeddingsInput::Media(_) => {
+            return Err(ApiError::Internal(
+                "media inputs are made by `media_tensor`".to_owned(),
+            ));
+        }
     };
     let empty_item = match &input {
         EmbeddingInput::Text(texts) => texts.iter().any(String::is_empty),
         EmbeddingInput::Tokens(lists) => lists.iter().any(Vec::is_empty),
+        EmbeddingInput::Media(_) => false,
     };
     if input.is_empty() || empty_item {
         return Err(ApiError::invalid(

@@ -90,6 +90,7 @@ pub async fn model_infer(
                 }
                 media.push(MediaInput {
                     index: i,
+                    param: format!("inputs[{i}].media"),
                     name: input.name,
                     url,
                     spec: spec.clone(),

@@ -70,6 +70,16 @@ pub fn shared() -> SocketAddr {
         toml += &stats_model("stats", "image-stats", true, "nchw");
         toml += &stats_model("stats-http", "image-stats", false, "nchw");
         toml += &stats_model("stats-nhwc", "image-stats-nhwc", true, "nhwc");
+        // Pictures to /v1/embeddings: the per-channel means are the vector. Over gRPC the
+        // input is found (the model's only input made from media), over REST it is named.
+        for (name, grpc, input) in [
+            ("picture-embed", true, ""),
+            ("picture-embed-http", false, "embedding_input = \"pixel_values\"\n"),
+        ] {
+            toml += &format!("[models.{name}]\ntasks = [\"embeddings\"]\n[models.{name}.image]\noutput = \"tensor\"\ntensor_size = [224, 224]\nmean = {MEAN:?}\nstd = {STD:?}\n[models.{name}.inputs.pixel_values]\nmedia = \"image\"\n");
+            let extra = format!("{input}embedding_output = \"channel_mean\"");
+            toml += &deployment(name, "image-stats", grpc, &extra);
+        }
         for (name, grpc) in [("sound", true), ("sound-http", false)] {
             toml += &format!("[models.{name}]\ntasks = [\"infer\"]\n[models.{name}.audio]\nsample_rate = 16000\n[models.{name}.inputs.waveform]\nmedia = \"audio\"\n");
             toml += &deployment(name, "audio-stats", grpc, "");

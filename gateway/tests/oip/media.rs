@@ -122,6 +122,80 @@ async fn a_jpeg_data_url_arrives_as_exactly_the_declared_tensor() {
     }
 }
 
+/// Each channel's mean of the tensor the media crate makes of `jpeg`.
+fn channel_means(jpeg: &[u8]) -> Vec<f64> {
+    let plane = 224 * 224;
+    normalized(jpeg)
+        .chunks(plane)
+        .map(|c| c.iter().map(|v| f64::from(*v)).sum::<f64>() / plane as f64)
+        .collect()
+}
+
+#[tokio::test]
+async fn pictures_sent_to_embeddings_arrive_as_one_batch_tensor_and_its_output_is_the_vector() {
+    let addr = shared();
+    let pictures = [jpeg(224, 224), jpeg(320, 200), jpeg(64, 480)];
+    let input: Vec<Value> = pictures
+        .iter()
+        .map(|p| json!({"type": "image_url", "image_url": {"url": data_url(p)}}))
+        .collect();
+    for model in ["picture-embed", "picture-embed-http"] {
+        let body = json!({"model": model, "input": input});
+        let (status, answer) = post(addr, "/v1/embeddings", &body).await;
+        assert_eq!(status, 200, "{model}: {answer}");
+        let data = answer["data"].as_array().unwrap();
+        assert_eq!(
+            data.len(),
+            pictures.len(),
+            "{model}: one vector per picture"
+        );
+        for (i, (item, picture)) in data.iter().zip(&pictures).enumerate() {
+            assert_eq!(item["index"], i);
+            let got = numbers(&item["embedding"]);
+            let want = channel_means(picture);
+            assert_eq!(got.len(), 3, "{model}: the model's [n, 3] output, row {i}");
+            for (got, want) in got.iter().zip(&want) {
+                // The server's FP64 means, sent on as the f32s an embedding is made of.
+                assert!(
+                    (got - want).abs() < 1e-6 * want.abs().max(1.0),
+                    "{model} picture {i}: {got} vs {want}"
+                );
+            }
+        }
+        let pixels = answer["usage"]["media"]["image_pixels"].as_u64();
+        assert_eq!(pixels, Some(3 * 224 * 224), "{model}: {answer}");
+    }
+}
+
+#[tokio::test]
+async fn embeddings_refuse_media_a_model_cannot_take_naming_the_item() {
+    let addr = shared();
+    let picture = json!({"type": "image_url", "image_url": {"url": data_url(&jpeg(32, 32))}});
+    let sound = json!({"type": "audio_url", "audio_url": {"url": "data:audio/wav;base64,AAAA"}});
+    let broken = json!({"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,AAAA"}});
+    for (model, input, param, want) in [
+        // A text model: nothing in its config makes an input from media.
+        ("embedder", json!([picture]), "input", 400),
+        // Pictures and sounds cannot share one input.
+        ("picture-embed", json!([picture, sound]), "input[1]", 400),
+        // Sounds, to a model that makes its input from pictures.
+        ("picture-embed", json!([sound]), "input", 400),
+        // Bytes that are no picture, named by their place (415, as in chat).
+        ("picture-embed", json!([picture, broken]), "input[1]", 415),
+    ] {
+        let body = json!({"model": model, "input": input});
+        let (status, answer) = post(addr, "/v1/embeddings", &body).await;
+        assert_eq!(status, want, "{model} {param}: {answer}");
+        assert_eq!(answer["error"]["param"], param, "{model}: {answer}");
+    }
+    // Text to a model that embeds pictures: the backend says what it takes.
+    let body = json!({"model": "picture-embed", "input": "a cat"});
+    let (status, answer) = post(addr, "/v1/embeddings", &body).await;
+    assert_eq!(status, 400, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("image_url"), "{message}");
+}
+
 #[tokio::test]
 async fn media_that_is_not_a_picture_is_refused_naming_the_input() {
     let addr = shared();
