@@ -8,7 +8,7 @@ For each prompt (ChatML-rendered exactly as SmolLM2's chat template renders it):
   - the 20 largest logits of the first step, with their token ids.
 
     python3 -m venv ~/.cache/omnigate/llama-venv
-    CMAKE_ARGS="-DGGML_NATIVE=OFF" ~/.cache/omnigate/llama-venv/bin/pip install llama-cpp-python==0.3.16 numpy
+    CMAKE_ARGS="-DGGML_NATIVE=OFF" ~/.cache/omnigate/llama-venv/bin/pip install llama-cpp-python==0.3.36 numpy
     ~/.cache/omnigate/llama-venv/bin/python reference/make_reference.py [path/to/SmolLM2-135M-Instruct.Q4_1.gguf]
 
 Without a path, the file is taken from omnigate's cache (`omnigate fetch` puts it there).
