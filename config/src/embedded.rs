@@ -19,6 +19,8 @@ pub enum EmbeddedArchitecture {
     SileroVad,
     /// Whisper tiny.en speech recognition (with Silero VAD to cut long sound at silences).
     Whisper,
+    /// SmolLM2-135M-Instruct chat (text generation, continuously batched).
+    Smollm2,
 }
 
 /// Where an embedded model runs: `"cpu"` (burn's CPU backend, always built), `"cuda"` /

@@ -131,6 +131,7 @@ mod tests {
                 "all-minilm-l6-v2",
                 "pp-ocrv4",
                 "silero-vad",
+                "smollm2-135m-instruct",
                 "whisper-tiny.en"
             ]
         );

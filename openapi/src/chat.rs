@@ -9,8 +9,9 @@ use utoipa::ToSchema;
 /// forwarded to the backend unchanged.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ChatCompletionRequest {
-    /// The model to use: one of `GET /v1/models`.
-    #[schema(example = "gpt-4o-mini")]
+    /// The model to use: one of `GET /v1/models` (`smollm2-135m-instruct` in the embedded
+    /// default).
+    #[schema(example = "smollm2-135m-instruct")]
     pub model: String,
     /// The conversation so far.
     pub messages: Vec<ChatMessage>,

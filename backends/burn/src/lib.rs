@@ -1,9 +1,12 @@
 //! omnigate's embedded backend: real models running in-process on burn, so the gateway answers
-//! embeddings, OCR, voice-activity and speech-recognition requests on a laptop with no other server.
+//! chat, embeddings, OCR, voice-activity and speech-recognition requests on a laptop with no
+//! other server.
 //!
 //! Each deployment runs one model ([`Architecture`]) on its own worker thread behind a dynamic
 //! [`batcher`](BatchLimits): concurrent requests share forward passes, the queue is bounded
-//! (a full one answers 429), and the async executor never runs model code.
+//! (a full one answers 429), and the async executor never runs model code. The chat model
+//! batches continuously instead (see `generate.rs`): requests join and leave the running batch
+//! at every generated token.
 
 mod answer;
 mod architecture;
@@ -11,8 +14,11 @@ mod asr;
 mod batcher;
 mod device;
 mod embed;
+mod generate;
 mod inputs;
+mod llm;
 mod ocr;
+mod stop;
 mod vad;
 mod worker_health;
 
@@ -67,6 +73,7 @@ enum Runner {
     Ocr(Batcher<RgbImage, Vec<TextLine>>),
     Vad(Batcher<Arc<[f32]>, Vec<SpeechSegment>>),
     Asr(asr::Asr),
+    Chat(llm::Chat),
 }
 
 /// One model running in-process.
@@ -127,6 +134,10 @@ impl EmbeddedBackend {
                         .await?;
                 Runner::Asr(asr::Asr { vad, whisper })
             }
+            Architecture::SmolLm2 => Runner::Chat(
+                llm::Chat::start(name, limits, dir.join(omnigate_smollm2::FILE_NAME), device)
+                    .await?,
+            ),
         };
         tracing::info!(model = name, architecture = %architecture, "embedded model loaded");
         Ok(Self {
@@ -146,6 +157,7 @@ impl EmbeddedBackend {
             Runner::Ocr(batcher) => batcher.inject_fault(fault),
             Runner::Vad(batcher) => batcher.inject_fault(fault),
             Runner::Asr(asr) => asr.whisper.inject_fault(fault),
+            Runner::Chat(_) => tracing::warn!(?fault, "the chat model takes no injected faults"),
         }
     }
 
@@ -154,7 +166,7 @@ impl EmbeddedBackend {
             Runner::Ocr(batcher) => ocr::answer(batcher, request).await,
             Runner::Vad(batcher) => vad::answer(batcher, request).await,
             Runner::Asr(asr) => asr.answer(request).await,
-            Runner::Embed(..) => Err(BackendError::Unsupported(Task::Chat)),
+            Runner::Embed(..) | Runner::Chat(_) => Err(BackendError::Unsupported(Task::Chat)),
         }
     }
 }
@@ -176,15 +188,22 @@ impl Backend for EmbeddedBackend {
             Runner::Ocr(batcher) => batcher.health(),
             Runner::Vad(batcher) => batcher.health(),
             Runner::Asr(asr) => asr.vad.health().and_then(|()| asr.whisper.health()),
+            Runner::Chat(chat) => chat.health(),
         }
     }
 
     async fn chat(&self, request: ChatRequest) -> Result<Answer<ChatResponse>, BackendError> {
+        if let Runner::Chat(chat) = &self.runner {
+            return chat.complete(&request).await.map(Answer::Built);
+        }
         let content = self.answer(&request).await?;
         Ok(answer::response(&request.model, content).into())
     }
 
     async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, BackendError> {
+        if let Runner::Chat(chat) = &self.runner {
+            return chat.stream(&request);
+        }
         let content = self.answer(&request).await?;
         let chunks = answer::chunks(&request.model, content, request.include_usage());
         let chunks = chunks.into_iter().map(|chunk| Ok(Answer::Built(chunk)));

@@ -38,6 +38,7 @@ fn architecture(arch: EmbeddedArchitecture) -> Architecture {
         EmbeddedArchitecture::Ppocr => Architecture::PpOcr,
         EmbeddedArchitecture::SileroVad => Architecture::SileroVad,
         EmbeddedArchitecture::Whisper => Architecture::Whisper,
+        EmbeddedArchitecture::Smollm2 => Architecture::SmolLm2,
     }
 }
 

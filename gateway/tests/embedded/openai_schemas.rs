@@ -83,6 +83,7 @@ async fn every_embedded_answer_matches_openai_schemas() {
             "all-minilm-l6-v2",
             "pp-ocrv4",
             "silero-vad",
+            "smollm2-135m-instruct",
             "whisper-tiny.en"
         ],
         "a new embedded model needs its answers checked here"
@@ -97,6 +98,11 @@ async fn every_embedded_answer_matches_openai_schemas() {
         ),
         ("VAD", chat("silero-vad", audio_part(&beckett()))),
         ("Whisper", chat("whisper-tiny.en", audio_part(&beckett()))),
+        (
+            "SmolLM2",
+            json!({"model": "smollm2-135m-instruct", "max_tokens": 12,
+                "messages": [{"role": "user", "content": "What is the capital of France?"}]}),
+        ),
     ];
     for (label, body) in chats {
         let whole = post(&body, "/v1/chat/completions").await;

@@ -1,4 +1,5 @@
-"""The official OpenAI Python SDK against the embedded default models (real weights).
+"""The official OpenAI Python SDK against the embedded default models (real weights), the
+chat model's reply streamed.
 
 Env: OMNIGATE_BASE_URL, OMNIGATE_PNG (a picture of text), OMNIGATE_WAV (a speech recording),
 OMNIGATE_EXPECTED_TEXT (the picture's first line), OMNIGATE_EXPECTED_WORDS (the recording's)."""
@@ -38,4 +39,25 @@ def words(text):
 
 
 assert words(transcript.text) == words(os.environ["OMNIGATE_EXPECTED_WORDS"]), transcript
+
+# Text chat with the embedded language model, streamed token by token, with usage at the end.
+question = [{"role": "user", "content": "What is the capital of France?"}]
+stream = client.chat.completions.create(
+    model="smollm2-135m-instruct", messages=question, temperature=0, stream=True,
+    stream_options={"include_usage": True},
+)
+pieces, finish, usage = [], None, None
+for chunk in stream:
+    if chunk.usage is not None:
+        usage = chunk.usage
+    for choice in chunk.choices:
+        if choice.delta.content:
+            pieces.append(choice.delta.content)
+        finish = choice.finish_reason or finish
+streamed = "".join(pieces)
+assert len(pieces) > 2 and "Paris" in streamed, pieces
+assert finish == "stop" and usage.completion_tokens >= len(pieces), (finish, usage)
+whole = client.chat.completions.create(model="smollm2-135m-instruct", messages=question, temperature=0)
+assert whole.choices[0].message.content == streamed, (whole, streamed)
+assert whole.usage.prompt_tokens == usage.prompt_tokens, (whole.usage, usage)
 print("ok")
