@@ -205,6 +205,27 @@ fn image_seeds() -> Vec<(String, Vec<u8>)> {
             with_exif_orientation(&jpeg, 6),
         ));
     }
+    // Large enough against the small outputs to be decoded at 1/2..1/8 scale with the
+    // `libjpeg-turbo` feature (320 / 8 = 40 >= the 32 px low-detail side), in every layout.
+    let big = quadrants(320, 240);
+    for (name, progressive) in [("big420.jpg", false), ("big420_progressive.jpg", true)] {
+        let mut out = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut out, 75);
+        encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+        encoder.set_progressive(progressive);
+        if encoder
+            .encode(big.as_raw(), 320, 240, jpeg_encoder::ColorType::Rgb)
+            .is_ok()
+        {
+            seeds.push((name.to_owned(), with_exif_orientation(&out, 8)));
+        }
+    }
+    if let Some(jpeg) = encode(
+        &DynamicImage::ImageLuma8(DynamicImage::ImageRgb8(big).to_luma8()),
+        ImageFormat::Jpeg,
+    ) {
+        seeds.push(("big_gray.jpg".into(), jpeg));
+    }
     seeds
 }
 

@@ -6,6 +6,17 @@
 #   ROUNDS=5 ONLY="jpeg mp3" gateway/media/benches/compare.sh
 #   CPU=1 gateway/media/benches/compare.sh                  # pin both sides to core 1
 #   FEATURES=ffmpeg ONLY=video gateway/media/benches/compare.sh   # video decoded by FFmpeg
+#   TURBO=0 gateway/media/benches/compare.sh                # skip the libjpeg-turbo build
+#   WALL_CPUS=0,1 ONLY=video gateway/media/benches/compare.sh    # wall-time round on 2 cores
+#
+# Pictures are timed twice on the Rust side: the default build (zune-jpeg, full size) and, when
+# nasm is there (TURBO=auto, the default; TURBO=1 insists), a second build with the
+# `libjpeg-turbo` feature (JPEGs decoded at 1/2, 1/4 or 1/8 scale), in the same rounds. Python's
+# pictures are timed plainly and with Pillow's draft() (libjpeg's own reduced-scale decode).
+#
+# Video also gets a wall-time round after the one-core rounds, on WALL_CPUS (default 0,1):
+# PyAV with FFmpeg's own threads on against the Rust pipeline as built, each run once per
+# round on the same cores. The load average is printed before and after.
 #
 # Inputs go to target/media-bench/: the photo is written by the Rust example, the MP3 is the
 # committed testdata clip, the video is made by ffmpeg (apt-get install -y ffmpeg; the video
@@ -22,6 +33,8 @@ cd "$(dirname "$0")/../../.."
 ROUNDS="${ROUNDS:-3}"
 CPU="${CPU:-0}"
 ONLY="${ONLY:-}"
+TURBO="${TURBO:-auto}"
+WALL_CPUS="${WALL_CPUS:-0,1}"
 VENV="${VENV:-$HOME/.cache/omnigate/bench-venv}"
 DIR="${DIR:-$PWD/target/media-bench}"
 PY_PACKAGES=(pillow==13.0.0 numpy==2.4.6 librosa==0.11.0 soundfile==0.14.0 soxr==1.1.0 av==18.1.0)
@@ -38,7 +51,18 @@ fi
 
 echo "building (release) ..." >&2
 cargo build --release --quiet -p omnigate-media --example media_timings ${FEATURES:+--features "$FEATURES"}
-BIN="$PWD/target/release/examples/media_timings"
+BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/examples/media_timings"
+TURBO_BIN=""
+if [[ "$TURBO" == 1 ]] || { [[ "$TURBO" == auto ]] && command -v nasm >/dev/null; }; then
+    # A copy: the next build (the default one, on a later run) overwrites the same path.
+    cp "$BIN" "$DIR/media_timings.default"
+    cargo build --release --quiet -p omnigate-media --example media_timings \
+        --features "libjpeg-turbo${FEATURES:+,$FEATURES}"
+    cp "$BIN" "$DIR/media_timings.turbo"
+    cp "$DIR/media_timings.default" "$BIN"
+    TURBO_BIN="$DIR/media_timings.turbo"
+fi
+wanted() { [[ -z "$ONLY" ]] || for o in $ONLY; do [[ "$1" == "$o"* || "$o" == "$1"* ]] && return 0; done; return 1; }
 
 ONLY_ARGS=()
 for o in $ONLY; do ONLY_ARGS+=(--only "$o"); done
@@ -52,40 +76,72 @@ RESULTS="$(mktemp)"
 trap 'rm -f "$RESULTS"' EXIT
 # Writes the photo, copies the MP3 and (once, with ffmpeg) makes the video before any timing.
 "$BIN" --dir "$DIR" --prepare
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq 1 "$ROUNDS"); do
     echo "round $round/$ROUNDS ..." >&2
     taskset -c "$CPU" "$BIN" --dir "$DIR" "${ONLY_ARGS[@]}" | grep '^RESULT' >>"$RESULTS"
+    if [[ -n "$TURBO_BIN" ]] && wanted jpeg; then
+        taskset -c "$CPU" "$TURBO_BIN" --dir "$DIR" --only jpeg \
+            | grep '^RESULT' | sed 's/^RESULT rust /RESULT rust_turbo /' >>"$RESULTS"
+    fi
     taskset -c "$CPU" "$VENV/bin/python" gateway/media/benches/compare_python.py "$DIR" "${ONLY_ARGS[@]}" \
         | grep '^RESULT' >>"$RESULTS"
 done
+# Wall time on several cores: what a client waits for one long video when the decoders may
+# use every core they are given (FFmpeg's frame/slice threads; the Rust pipeline as built).
+if wanted video && [[ -f "$DIR/video_60s_720p30_h264.mp4" ]]; then
+    for round in $(seq 1 "$ROUNDS"); do
+        echo "wall round $round/$ROUNDS on cores $WALL_CPUS ..." >&2
+        taskset -c "$WALL_CPUS" "$BIN" --dir "$DIR" --only video_60s_720p_1fps \
+            | grep '^RESULT rust video_60s_720p_1fps ' \
+            | sed 's/ video_60s_720p_1fps / video_60s_720p_1fps_wall /' >>"$RESULTS"
+        env -u OMP_NUM_THREADS taskset -c "$WALL_CPUS" "$VENV/bin/python" \
+            gateway/media/benches/compare_python.py "$DIR" --only video_60s_720p_1fps_threads \
+            | grep '^RESULT' >>"$RESULTS"
+    done
+fi
+LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo
-echo "omnigate-media vs Python, ms per item (median of $ROUNDS rounds' medians; one core: taskset -c $CPU)"
+echo "omnigate-media vs Python, ms per item (median of $ROUNDS rounds' medians; one core: taskset -c $CPU;"
+echo "wall rows: taskset -c $WALL_CPUS). Load average before: $LOAD_BEFORE; after: $LOAD_AFTER"
 python3 - "$RESULTS" <<'PY'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
     _, side, name, median, _minimum, _runs = line.split()
     rows.setdefault(name, {}).setdefault(side, []).append(float(median))
-# The Pillow draft() variant is compared with the same Rust workload.
+# The Pillow draft() variant is compared with the same Rust workload, and PyAV with threads
+# with the Rust pipeline on the same cores.
 pairs = [
     ("jpeg_tensor_448", "jpeg_tensor_448"),
     ("jpeg_tensor_448", "jpeg_tensor_448_draft"),
     ("jpeg420_tensor_448", "jpeg420_tensor_448"),
+    ("jpeg420_tensor_448", "jpeg420_tensor_448_draft"),
     ("jpeg_reencode_448", "jpeg_reencode_448"),
     ("mp3_60s_16k_mono", "mp3_60s_16k_mono"),
     ("mp3_decode_only", "mp3_decode_only"),
     ("video_60s_720p_1fps", "video_60s_720p_1fps"),
     ("video_per_picture", "video_per_picture"),
+    ("video_60s_720p_1fps_wall", "video_60s_720p_1fps_threads"),
 ]
-print(f"{'workload':<24}{'python':>12}{'rust':>12}{'python/rust':>14}")
+turbo = any("rust_turbo" in sides for sides in rows.values())
+header = f"{'workload':<28}{'python':>10}{'rust':>10}{'python/rust':>13}"
+if turbo:
+    header += f"{'rust+turbo':>12}{'python/turbo':>14}"
+print(header)
 for rust_name, py_name in pairs:
     rust = rows.get(rust_name, {}).get("rust")
     py = rows.get(py_name, {}).get("python")
     if not rust or not py:
         continue
     r, p = statistics.median(rust), statistics.median(py)
-    print(f"{py_name:<24}{p:>12.2f}{r:>12.2f}{p / r:>13.2f}x")
+    line = f"{py_name:<28}{p:>10.2f}{r:>10.2f}{p / r:>12.2f}x"
+    fast = rows.get(rust_name, {}).get("rust_turbo")
+    if fast:
+        t = statistics.median(fast)
+        line += f"{t:>12.2f}{p / t:>13.2f}x"
+    print(line)
 
 
 def median(name, side):

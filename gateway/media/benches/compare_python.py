@@ -14,11 +14,15 @@ Workloads (DIR holds the inputs the Rust side wrote):
                          trick most model servers do not use; shown for honesty.
   jpeg420_tensor_448     jpeg_tensor_448 on the same photo saved with 4:2:0 chroma (typical of
                          camera and phone JPEGs; the first photo is 4:4:4).
+  jpeg420_tensor_448_draft  The same with Image.draft().
   jpeg_reencode_448      The same resize, re-encoded as JPEG quality 90, 4:4:4 (as Rust does).
   mp3_60s_16k_mono       librosa.load(sr=16000, mono=True) (libsndfile/mpg123 decode, soxr_hq).
   video_60s_720p_1fps    PyAV, one decoding thread: decode every frame in order and keep the one
                          on screen at each whole second, as rgb24 numpy arrays (what Hugging
                          Face's read_video_pyav does).
+  video_60s_720p_1fps_threads  The same with FFmpeg's threads on (thread_type="AUTO", one
+                         thread per core it may use): the wall-time baseline, run by compare.sh
+                         on several cores.
 
 And the floors under the sound and video workloads, what the decoders alone cost:
   mp3_decode_only        soundfile.read of the MP3 as f32 (libsndfile/mpg123), librosa's decode
@@ -113,12 +117,16 @@ def decode_reference_pictures(data):
         return sum(1 for _ in container.decode(stream))
 
 
-def sample_video(data, fps=1.0):
+def sample_video(data, fps=1.0, threads=False):
     frames = []
     with av.open(io.BytesIO(data)) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "NONE"
-        stream.codec_context.thread_count = 1
+        if threads:
+            stream.thread_type = "AUTO"
+            stream.codec_context.thread_count = len(os.sched_getaffinity(0))
+        else:
+            stream.thread_type = "NONE"
+            stream.codec_context.thread_count = 1
         next_t = 0.0
         previous = None
         for frame in container.decode(stream):
@@ -165,6 +173,7 @@ def main():
     if wanted("jpeg420_tensor_448"):
         photo_420 = read(PHOTO_420)
         timed("jpeg420_tensor_448", 5, 40, lambda: to_tensor(photo_420))
+        timed("jpeg420_tensor_448_draft", 5, 40, lambda: to_tensor(photo_420, draft=True))
     if wanted("jpeg_reencode_448"):
         timed("jpeg_reencode_448", 5, 40, lambda: reencode(photo))
     if wanted("mp3_60s_16k_mono"):
@@ -173,7 +182,12 @@ def main():
     if wanted("mp3_decode_only"):
         mp3 = read(MP3)
         timed("mp3_decode_only", 2, 15, lambda: decode_mp3(mp3))
-    if wanted("video_60s_720p_1fps"):
+    if "video_60s_720p_1fps_threads" in only:
+        path = os.path.join(folder, VIDEO)
+        if os.path.exists(path):
+            video = read(VIDEO)
+            timed("video_60s_720p_1fps_threads", 1, 5, lambda: sample_video(video, threads=True))
+    elif wanted("video_60s_720p_1fps"):
         path = os.path.join(folder, VIDEO)
         if not os.path.exists(path):
             print(f"skipping video_60s_720p_1fps: {path} is missing", file=sys.stderr)

@@ -1,6 +1,8 @@
 //! Decoding untrusted picture bytes under limits: the declared size is read from the header and
 //! checked against the policy before a single pixel is decoded, then the decoder runs with
-//! `image::Limits` as a second guard.
+//! `image::Limits` as a second guard. A JPEG much larger than its output may be decoded at
+//! reduced scale instead (`jpeg_scaled`, with the `libjpeg-turbo` feature), once the same
+//! checks have passed.
 
 use std::io::Cursor;
 
@@ -17,17 +19,26 @@ const DECODE_SLACK: u64 = 32 * 1024 * 1024;
 
 /// A decoded picture as stored, with what its metadata says about it.
 pub(crate) struct Decoded {
-    /// The pixels, not yet oriented.
+    /// The pixels, not yet oriented: the stored size, or that size divided by `factor`.
     pub image: DynamicImage,
+    /// The size the file declares (and the pixels have when `factor` is 1).
+    pub stored_size: (u32, u32),
     /// The EXIF orientation (or the format's equivalent).
     pub orientation: Orientation,
+    /// 1, or the 2, 4 or 8 the picture was shrunk by while decoding (JPEG only).
+    pub factor: u32,
 }
 
 /// Reads the declared size, refuses it if over the policy's limits, then decodes the first frame.
+///
+/// `shrink` is asked, with the stored size and orientation, by how much (1, 2, 4 or 8) the
+/// picture may be shrunk while decoding; only JPEGs act on its answer, and they fall back to
+/// the full size when the scaled decoder declines.
 pub(crate) fn decode(
     bytes: &[u8],
     format: SourceImageFormat,
     policy: &ImagePolicy,
+    shrink: impl FnOnce(u32, u32, Orientation) -> u32,
 ) -> Result<Decoded, MediaError> {
     let mut header_limits = Limits::default();
     header_limits.max_alloc = Some(HEADER_ALLOC);
@@ -64,11 +75,29 @@ pub(crate) fn decode(
     }
     // A damaged EXIF block should not cost the client the whole picture: treat it as upright.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let decoded = |image, factor| Decoded {
+        image,
+        stored_size: (width, height),
+        orientation,
+        factor,
+    };
+    #[cfg(feature = "libjpeg-turbo")]
+    if format == SourceImageFormat::Jpeg {
+        let factor = shrink(width, height, orientation);
+        if factor > 1
+            && let Some(image) = super::jpeg_scaled::decode(bytes, width, height, factor)
+        {
+            return Ok(decoded(image, factor));
+        }
+    }
+    // Without libjpeg-turbo, every decoder works at full size.
+    #[cfg(not(feature = "libjpeg-turbo"))]
+    let _ = shrink;
     let image = DynamicImage::from_decoder(decoder).map_err(|e| match e {
         ImageError::Limits(l) => too_large(format!("the decoder's memory limit ({l})")),
         other => decode_error(other),
     })?;
-    Ok(Decoded { image, orientation })
+    Ok(decoded(image, 1))
 }
 
 fn reader(bytes: &[u8], format: SourceImageFormat, limits: Limits) -> ImageReader<Cursor<&[u8]>> {

@@ -4,10 +4,15 @@ mod composite;
 mod decode;
 mod detect;
 mod geometry;
+#[cfg(feature = "libjpeg-turbo")]
+mod jpeg_scaled;
 mod output;
 mod policy;
 mod resize;
+mod shrink;
 
+#[cfg(test)]
+mod shrink_tests;
 #[cfg(test)]
 mod tests;
 
@@ -30,19 +35,61 @@ pub fn normalize_image(
     policy: &ImagePolicy,
     detail: Option<Detail>,
 ) -> Result<(ImageData, ImageReport), MediaError> {
+    normalize(bytes, policy, detail, Decode::ShrinkWhenSmaller)
+}
+
+/// Whether a JPEG much larger than its output may be decoded at reduced scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decode {
+    /// Decode at the smallest 1/2, 1/4 or 1/8 scale whose pixels still cover the output.
+    ShrinkWhenSmaller,
+    /// Always decode every pixel (what the reduced-scale path is checked against).
+    #[cfg_attr(
+        not(all(test, feature = "libjpeg-turbo")),
+        expect(dead_code, reason = "the tests' reference path")
+    )]
+    Full,
+}
+
+fn normalize(
+    bytes: &[u8],
+    policy: &ImagePolicy,
+    detail: Option<Detail>,
+    mode: Decode,
+) -> Result<(ImageData, ImageReport), MediaError> {
     validate(policy)?;
+    let detail = detail.unwrap_or_default();
     let source_format = detect_image_format(bytes)?;
-    let decoded = decode::decode(bytes, source_format, policy)?;
-    let (original_width, original_height) = (decoded.image.width(), decoded.image.height());
+    // The layout depends only on the upright size, so it is known before any pixel is decoded;
+    // the shrink factor is chosen from it, in the upright frame (orientation may swap sides).
+    let layout_for =
+        |(w, h): (u32, u32)| geometry::layout(w, h, geometry::target_for(policy, detail, w, h));
+    let decoded = decode::decode(
+        bytes,
+        source_format,
+        policy,
+        |w, h, orientation| match mode {
+            Decode::ShrinkWhenSmaller => {
+                shrink::factor_for(&layout_for(shrink::oriented(w, h, orientation)))
+            }
+            Decode::Full => 1,
+        },
+    )?;
+    let (original_width, original_height) = decoded.stored_size;
+    let upright = shrink::oriented(original_width, original_height, decoded.orientation);
+    let layout = shrink::reduce_layout(
+        &layout_for(upright),
+        original_width,
+        original_height,
+        decoded.orientation,
+        decoded.factor,
+    );
 
     let mut picture = decoded.image;
     let orientation_applied = decoded.orientation != Orientation::NoTransforms;
     picture.apply_orientation(decoded.orientation);
 
     let (rgb, alpha_composited) = composite::flatten(picture, policy.background);
-    let (w, h) = rgb.dimensions();
-    let target = geometry::target_for(policy, detail.unwrap_or_default(), w, h);
-    let layout = geometry::layout(w, h, target);
     let shaped = resize::apply_layout(rgb, &layout, policy.background)?;
     let data = output::produce(&shaped, &policy.output)?;
 

@@ -9,7 +9,7 @@ use omnigate_backend::{EncodedImage, ImageData, ImageFormat};
 use super::*;
 use crate::error::{MediaError, MediaKind};
 
-fn encode(img: &DynamicImage, format: Fmt) -> Vec<u8> {
+pub(super) fn encode(img: &DynamicImage, format: Fmt) -> Vec<u8> {
     let mut out = Cursor::new(Vec::new());
     img.write_to(&mut out, format).unwrap();
     out.into_inner()
@@ -25,7 +25,7 @@ fn quadrants(w: u32, h: u32) -> RgbImage {
     })
 }
 
-fn png_policy(fit: FitMode) -> ImagePolicy {
+pub(super) fn png_policy(fit: FitMode) -> ImagePolicy {
     ImagePolicy {
         max_side: 64,
         max_pixels: 64 * 64,
@@ -36,7 +36,7 @@ fn png_policy(fit: FitMode) -> ImagePolicy {
     }
 }
 
-fn decode_output(data: &ImageData) -> RgbImage {
+pub(super) fn decode_output(data: &ImageData) -> RgbImage {
     let ImageData::Encoded(EncodedImage { bytes, .. }) = data else {
         panic!("expected an encoded image");
     };
@@ -111,7 +111,7 @@ fn fit_pad_and_crop_give_the_promised_sizes() {
 }
 
 /// A JPEG with an APP1/EXIF segment carrying only the orientation tag, inserted after SOI.
-fn jpeg_with_orientation(img: &DynamicImage, orientation: u16) -> Vec<u8> {
+pub(super) fn jpeg_with_orientation(img: &DynamicImage, orientation: u16) -> Vec<u8> {
     let jpeg = encode(img, Fmt::Jpeg);
     let mut tiff = b"MM\0*\0\0\0\x08".to_vec();
     tiff.extend_from_slice(&1u16.to_be_bytes()); // one IFD entry
