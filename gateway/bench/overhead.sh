@@ -51,8 +51,12 @@ mkdir -p "$OUT"
 LUA="$PWD/gateway/bench/wrk-post.lua"
 
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install -y wrk" >&2; exit 1; }
-echo "building (release)..." >&2
-cargo build --release --quiet -p omnigate -p omnigate-testkit --bin omnigate --bin omnigate-mock-upstream
+# NO_BUILD=1 measures the binaries already in the target directory (e.g. while other builds
+# would compete for the cores a quiet run needs).
+if [[ ${NO_BUILD:-0} != 1 ]]; then
+  echo "building (release)..." >&2
+  cargo build --release --quiet -p omnigate -p omnigate-testkit --bin omnigate --bin omnigate-mock-upstream
+fi
 BIN="${CARGO_TARGET_DIR:-$PWD/target}/release"
 
 # shellcheck source=gateway/bench/inputs.sh
