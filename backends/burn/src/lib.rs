@@ -73,7 +73,7 @@ enum Runner {
     Ocr(Batcher<RgbImage, Vec<TextLine>>),
     Vad(Batcher<Arc<[f32]>, Vec<SpeechSegment>>),
     Asr(asr::Asr),
-    Chat(llm::Chat),
+    Chat(Box<llm::Chat>),
 }
 
 /// One model running in-process.
@@ -134,10 +134,10 @@ impl EmbeddedBackend {
                         .await?;
                 Runner::Asr(asr::Asr { vad, whisper })
             }
-            Architecture::SmolLm2 => Runner::Chat(
+            Architecture::SmolLm2 => Runner::Chat(Box::new(
                 llm::Chat::start(name, limits, dir.join(omnigate_smollm2::FILE_NAME), device)
                     .await?,
-            ),
+            )),
         };
         tracing::info!(model = name, architecture = %architecture, "embedded model loaded");
         Ok(Self {

@@ -158,7 +158,7 @@ impl GgufFile {
                 .try_fold(1u64, |n, &d| n.checked_mul(d))
                 .ok_or_else(|| bad(&format!("tensor {name}: dimensions overflow")))?;
             let (per_block, block_bytes) = kind.block();
-            if dims[0] % per_block != 0 {
+            if !dims[0].is_multiple_of(per_block) {
                 return Err(bad(&format!(
                     "tensor {name}: rows of {} values are not whole blocks of {per_block}",
                     dims[0]

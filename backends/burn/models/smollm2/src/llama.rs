@@ -66,9 +66,9 @@ impl Config {
             rope_base: file.float("llama.rope.freq_base").unwrap_or(10_000.0) as f32,
             eps: file.float("llama.attention.layer_norm_rms_epsilon")? as f32,
         };
-        if config.d_model % config.heads != 0
-            || config.heads % config.kv_heads != 0
-            || config.head_dim() % 2 != 0
+        if !config.d_model.is_multiple_of(config.heads)
+            || !config.heads.is_multiple_of(config.kv_heads)
+            || !config.head_dim().is_multiple_of(2)
         {
             return Err(SmolLmError::Metadata {
                 key: "llama.attention.head_count".into(),
