@@ -50,19 +50,26 @@ if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import PIL, numpy, 
 fi
 
 echo "building (release) ..." >&2
-cargo build --release --quiet -p omnigate-media --example media_timings ${FEATURES:+--features "$FEATURES"}
-BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/examples/media_timings"
+# Each build is copied out as soon as it is made: target/release/examples/media_timings is a
+# hard link to the last build's binary, so it changes with the next build (and copying over it
+# would overwrite that build's file).
+example() {
+    local name="$1"
+    shift
+    cargo build --release --quiet -p omnigate-media --example media_timings "$@"
+    cp "${CARGO_TARGET_DIR:-$PWD/target}/release/examples/media_timings" "$DIR/media_timings.$name"
+    echo "$DIR/media_timings.$name"
+}
+BIN="$(example default ${FEATURES:+--features "$FEATURES"})"
 TURBO_BIN=""
 if [[ "$TURBO" == 1 ]] || { [[ "$TURBO" == auto ]] && command -v nasm >/dev/null; }; then
-    # A copy: the next build (the default one, on a later run) overwrites the same path.
-    cp "$BIN" "$DIR/media_timings.default"
-    cargo build --release --quiet -p omnigate-media --example media_timings \
-        --features "libjpeg-turbo${FEATURES:+,$FEATURES}"
-    cp "$BIN" "$DIR/media_timings.turbo"
-    cp "$DIR/media_timings.default" "$BIN"
-    TURBO_BIN="$DIR/media_timings.turbo"
+    TURBO_BIN="$(example turbo --features "libjpeg-turbo${FEATURES:+,$FEATURES}")"
 fi
-wanted() { [[ -z "$ONLY" ]] || for o in $ONLY; do [[ "$1" == "$o"* || "$o" == "$1"* ]] && return 0; done; return 1; }
+wanted() {
+    [[ -z "$ONLY" ]] && return 0
+    for o in $ONLY; do [[ "$1" == "$o"* || "$o" == "$1"* ]] && return 0; done
+    return 1
+}
 
 ONLY_ARGS=()
 for o in $ONLY; do ONLY_ARGS+=(--only "$o"); done

@@ -8,8 +8,12 @@ use rubato::{Fft, FixedSync, Resampler};
 
 use crate::error::MediaError;
 
-/// The resampler's working chunk; any value works, this one balances speed and latency.
-const CHUNK_FRAMES: usize = 1024;
+/// The resampler's working chunk, which sets its FFT sizes (multiples of `rate / gcd` on each
+/// side). For 44.1 -> 16 kHz, the commonest conversion (MP3/AAC at 44.1 kHz to speech models),
+/// 1764 = 4 x 441 gives FFTs of 3528 = 2^3 x 3^2 x 7^2 in and 1280 = 2^8 x 5 out: measured 1.1 ms
+/// (3.5 %) faster on the 60 s MP3 path than 1024 (3 x 441), and faster than 882 and 441, in
+/// interleaved rounds on one core. For 48 kHz input (3 -> 1) it is 588 blocks of 3.
+const CHUNK_FRAMES: usize = 1764;
 
 /// Converts interleaved `samples` (`channels` per frame) from `from` Hz to `to` Hz.
 pub(crate) fn resample(

@@ -29,7 +29,9 @@ use crate::error::MediaError;
 /// The format comes from the bytes (never a declared MIME type). The declared size is refused
 /// before decoding when over the input limits. EXIF orientation is applied, transparency is
 /// composited onto the background, and the result is resized (Catmull-Rom) and re-encoded or
-/// turned into a tensor. `detail` defaults to [`Detail::Auto`].
+/// turned into a tensor. `detail` defaults to [`Detail::Auto`]. With the `libjpeg-turbo`
+/// feature, a JPEG at least twice as large as its output (in the resized region) is decoded at
+/// 1/2, 1/4 or 1/8 scale first; sizes and the report are the same as for a full decode.
 pub fn normalize_image(
     bytes: &[u8],
     policy: &ImagePolicy,
