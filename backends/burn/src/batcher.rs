@@ -6,6 +6,7 @@
 //! The queue is bounded; a full queue answers [`BackendError::Overloaded`] (HTTP 429) at once,
 //! so a burst costs callers a retry instead of unbounded memory and latency.
 
+use crate::worker_thread;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -112,40 +113,24 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
         L: FnOnce() -> Result<M, BackendError> + Send + 'static,
     {
         let (queue, jobs) = mpsc::sync_channel(limits.queue_capacity.max(1));
-        let (loaded_tx, loaded) = oneshot::channel();
-        let thread_name = format!("omnigate-{name}");
         let model_name = name.to_owned();
         let health = WorkerHealth::new(name, limits.wedged_after);
         let worker_health = Arc::clone(&health);
-        std::thread::Builder::new()
-            .name(thread_name)
-            .spawn(move || {
-                // However this thread ends, requests and probes learn it at once, and requests
-                // still queued are answered.
-                let lifeline = Lifeline {
-                    health: Arc::clone(&worker_health),
-                    jobs,
-                };
-                let model = match catch_unwind(AssertUnwindSafe(load)) {
-                    Ok(Ok(model)) => model,
-                    Ok(Err(e)) => return drop(loaded_tx.send(Err(e))),
-                    // burn panics where a GPU device cannot be opened (no driver, no
-                    // adapter): its message is the one that tells the operator why.
-                    Err(payload) => {
-                        let e = BackendError::Unavailable(format!(
-                            "loading the model panicked: {}",
-                            panic_message(payload.as_ref())
-                        ));
-                        return drop(loaded_tx.send(Err(e)));
-                    }
-                };
-                let _ = loaded_tx.send(Ok(()));
+        // However the thread ends, requests and probes learn it at once, and requests still
+        // queued are answered.
+        let lifeline = Lifeline {
+            health: Arc::clone(&health),
+            jobs,
+        };
+        worker_thread::start(
+            name,
+            lifeline,
+            load,
+            move |model: M, lifeline: &Lifeline<I, O>| {
                 work(&model_name, model, &lifeline.jobs, limits, &worker_health);
-            })
-            .map_err(|e| BackendError::Internal(format!("starting the worker thread: {e}")))?;
-        loaded
-            .await
-            .map_err(|_| BackendError::Internal("the worker thread died while loading".into()))??;
+            },
+        )
+        .await?;
         Ok(Self {
             name: name.to_owned(),
             capacity: limits.queue_capacity,
@@ -438,15 +423,6 @@ fn run_batch<M: BatchModel>(
             }
         }
     }
-}
-
-/// The text a panic was raised with, where it was a string.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)")
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 //! caller that goes away (deadline passed, client disconnected, stream dropped) is noticed
 //! before the next step, its sequence dropped and its place freed.
 
+use crate::worker_thread;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -24,7 +25,7 @@ use std::time::Instant;
 
 use omnigate_backend::BackendError;
 use omnigate_smollm2::{KvCache, Sampler, Sampling, SmolLm, StepInput, TextStream};
-use tokio::sync::{mpsc as async_mpsc, oneshot};
+use tokio::sync::mpsc as async_mpsc;
 
 use crate::batcher::BatchLimits;
 use crate::stop::StopScan;
@@ -101,35 +102,20 @@ impl Generator {
         L: FnOnce() -> Result<SmolLm, BackendError> + Send + 'static,
     {
         let (queue, jobs) = mpsc::sync_channel(limits.queue_capacity.max(1));
-        let (loaded_tx, loaded) = oneshot::channel();
         let health = WorkerHealth::new(name, limits.wedged_after);
         let worker_health = Arc::clone(&health);
         let model_name = name.to_owned();
-        std::thread::Builder::new()
-            .name(format!("omnigate-{name}"))
-            .spawn(move || {
-                let _lifeline = Lifeline(Arc::clone(&worker_health));
-                let model = match catch_unwind(AssertUnwindSafe(load)) {
-                    Ok(Ok(model)) => model,
-                    Ok(Err(e)) => return drop(loaded_tx.send(Err(e))),
-                    Err(_) => {
-                        let e = BackendError::Unavailable("loading the model panicked".into());
-                        return drop(loaded_tx.send(Err(e)));
-                    }
-                };
-                let _ = loaded_tx.send(Ok(()));
-                Worker {
-                    name: model_name,
-                    model,
-                    limits,
-                    active: Vec::new(),
-                }
-                .run(&jobs, &worker_health);
-            })
-            .map_err(|e| BackendError::Internal(format!("starting the worker thread: {e}")))?;
-        loaded
-            .await
-            .map_err(|_| BackendError::Internal("the worker thread died while loading".into()))??;
+        let lifeline = Lifeline(Arc::clone(&health));
+        worker_thread::start(name, lifeline, load, move |model, _: &Lifeline| {
+            Worker {
+                name: model_name,
+                model,
+                limits,
+                active: Vec::new(),
+            }
+            .run(&jobs, &worker_health);
+        })
+        .await?;
         Ok(Self {
             name: name.to_owned(),
             capacity: limits.queue_capacity,

@@ -21,6 +21,7 @@ mod ocr;
 mod stop;
 mod vad;
 mod worker_health;
+mod worker_thread;
 
 use std::path::PathBuf;
 use std::sync::Arc;
