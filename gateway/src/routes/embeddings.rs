@@ -58,12 +58,16 @@ pub async fn create_embeddings(
         user,
         extra: mut params,
     } = request;
+    let plain = |input| checked(input).map(|input| (input, MediaUsage::default()));
     let (input, media_usage) = match input {
+        EmbeddingsInput::One(one) => plain(EmbeddingInput::Text(vec![one]))?,
+        EmbeddingsInput::Many(texts) => plain(EmbeddingInput::Text(texts))?,
+        EmbeddingsInput::Tokens(tokens) => plain(EmbeddingInput::Tokens(vec![tokens]))?,
+        EmbeddingsInput::ManyTokens(lists) => plain(EmbeddingInput::Tokens(lists))?,
         EmbeddingsInput::Media(items) => {
-            let made = media_tensor(&state, &model, items).await?;
-            (EmbeddingInput::Media(made.0), made.1)
+            let (tensor, usage) = media_tensor(&state, &model, items).await?;
+            (EmbeddingInput::Media(tensor), usage)
         }
-        other => (embedding_input(other)?, MediaUsage::default()),
     };
     if let Some(format) = encoding_format {
         if format != "float" && format != "base64" {
@@ -252,18 +256,9 @@ fn media_kind(media: TensorMedia) -> &'static str {
     }
 }
 
-fn embedding_input(input: EmbeddingsInput) -> Result<EmbeddingInput, ApiError> {
-    let input = match input {
-        EmbeddingsInput::One(text) => EmbeddingInput::Text(vec![text]),
-        EmbeddingsInput::Many(texts) => EmbeddingInput::Text(texts),
-        EmbeddingsInput::Tokens(tokens) => EmbeddingInput::Tokens(vec![tokens]),
-        EmbeddingsInput::ManyTokens(lists) => EmbeddingInput::Tokens(lists),
-        EmbeddingsInput::Media(_) => {
-            return Err(ApiError::Internal(
-                "media inputs are made by `media_tensor`".to_owned(),
-            ));
-        }
-    };
+/// Texts or token lists, checked: at least one, none empty, at most [`MAX_INPUTS`] (media
+/// items are checked as they are made, by `media_tensor`).
+fn checked(input: EmbeddingInput) -> Result<EmbeddingInput, ApiError> {
     let empty_item = match &input {
         EmbeddingInput::Text(texts) => texts.iter().any(String::is_empty),
         EmbeddingInput::Tokens(lists) => lists.iter().any(Vec::is_empty),
