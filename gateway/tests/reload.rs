@@ -78,6 +78,16 @@ async fn start(path: &Path) -> Running {
 }
 
 impl Running {
+    /// How many deployments the running config gives `model`.
+    fn deployments_of(&self, model: &str) -> usize {
+        self.state
+            .registry()
+            .get(model)
+            .unwrap()
+            .deployments()
+            .len()
+    }
+
     async fn reload(&self) -> (u16, Value) {
         let response = self
             .client
@@ -207,16 +217,7 @@ async fn reloads_under_load_lose_no_request() {
         assert_eq!(gateway.chat("m").await, 200);
     }
     assert_eq!((a.request_count(), b.request_count()), (a_before, b_before));
-    assert_eq!(
-        gateway
-            .state
-            .registry()
-            .get("m")
-            .unwrap()
-            .deployments()
-            .len(),
-        1
-    );
+    assert_eq!(gateway.deployments_of("m"), 1);
 }
 
 #[tokio::test]
@@ -248,16 +249,7 @@ async fn unchanged_deployments_keep_their_backends_and_a_bad_config_changes_noth
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer["error"]["type"], "invalid_request_error");
     assert_eq!(gateway.chat("m").await, 200);
-    assert_eq!(
-        gateway
-            .state
-            .registry()
-            .get("m")
-            .unwrap()
-            .deployments()
-            .len(),
-        2
-    );
+    assert_eq!(gateway.deployments_of("m"), 2);
 
     // An unknown key is named.
     write(
