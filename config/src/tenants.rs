@@ -36,6 +36,14 @@ pub struct StateConfig {
     /// A concurrency slot a replica never released (it died mid-request) is freed after this.
     #[serde(default = "default_lease_secs")]
     pub lease_secs: f64,
+    /// With Redis: most requests of a key (with only per-minute limits) one replica admits from
+    /// a block of room it took in one round trip; 1 asks Redis on every request. Blocks shrink
+    /// near a limit, so replicas never grant more than it between them.
+    #[serde(default = "default_quota_lease")]
+    pub quota_lease: u64,
+    /// Longest a block admits before its unused room is handed back (milliseconds).
+    #[serde(default = "default_quota_lease_ms")]
+    pub quota_lease_ms: f64,
 }
 
 impl Default for StateConfig {
@@ -47,6 +55,8 @@ impl Default for StateConfig {
             timeout_ms: default_timeout_ms(),
             key_cache_secs: default_key_cache_secs(),
             lease_secs: default_lease_secs(),
+            quota_lease: default_quota_lease(),
+            quota_lease_ms: default_quota_lease_ms(),
         }
     }
 }
@@ -63,6 +73,16 @@ fn default_key_cache_secs() -> f64 {
 fn default_lease_secs() -> f64 {
     900.0
 }
+fn default_quota_lease() -> u64 {
+    64
+}
+fn default_quota_lease_ms() -> f64 {
+    250.0
+}
+
+/// The longest `quota_lease_ms`: a block's requests count from its start, so a long block
+/// would let a window slip by as much at its edge.
+const MAX_QUOTA_LEASE_MS: f64 = 5000.0;
 
 /// A virtual API key declared in the config file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -142,6 +162,7 @@ pub(crate) fn validate_state(state: &StateConfig) -> Result<(), ConfigError> {
         ("timeout_ms", state.timeout_ms),
         ("key_cache_secs", state.key_cache_secs),
         ("lease_secs", state.lease_secs),
+        ("quota_lease_ms", state.quota_lease_ms),
     ] {
         if !(value.is_finite() && value > 0.0) {
             return Err(ConfigError::invalid(
@@ -149,6 +170,22 @@ pub(crate) fn validate_state(state: &StateConfig) -> Result<(), ConfigError> {
                 format!("{value} is not a positive number"),
             ));
         }
+    }
+    if state.quota_lease_ms > MAX_QUOTA_LEASE_MS {
+        return Err(ConfigError::invalid(
+            "state.quota_lease_ms",
+            format!(
+                "{} is more than {MAX_QUOTA_LEASE_MS} (a block's requests count from its start: \
+                 a long block lets the minute's window slip)",
+                state.quota_lease_ms
+            ),
+        ));
+    }
+    if state.quota_lease == 0 {
+        return Err(ConfigError::invalid(
+            "state.quota_lease",
+            "must be at least 1 (1: every request asks the store)",
+        ));
     }
     if state.redis_prefix.is_empty() {
         return Err(ConfigError::invalid(

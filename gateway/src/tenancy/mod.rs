@@ -15,6 +15,7 @@ use crate::error::ApiError;
 use omnigate_config::{Config, ConfigError};
 use omnigate_tenants::gatekeeper::{AuthError, Principal, Settings, TeamPolicy};
 use omnigate_tenants::key::{KeyRecord, KeyRefusal, KeySource};
+use omnigate_tenants::lease::LeaseSettings;
 use omnigate_tenants::{Gatekeeper, MemoryStore, RedisStore, TenantStore};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,6 +56,7 @@ fn settings_without_keys() -> Settings {
         store_timeout: Duration::from_millis(250),
         key_cache: Duration::from_secs(1),
         lease: Duration::from_secs(900),
+        quota_lease: None,
     }
 }
 
@@ -96,6 +98,13 @@ impl Tenancy {
             store_timeout: Duration::from_secs_f64(state.timeout_ms / 1000.0),
             key_cache: Duration::from_secs_f64(state.key_cache_secs),
             lease: Duration::from_secs_f64(state.lease_secs),
+            // Leases save round trips to a shared store; memory has none to save.
+            quota_lease: (state.redis_url.is_some() && state.quota_lease > 1).then(|| {
+                LeaseSettings {
+                    max_requests: state.quota_lease,
+                    ttl: Duration::from_secs_f64(state.quota_lease_ms / 1000.0),
+                }
+            }),
         };
         Ok(Self::over(store, settings, keys_exist))
     }

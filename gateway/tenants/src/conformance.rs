@@ -51,11 +51,11 @@ fn settlement(id: &str) -> Settlement {
         corrections: Vec::new(),
         releases: Vec::new(),
         spend: Vec::new(),
-        usage: UsageRecord {
+        usage: Some(UsageRecord {
             key_id: "none".into(),
             model: "m".into(),
             ..UsageRecord::default()
-        },
+        }),
     }
 }
 
@@ -303,10 +303,15 @@ async fn usage_is_bucketed_by_hour_and_key(store: &dyn TenantStore) {
     };
     let hour = 1_796_353_200; // 2026-12-04T03:00Z
     let mut settle = settlement("u1");
-    settle.usage = record("usage-a", hour + 10, 5);
+    settle.usage = Some(record("usage-a", hour + 10, 5));
     store.settle(&settle).await.unwrap();
-    settle.usage = record("usage-a", hour + 20, 6);
+    settle.usage = Some(record("usage-a", hour + 20, 6));
     store.settle(&settle).await.unwrap();
+    // A quota lease's correction is no request: it records no usage, alone or in a batch.
+    let mut correction_only = settlement("u2");
+    correction_only.usage = None;
+    store.settle(&correction_only).await.unwrap();
+    store.settle_many(&[correction_only]).await.unwrap();
     store
         .reconcile(&[], &[record("usage-b", hour + 3600, 1)])
         .await
@@ -425,7 +430,7 @@ async fn a_batch_settles_like_its_requests_one_by_one(store: &dyn TenantStore) {
     let hour = 1_796_356_800;
     let settled = |id: &str, prompt_tokens| {
         let mut s = settlement(id);
-        s.usage = UsageRecord {
+        s.usage = Some(UsageRecord {
             key_id: "batch".into(),
             team: Some("green".into()),
             model: "m".into(),
@@ -433,7 +438,7 @@ async fn a_batch_settles_like_its_requests_one_by_one(store: &dyn TenantStore) {
             prompt_tokens,
             spend_micros: 3,
             ..UsageRecord::default()
-        };
+        });
         s.spend.push(Spend {
             scope: scope.clone(),
             period: "2026-12".into(),

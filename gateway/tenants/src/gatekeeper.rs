@@ -9,6 +9,7 @@
 
 use crate::key::Budget;
 use crate::key::{KeyRecord, KeyRefusal, SecretHash};
+use crate::lease::{Lease, LeaseSettings, Leases, Taken};
 use crate::limits::{Charge, Dimension, Limits};
 use crate::memory::{MemoryStore, unix_ms};
 use crate::settler::{self, Message, Settler};
@@ -61,6 +62,9 @@ pub struct Settings {
     pub key_cache: Duration,
     /// A concurrency slot not released within this long is freed (a replica died mid-request).
     pub lease: Duration,
+    /// Admit a key's requests from blocks of room taken from the store (see [`crate::lease`]);
+    /// `None`: every request asks the store (what a store in this process needs).
+    pub quota_lease: Option<LeaseSettings>,
 }
 
 /// A caller, once authenticated.
@@ -97,6 +101,16 @@ pub struct Ticket {
     pub soft_budget_passed: Option<(Scope, u64, u64)>,
     /// Admitted without the store (fail-open): counted here only.
     pub degraded: bool,
+    /// The quota lease it was admitted from (its charges are the lease's).
+    lease: Option<Arc<Lease>>,
+}
+
+impl Ticket {
+    fn leased(mut self, (lease, windows): Taken) -> Self {
+        self.lease = Some(lease);
+        self.windows = windows;
+        self
+    }
 }
 
 /// Why a request was not admitted.
@@ -143,6 +157,8 @@ pub struct Gatekeeper {
     /// Writes settlements in batches, off the requests' paths.
     settler: OnceLock<Settler>,
     store_down: Arc<AtomicBool>,
+    /// Quota leases, when enabled.
+    leases: Option<Leases>,
     /// Makes request ids unique within the process (with its start time, across processes).
     sequence: AtomicU64,
     epoch: u64,
@@ -176,6 +192,7 @@ impl Gatekeeper {
             cache: Mutex::new(HashMap::new()),
             settler: OnceLock::new(),
             store_down: Arc::new(AtomicBool::new(false)),
+            leases: settings.quota_lease.map(Leases::new),
             sequence: AtomicU64::new(0),
             epoch,
             probe_at_ms: AtomicU64::new(0),
@@ -207,11 +224,7 @@ impl Gatekeeper {
         charge: Charge,
     ) -> Result<Ticket, Denial> {
         let key = &principal.key;
-        let request_id = format!(
-            "{:016x}-{}",
-            self.epoch,
-            self.sequence.fetch_add(1, Ordering::Relaxed)
-        );
+        let request_id = self.next_id();
         let now_secs = unix_ms() / 1000;
         let mut admission = Admission {
             request_id: request_id.clone(),
@@ -264,27 +277,18 @@ impl Gatekeeper {
             windows: Vec::new(),
             soft_budget_passed: None,
             degraded: false,
+            lease: None,
         };
         if nothing_to_check {
             return Ok(ticket);
         }
-        let verdict = match self.call(self.store.admit(&admission)).await {
-            Ok(verdict) => verdict,
-            Err(err) => match self.policy {
-                StorePolicy::FailClosed => {
-                    tracing::warn!(error = %err, "state store unavailable: refusing (fail_closed)");
-                    return Err(Denial::StoreUnavailable);
-                }
-                StorePolicy::FailOpen => {
-                    tracing::warn!(error = %err, "state store unavailable: counting locally (fail_open)");
-                    ticket.degraded = true;
-                    self.local
-                        .admit(&admission)
-                        .await
-                        .map_err(|_| Denial::StoreUnavailable)?
-                }
-            },
-        };
+        if let Some(leases) = &self.leases
+            && admission.concurrency.is_empty()
+            && admission.budgets.is_empty()
+        {
+            return self.admit_leased(leases, admission, ticket).await;
+        }
+        let verdict = self.admit_in_store(&admission, &mut ticket).await?;
         match verdict {
             Verdict::Admitted {
                 windows,
@@ -304,6 +308,151 @@ impl Gatekeeper {
             }
             Verdict::Refused(refusal) => Err(Denial::Limited(refusal)),
         }
+    }
+
+    /// Unique within the process (and, with its random epoch, across processes).
+    fn next_id(&self) -> String {
+        format!(
+            "{:016x}-{}",
+            self.epoch,
+            self.sequence.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// Asks the store, or (by the outage policy) this process's memory when it is away.
+    async fn admit_in_store(
+        &self,
+        admission: &Admission,
+        ticket: &mut Ticket,
+    ) -> Result<Verdict, Denial> {
+        match self.call(self.store.admit(admission)).await {
+            Ok(verdict) => Ok(verdict),
+            Err(err) => match self.policy {
+                StorePolicy::FailClosed => {
+                    tracing::warn!(error = %err, "state store unavailable: refusing (fail_closed)");
+                    Err(Denial::StoreUnavailable)
+                }
+                StorePolicy::FailOpen => {
+                    tracing::warn!(error = %err, "state store unavailable: counting locally (fail_open)");
+                    ticket.degraded = true;
+                    self.local
+                        .admit(admission)
+                        .await
+                        .map_err(|_| Denial::StoreUnavailable)
+                }
+            },
+        }
+    }
+
+    /// Admits a key with only window limits: from its open quota lease when that has room,
+    /// else by taking a new lease from the store (one request at a time per key; the others wait
+    /// for it), else (room unknown or scarce, or the store refused the block) as one request.
+    async fn admit_leased(
+        &self,
+        leases: &Leases,
+        admission: Admission,
+        ticket: Ticket,
+    ) -> Result<Ticket, Denial> {
+        let key_id = Arc::clone(&ticket.key);
+        let key_id = key_id.id.as_str();
+        if let Some(taken) = leases.take(key_id, &admission.windows) {
+            return Ok(ticket.leased(taken));
+        }
+        if leases.extra_requests(key_id, &admission.windows) > 0 {
+            let acquiring = leases.acquiring(key_id);
+            let _one_at_a_time = acquiring.lock().await;
+            // Whoever held the lock may have opened a lease with room for this request too.
+            if let Some(taken) = leases.take(key_id, &admission.windows) {
+                return Ok(ticket.leased(taken));
+            }
+            let extra = leases.extra_requests(key_id, &admission.windows);
+            if extra > 0 {
+                let granted: Vec<u64> = admission
+                    .windows
+                    .iter()
+                    .map(|w| w.amount.saturating_mul(extra + 1))
+                    .collect();
+                let block = Admission {
+                    request_id: self.next_id(),
+                    windows: admission
+                        .windows
+                        .iter()
+                        .zip(&granted)
+                        .map(|(w, &amount)| WindowCheck {
+                            amount,
+                            ..w.clone()
+                        })
+                        .collect(),
+                    ..admission.clone()
+                };
+                match self.call(self.store.admit(&block)).await {
+                    Ok(Verdict::Admitted { windows, .. }) => {
+                        let (taken, replaced) = leases.open(
+                            key_id,
+                            block.request_id,
+                            &admission.windows,
+                            &granted,
+                            &windows,
+                        );
+                        if let Some(replaced) = replaced {
+                            self.close_lease(&replaced);
+                        }
+                        self.close_lease_when_it_expires(Arc::clone(&taken.0));
+                        return Ok(ticket.leased(taken));
+                    }
+                    Ok(Verdict::Refused(Refusal::Window { state, .. })) => {
+                        leases.learn(key_id, std::slice::from_ref(&state));
+                    }
+                    // Refused for another reason, or the store is away: the request alone
+                    // gets the same answer (at once: a failed store is not asked again yet).
+                    Ok(Verdict::Refused(_)) | Err(_) => {}
+                }
+            }
+        }
+        let mut ticket = ticket;
+        match self.admit_in_store(&admission, &mut ticket).await? {
+            Verdict::Admitted { windows, .. } => {
+                if !ticket.degraded {
+                    leases.learn(key_id, &windows);
+                }
+                ticket.windows = windows;
+                Ok(ticket)
+            }
+            Verdict::Refused(refusal) => {
+                if let Refusal::Window { state, .. } = &refusal
+                    && !ticket.degraded
+                {
+                    leases.learn(key_id, std::slice::from_ref(state));
+                }
+                Err(Denial::Limited(refusal))
+            }
+        }
+    }
+
+    /// Hands a lease's unused room back to the store (through the settler).
+    fn close_lease(&self, lease: &Lease) {
+        if let Some(settlement) = lease.close() {
+            self.settler().send(Message::Settle {
+                settlement,
+                degraded: false,
+            });
+        }
+    }
+
+    /// Closes `lease` once its time is up, unless it closed earlier.
+    fn close_lease_when_it_expires(&self, lease: Arc<Lease>) {
+        let settler = self.settler().clone();
+        // The deadline is fixed now, not when the task first runs.
+        let expires = lease.expires();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(expires).await;
+            if let Some(settlement) = lease.close() {
+                settler.send(Message::Settle {
+                    settlement,
+                    degraded: false,
+                });
+            }
+        });
     }
 
     /// Settles an admitted request: corrects its token charge to what it used, frees its
@@ -333,11 +482,22 @@ impl Gatekeeper {
             corrections: Vec::new(),
             releases: Vec::new(),
             spend: Vec::new(),
-            usage: record.clone(),
+            usage: Some(record.clone()),
         };
         let tokens = used.prompt_tokens + used.completion_tokens;
+        if let Some(lease) = &ticket.lease
+            && used.tokens_reported
+            && let Some(correction) =
+                lease.reconcile(Dimension::Tokens, ticket.charge.tokens, tokens)
+        {
+            self.settler().send(Message::Settle {
+                settlement: correction,
+                degraded: false,
+            });
+        }
         for (scope, limits, budget) in declared.scopes(key) {
             if limits.tokens_per_minute.is_some()
+                && ticket.lease.is_none()
                 && used.tokens_reported
                 && tokens != ticket.charge.tokens
             {
@@ -453,5 +613,7 @@ impl Gatekeeper {
 }
 
 mod keys;
+#[cfg(test)]
+mod lease_tests;
 #[cfg(test)]
 mod tests;

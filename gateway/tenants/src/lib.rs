@@ -9,11 +9,14 @@
 //! - [`gatekeeper`]: the front the gateway drives: resolve a bearer token to a key, admit a
 //!   request against the key's and its team's limits and budgets in one store round trip,
 //!   settle it afterwards, and keep serving by the configured policy when the store is away.
+//! - [`lease`]: quota leases, so replicas sharing a store admit most requests of a limited key
+//!   without a round trip and still never grant more than the limit between them.
 //!
 //! No HTTP types: the gateway maps refusals to statuses and headers.
 
 pub mod gatekeeper;
 pub mod key;
+pub mod lease;
 pub mod limits;
 pub mod memory;
 pub mod redis_store;

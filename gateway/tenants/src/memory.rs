@@ -123,7 +123,7 @@ impl MemoryStore {
                 leases.remove(&settlement.request_id);
             }
         }
-        state.record(&settlement.spend, std::slice::from_ref(&settlement.usage));
+        state.record(&settlement.spend, settlement.usage.as_slice());
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

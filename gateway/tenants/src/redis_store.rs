@@ -250,7 +250,9 @@ impl RedisStore {
             for s in &settlement.spend {
                 *spend.entry((&s.scope, s.period.as_str())).or_default() += s.micros;
             }
-            let record = &settlement.usage;
+            let Some(record) = &settlement.usage else {
+                continue;
+            };
             let entry = usage
                 .entry((hour_of(record.at_secs), &record.key_id, &record.model))
                 .or_default();
@@ -417,7 +419,7 @@ impl TenantStore for RedisStore {
             .arg(settlement.corrections.len())
             .arg(settlement.releases.len())
             .arg(settlement.spend.len())
-            .arg(1);
+            .arg(settlement.usage.is_some() as usize);
         for correction in &settlement.corrections {
             for key in self.window_keys(&correction.scope, correction.dimension) {
                 invocation.key(key);
@@ -430,7 +432,7 @@ impl TenantStore for RedisStore {
         self.push_records(
             &mut invocation,
             &settlement.spend,
-            std::slice::from_ref(&settlement.usage),
+            settlement.usage.as_slice(),
         );
         let mut conn = self.connection().await?;
         let _: i64 = self.call(invocation.invoke_async(&mut conn)).await?;

@@ -38,6 +38,7 @@ pub(crate) enum Message {
 }
 
 /// The queue's sending side.
+#[derive(Clone)]
 pub(crate) struct Settler {
     sender: mpsc::UnboundedSender<Message>,
 }
@@ -89,7 +90,7 @@ impl Pending {
                 "the state store has been away too long: oldest usage records dropped"
             );
         }
-        self.records.push(settlement.usage);
+        self.records.extend(settlement.usage);
     }
 }
 

@@ -187,8 +187,8 @@ pub struct Settlement {
     pub releases: Vec<Scope>,
     /// Spend to add.
     pub spend: Vec<Spend>,
-    /// The usage to record.
-    pub usage: UsageRecord,
+    /// The usage to record; `None` for a quota lease's correction, which is no request.
+    pub usage: Option<UsageRecord>,
 }
 
 /// A store that could not answer.

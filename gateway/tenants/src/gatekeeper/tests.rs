@@ -121,6 +121,7 @@ fn gatekeeper(
             store_timeout: Duration::from_millis(200),
             key_cache: Duration::from_secs(1),
             lease: Duration::from_secs(60),
+            quota_lease: None,
         },
     )
 }

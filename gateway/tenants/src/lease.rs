@@ -1,0 +1,318 @@
+//! Quota leases: a replica takes room for several requests from the shared store in one
+//! admission and admits the next requests of that key from it locally, so a limited key costs a
+//! store round trip per block of requests rather than per request.
+//!
+//! Accuracy is kept by three rules. A lease is charged in the store's windows like any request
+//! (under its own id, for the request's amounts times the block), so the store never grants
+//! more than the limit across replicas. A block is sized from what the store said was left
+//! (at most a quarter of it, at most `max_requests`), so near a limit blocks shrink to one
+//! request and no replica sits on much room another needs. And a lease lives at most `ttl`:
+//! then (or when a newer lease replaces it) it is closed, its charges corrected down to what
+//! its requests used, so unused room goes back to every replica. Its requests count from the
+//! lease's start, at most `ttl` earlier than their own: the window may let that much slip at
+//! its edge, which is why `ttl` is short.
+//!
+//! Only windows are leased: a key with a concurrency cap or a budget is admitted by the store on
+//! every request (a slot must be released, a budget is checked against the latest spend).
+
+use crate::limits::Dimension;
+use crate::store::{Correction, Scope, Settlement, WindowCheck, WindowState};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How leases are sized and how long they live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseSettings {
+    /// Most requests one lease admits (the first included).
+    pub max_requests: u64,
+    /// Longest a lease admits before its unused room is handed back.
+    pub ttl: Duration,
+}
+
+/// A block takes at most this share of what the store said was left.
+const SHARE_OF_REMAINING: u64 = 4;
+
+/// One window a lease holds room in.
+#[derive(Debug)]
+struct LeasedWindow {
+    scope: Scope,
+    dimension: Dimension,
+    limit: u64,
+    /// Charged in the store under the lease's id.
+    granted: u64,
+    /// Taken by requests so far (their real amounts once they settled).
+    used: u64,
+    /// What the store had left after charging the lease.
+    remaining_at_grant: u64,
+    /// When the store's oldest charge leaves the window, as of the grant.
+    reset_at: Instant,
+}
+
+impl LeasedWindow {
+    fn available(&self) -> u64 {
+        self.granted.saturating_sub(self.used)
+    }
+
+    fn matches(&self, check: &WindowCheck) -> bool {
+        self.scope == check.scope && self.dimension == check.dimension && self.limit == check.limit
+    }
+}
+
+/// Room for several requests, charged in the store under `id`.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    id: String,
+    expires: Instant,
+    state: Mutex<LeaseState>,
+}
+
+#[derive(Debug)]
+struct LeaseState {
+    windows: Vec<LeasedWindow>,
+    closed: bool,
+}
+
+impl Lease {
+    /// When it stops admitting.
+    pub(crate) fn expires(&self) -> Instant {
+        self.expires
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LeaseState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes `checks` from the lease if every one of them fits; the windows' state after, in
+    /// the checks' order (the store's remaining plus what is left of the lease).
+    fn take(&self, checks: &[WindowCheck], now: Instant) -> Option<Vec<WindowState>> {
+        let mut state = self.lock();
+        if state.closed || now >= self.expires {
+            return None;
+        }
+        let mut found = Vec::with_capacity(checks.len());
+        for check in checks {
+            let index = state.windows.iter().position(|w| w.matches(check))?;
+            if state.windows[index].available() < check.amount {
+                return None;
+            }
+            found.push(index);
+        }
+        let mut after = Vec::with_capacity(checks.len());
+        for (check, index) in checks.iter().zip(found) {
+            let window = &mut state.windows[index];
+            window.used += check.amount;
+            after.push(WindowState {
+                scope: check.scope.clone(),
+                dimension: check.dimension,
+                limit: check.limit,
+                remaining: window.remaining_at_grant + window.available(),
+                reset_ms: window.reset_at.saturating_duration_since(now).as_millis() as u64,
+            });
+        }
+        Some(after)
+    }
+
+    /// Stops admitting and hands back what no request took: the corrections to write, if any
+    /// room was left.
+    pub(crate) fn close(&self) -> Option<Settlement> {
+        let mut state = self.lock();
+        if state.closed {
+            return None;
+        }
+        state.closed = true;
+        let corrections: Vec<Correction> = state
+            .windows
+            .iter_mut()
+            .filter(|w| w.used < w.granted)
+            .map(|w| {
+                w.granted = w.used;
+                Correction {
+                    scope: w.scope.clone(),
+                    dimension: w.dimension,
+                    amount: w.used,
+                }
+            })
+            .collect();
+        (!corrections.is_empty()).then(|| self.settlement(corrections))
+    }
+
+    /// A request admitted from this lease used `real` of `dimension` where `estimate` was
+    /// taken: the lease's charge follows. While the lease is open that only changes what it
+    /// has left; once closed, the corrected charge is written (returned here to send).
+    pub(crate) fn reconcile(
+        &self,
+        dimension: Dimension,
+        estimate: u64,
+        real: u64,
+    ) -> Option<Settlement> {
+        if estimate == real {
+            return None;
+        }
+        let mut state = self.lock();
+        let closed = state.closed;
+        let mut corrections = Vec::new();
+        for window in state
+            .windows
+            .iter_mut()
+            .filter(|w| w.dimension == dimension)
+        {
+            window.used = (window.used + real).saturating_sub(estimate);
+            if closed {
+                window.granted = window.used;
+                corrections.push(Correction {
+                    scope: window.scope.clone(),
+                    dimension,
+                    amount: window.used,
+                });
+            }
+        }
+        (!corrections.is_empty()).then(|| self.settlement(corrections))
+    }
+
+    fn settlement(&self, corrections: Vec<Correction>) -> Settlement {
+        Settlement {
+            request_id: self.id.clone(),
+            corrections,
+            releases: Vec::new(),
+            spend: Vec::new(),
+            usage: None,
+        }
+    }
+}
+
+/// Per key: its open lease and what the store last said was left.
+#[derive(Default)]
+struct Slot {
+    current: Option<Arc<Lease>>,
+    /// (scope, dimension, limit) → remaining, from the last verdict.
+    known: HashMap<(Scope, Dimension, u64), u64>,
+    /// Held while one request of the key asks the store for a lease, so concurrent requests
+    /// wait for it instead of each taking a lease of their own.
+    acquiring: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Every key's leases in this process.
+pub(crate) struct Leases {
+    settings: LeaseSettings,
+    slots: Mutex<HashMap<String, Slot>>,
+}
+
+/// A request admitted from a lease: the lease (to reconcile at settlement) and the windows'
+/// state for the headers.
+pub(crate) type Taken = (Arc<Lease>, Vec<WindowState>);
+
+impl Leases {
+    pub(crate) fn new(settings: LeaseSettings) -> Self {
+        Self {
+            settings,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn slots(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Admits `checks` from the key's open lease, if it has room for all of them.
+    pub(crate) fn take(&self, key_id: &str, checks: &[WindowCheck]) -> Option<Taken> {
+        let lease = self.slots().get(key_id)?.current.clone()?;
+        let states = lease.take(checks, Instant::now())?;
+        Some((lease, states))
+    }
+
+    /// The lock a request holds while it asks the store for a lease for this key.
+    pub(crate) fn acquiring(&self, key_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut slots = self.slots();
+        let slot = slots.entry(key_id.to_owned()).or_default();
+        Arc::clone(&slot.acquiring)
+    }
+
+    /// How many requests' worth of room beyond this one to ask for: 0 while the store's
+    /// remaining room for any window is unknown or too small to share.
+    pub(crate) fn extra_requests(&self, key_id: &str, checks: &[WindowCheck]) -> u64 {
+        let slots = self.slots();
+        let Some(slot) = slots.get(key_id) else {
+            return 0;
+        };
+        let mut extra = self.settings.max_requests.saturating_sub(1);
+        for check in checks {
+            let key = (check.scope.clone(), check.dimension, check.limit);
+            let Some(&remaining) = slot.known.get(&key) else {
+                return 0;
+            };
+            if check.amount > 0 {
+                extra = extra.min(remaining / SHARE_OF_REMAINING / check.amount);
+            }
+        }
+        extra
+    }
+
+    /// Notes what the store said was left (after any admission, leased or not, or a refusal).
+    pub(crate) fn learn(&self, key_id: &str, states: &[WindowState]) {
+        let mut slots = self.slots();
+        let slot = slots.entry(key_id.to_owned()).or_default();
+        for state in states {
+            slot.known.insert(
+                (state.scope.clone(), state.dimension, state.limit),
+                state.remaining,
+            );
+        }
+    }
+
+    /// Opens a lease the store granted: `checks` as the request asked for them, `granted` the
+    /// amounts charged for each (the request's own plus the block), `states` the store's verdict.
+    /// The request that asked is admitted from it; returns the lease, the windows' state for
+    /// that request, and the lease it replaced (to close).
+    pub(crate) fn open(
+        &self,
+        key_id: &str,
+        id: String,
+        checks: &[WindowCheck],
+        granted: &[u64],
+        states: &[WindowState],
+    ) -> (Taken, Option<Arc<Lease>>) {
+        let now = Instant::now();
+        let windows: Vec<LeasedWindow> = checks
+            .iter()
+            .zip(granted)
+            .zip(states)
+            .map(|((check, &granted), state)| LeasedWindow {
+                scope: check.scope.clone(),
+                dimension: check.dimension,
+                limit: check.limit,
+                granted,
+                used: check.amount,
+                remaining_at_grant: state.remaining,
+                reset_at: now + Duration::from_millis(state.reset_ms),
+            })
+            .collect();
+        let after = windows
+            .iter()
+            .zip(states)
+            .map(|(window, state)| WindowState {
+                remaining: state.remaining + window.available(),
+                ..state.clone()
+            })
+            .collect();
+        let lease = Arc::new(Lease {
+            id,
+            expires: now + self.settings.ttl,
+            state: Mutex::new(LeaseState {
+                windows,
+                closed: false,
+            }),
+        });
+        let mut slots = self.slots();
+        let slot = slots.entry(key_id.to_owned()).or_default();
+        for state in states {
+            slot.known.insert(
+                (state.scope.clone(), state.dimension, state.limit),
+                state.remaining,
+            );
+        }
+        let replaced = slot.current.replace(Arc::clone(&lease));
+        ((lease, after), replaced)
+    }
+}
