@@ -16,9 +16,10 @@
 # commit) in front of the same mock on the same core, alternating with this build, so a change's
 # cost is read off one run rather than compared across runs on a noisy VM.
 #
-# LIMITER=1 adds a side: this build again, with a virtual key whose request and token limits
-# are checked (and never reached) in a real redis-server on the load core; what it adds over the
-# plain side is the limiter's cost, and the Redis round trip at c=1 is measured alongside
+# LIMITER=1 adds two sides: this build again, with a virtual key whose request and token limits
+# are checked (and never reached) in a real redis-server on the load core, and, in the same
+# process, a virtual key without limits (authenticated and its usage recorded in Redis, nothing
+# checked); what the limited key adds over that one is the limiter's cost, and the Redis round trip at c=1 is measured alongside
 # (redis-benchmark PING) so the limiter's own share can be read off.
 #
 # TRACING=1 adds two sides: this build again with OpenTelemetry traces exported over OTLP/HTTP
@@ -93,10 +94,11 @@ if [[ $LIMITER == 1 ]]; then
   { sed "s/^bind = .*/bind = \"127.0.0.1:$LIMITED_PORT\"/" "$OUT/omnigate.toml"
     printf '[state]\nredis_url = "redis://127.0.0.1:%s"\nredis_prefix = "bench:"\n' "$REDIS_PORT"
     printf '[[keys]]\nid = "bench"\nsecret = "sk-limited"\nlimits = { requests_per_minute = 1000000000, tokens_per_minute = 1000000000000 }\n'
+    printf '[[keys]]\nid = "open"\nsecret = "sk-keyed"\n'
   } >"$OUT/omnigate-limited.toml"
   for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
   RUST_LOG=error taskset -c "$GATEWAY_CPU" "$BIN/omnigate" serve --config "$OUT/omnigate-limited.toml" >"$OUT/limited.log" 2>&1 &
-  LIMITED_PID=$!; TARGETS="$TARGETS limited"
+  LIMITED_PID=$!; TARGETS="$TARGETS keyed limited"
 fi
 TRACED_PID=""; TRACED1_PID=""; SINK_PID=""
 if [[ $TRACING == 1 ]]; then
@@ -141,7 +143,7 @@ target_base() {
     gateway) echo "http://127.0.0.1:$GW_PORT" ;;
     relay) echo "http://127.0.0.1:$RELAY_PORT" ;;
     baseline) echo "http://127.0.0.1:$BASELINE_PORT" ;;
-    limited) echo "http://127.0.0.1:$LIMITED_PORT" ;;
+    limited|keyed) echo "http://127.0.0.1:$LIMITED_PORT" ;;
     traced100) echo "http://127.0.0.1:$TRACED_PORT" ;;
     traced1) echo "http://127.0.0.1:$TRACED1_PORT" ;;
     *) echo "http://127.0.0.1:$MOCK_PORT" ;;
@@ -156,6 +158,7 @@ run() {
   if [[ $1 == relay ]]; then pid=$RELAY_PID; fi
   if [[ $1 == baseline ]]; then pid=$BASELINE_PID; fi
   if [[ $1 == limited ]]; then pid=$LIMITED_PID; key="sk-limited"; fi
+  if [[ $1 == keyed ]]; then pid=$LIMITED_PID; key="sk-keyed"; fi
   if [[ $1 == traced100 ]]; then pid=$TRACED_PID; key="sk-bench"; fi
   if [[ $1 == traced1 ]]; then pid=$TRACED1_PID; key="sk-bench"; fi
   local before; before=$(cpu_ticks "$pid")
@@ -189,6 +192,7 @@ ttfb() {
   base=$(target_base "$1")
   if [[ $1 == gateway || $1 == baseline ]]; then auth=(-H "Authorization: Bearer sk-bench"); fi
   if [[ $1 == limited ]]; then auth=(-H "Authorization: Bearer sk-limited"); fi
+  if [[ $1 == keyed ]]; then auth=(-H "Authorization: Bearer sk-keyed"); fi
   if [[ $1 == traced* ]]; then auth=(-H "Authorization: Bearer sk-bench"); fi
   for _ in $(seq 101); do args+=(-o /dev/null "$base/v1/chat/completions"); done
   taskset -c "$LOAD_CPU" curl -s "${auth[@]}" -H 'Content-Type: application/json' \
@@ -244,14 +248,14 @@ idle, peak, soak = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 redis_rtt, redis_floor, redis_script_us, redis_floor64 = sys.argv[6], sys.argv[7], sys.argv[8], sys.argv[9]
 redis_admit, redis_admit64 = sys.argv[10], sys.argv[11]
 trace_sink, trace_dropped = sys.argv[12], sys.argv[13]
-sides = ("gateway", "baseline", "limited", "traced100", "traced1", "relay")
+sides = ("gateway", "baseline", "keyed", "limited", "traced100", "traced1", "relay")
 ttfb = {side: [] for side in ("direct",) + sides}
 bad = 0
 for line in open(sys.argv[5]):
     side, seconds, status = line.split()
     bad += status != "200"
     ttfb[side].append(float(seconds) * 1000)
-names = {"gateway": "omnigate", "relay": "bare TCP relay (FLOOR=1)", "baseline": "baseline build (BASELINE_BIN)", "limited": "limited key via Redis (LIMITER=1)",
+names = {"gateway": "omnigate", "relay": "bare TCP relay (FLOOR=1)", "baseline": "baseline build (BASELINE_BIN)", "limited": "limited key via Redis (LIMITER=1)", "keyed": "virtual key without limits, same process (LIMITER=1)",
          "traced100": "traces at 100 % (TRACING=1)", "traced1": "traces at 1 % (TRACING=1)"}
 # With FLOOR=1 a second row per workload: the relay's figures in the omnigate columns.
 print("| workload | c | direct req/s | omnigate req/s | gw/direct | added p50 / p90 / p99 ms | omnigate CPU µs/req | errors |")
@@ -265,7 +269,7 @@ for (w, c), side in ((k, side) for k in keys for side in sides):
     g = [r["r"] for r in rows if (r["workload"], r["c"], r["target"]) == (w, c, side)]
     if not g:
         continue
-    label = {"gateway": w, "relay": f"{w}, bare TCP relay", "baseline": f"{w}, baseline build", "limited": f"{w}, limited key via Redis",
+    label = {"gateway": w, "relay": f"{w}, bare TCP relay", "baseline": f"{w}, baseline build", "limited": f"{w}, limited key via Redis", "keyed": f"{w}, virtual key, no limits",
              "traced100": f"{w}, traces 100 %", "traced1": f"{w}, traces 1 %"}[side]
     rps = lambda xs: st.mean(x["requests"] / x["seconds"] for x in xs)
     lat = lambda xs, p: st.mean(x[p] for x in xs)

@@ -19,6 +19,7 @@ use crate::store::{
 };
 use crate::usage::{Prices, UsageRecord, micros};
 use keys::{CachedKey, Declared};
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -153,7 +154,7 @@ pub struct Gatekeeper {
     store_timeout: Duration,
     key_cache_ttl: Duration,
     lease: Duration,
-    cache: Mutex<HashMap<SecretHash, CachedKey>>,
+    cache: Mutex<FxHashMap<SecretHash, CachedKey>>,
     /// Writes settlements in batches, off the requests' paths.
     settler: OnceLock<Settler>,
     store_down: Arc<AtomicBool>,
@@ -189,7 +190,7 @@ impl Gatekeeper {
             store_timeout: settings.store_timeout,
             key_cache_ttl: settings.key_cache,
             lease: settings.lease,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(FxHashMap::default()),
             settler: OnceLock::new(),
             store_down: Arc::new(AtomicBool::new(false)),
             leases: settings.quota_lease.map(Leases::new),
@@ -224,6 +225,37 @@ impl Gatekeeper {
         charge: Charge,
     ) -> Result<Ticket, Denial> {
         let key = &principal.key;
+        let declared = self.declared();
+        // Most requests of a leased key end here: no store, no admission to build.
+        if let Some(leases) = &self.leases
+            && let Some(taken) = leases.take(key, &declared, &charge)
+        {
+            return Ok(Ticket {
+                request_id: String::new(),
+                key: Arc::clone(key),
+                model: model.to_owned(),
+                charge,
+                windows: Vec::new(),
+                soft_budget_passed: None,
+                degraded: false,
+                lease: None,
+            }
+            .leased(taken));
+        }
+        // The rest waits for the store: boxed, so that the futures of the requests that never
+        // get here (and of the route handlers awaiting them) stay small to move.
+        Box::pin(self.admit_through_store(principal, model, charge, declared)).await
+    }
+
+    /// Admits by asking the store (or taking a new lease from it).
+    async fn admit_through_store(
+        &self,
+        principal: &Principal,
+        model: &str,
+        charge: Charge,
+        declared: Arc<Declared>,
+    ) -> Result<Ticket, Denial> {
+        let key = &principal.key;
         let request_id = self.next_id();
         let now_secs = unix_ms() / 1000;
         let mut admission = Admission {
@@ -235,8 +267,8 @@ impl Gatekeeper {
             budgets: Vec::new(),
         };
         let mut soft = Vec::new();
-        let declared = self.declared();
         for (scope, limits, budget) in declared.scopes(key) {
+            let scope = scope.scope();
             for dimension in Dimension::ALL {
                 let amount = charge.amount(dimension);
                 if let Some(limit) = limits.per_minute(dimension)
@@ -286,7 +318,9 @@ impl Gatekeeper {
             && admission.concurrency.is_empty()
             && admission.budgets.is_empty()
         {
-            return self.admit_leased(leases, admission, ticket).await;
+            return self
+                .admit_leased(leases, &declared, admission, ticket)
+                .await;
         }
         let verdict = self.admit_in_store(&admission, &mut ticket).await?;
         match verdict {
@@ -350,19 +384,17 @@ impl Gatekeeper {
     async fn admit_leased(
         &self,
         leases: &Leases,
+        declared: &Arc<Declared>,
         admission: Admission,
         ticket: Ticket,
     ) -> Result<Ticket, Denial> {
-        let key_id = Arc::clone(&ticket.key);
-        let key_id = key_id.id.as_str();
-        if let Some(taken) = leases.take(key_id, &admission.windows) {
-            return Ok(ticket.leased(taken));
-        }
+        let key = Arc::clone(&ticket.key);
+        let key_id = key.id.as_str();
         if leases.extra_requests(key_id, &admission.windows) > 0 {
             let acquiring = leases.acquiring(key_id);
             let _one_at_a_time = acquiring.lock().await;
             // Whoever held the lock may have opened a lease with room for this request too.
-            if let Some(taken) = leases.take(key_id, &admission.windows) {
+            if let Some(taken) = leases.take(&key, declared, &ticket.charge) {
                 return Ok(ticket.leased(taken));
             }
             let extra = leases.extra_requests(key_id, &admission.windows);
@@ -387,8 +419,18 @@ impl Gatekeeper {
                 };
                 match self.call(self.store.admit(&block)).await {
                     Ok(Verdict::Admitted { windows, .. }) => {
+                        let limited = declared
+                            .scopes(&key)
+                            .flat_map(|(_, limits, _)| {
+                                Dimension::ALL
+                                    .into_iter()
+                                    .filter(|&d| limits.per_minute(d).is_some())
+                            })
+                            .fold(0, |bits, d| bits | crate::lease::bit(d));
                         let (taken, replaced) = leases.open(
-                            key_id,
+                            &key,
+                            declared,
+                            limited,
                             block.request_id,
                             &admission.windows,
                             &granted,
@@ -458,13 +500,23 @@ impl Gatekeeper {
     /// Settles an admitted request: corrects its token charge to what it used, frees its
     /// concurrency slot, adds its spend and records its usage, through the settler (batched,
     /// off the request's path; what the store cannot take now is written once it is back).
-    /// Returns the usage record, also logged as one structured line.
-    pub fn settle(&self, ticket: Ticket, used: Used) -> UsageRecord {
-        let key = &ticket.key;
+    /// Its usage is also logged as one structured line.
+    pub fn settle(&self, ticket: Ticket, used: Used) {
+        let Ticket {
+            request_id,
+            key,
+            model,
+            charge,
+            lease,
+            degraded,
+            ..
+        } = ticket;
+        let declared = self.declared();
+        let prices = declared.prices.get(&model);
         let mut record = UsageRecord {
             key_id: key.id.clone(),
             team: key.team.clone(),
-            model: ticket.model.clone(),
+            model,
             at_secs: unix_ms() / 1000,
             prompt_tokens: used.prompt_tokens,
             completion_tokens: used.completion_tokens,
@@ -473,48 +525,46 @@ impl Gatekeeper {
             video_frames: used.video_frames,
             spend_micros: 0,
         };
-        let declared = self.declared();
-        if let Some(prices) = declared.prices.get(&ticket.model) {
+        if let Some(prices) = prices {
             record.spend_micros = prices.cost_micros(&record, used.still_pixels);
         }
         let mut settlement = Settlement {
-            request_id: ticket.request_id.clone(),
+            request_id,
             corrections: Vec::new(),
             releases: Vec::new(),
             spend: Vec::new(),
-            usage: Some(record.clone()),
+            usage: None,
         };
         let tokens = used.prompt_tokens + used.completion_tokens;
-        if let Some(lease) = &ticket.lease
+        if let Some(lease) = &lease
             && used.tokens_reported
-            && let Some(correction) =
-                lease.reconcile(Dimension::Tokens, ticket.charge.tokens, tokens)
+            && let Some(correction) = lease.reconcile(Dimension::Tokens, charge.tokens, tokens)
         {
             self.settler().send(Message::Settle {
                 settlement: correction,
                 degraded: false,
             });
         }
-        for (scope, limits, budget) in declared.scopes(key) {
+        for (scope, limits, budget) in declared.scopes(&key) {
             if limits.tokens_per_minute.is_some()
-                && ticket.lease.is_none()
+                && lease.is_none()
                 && used.tokens_reported
-                && tokens != ticket.charge.tokens
+                && tokens != charge.tokens
             {
                 settlement.corrections.push(Correction {
-                    scope: scope.clone(),
+                    scope: scope.scope(),
                     dimension: Dimension::Tokens,
                     amount: tokens,
                 });
             }
             if limits.max_concurrent.is_some() {
-                settlement.releases.push(scope.clone());
+                settlement.releases.push(scope.scope());
             }
             if let Some(budget) = budget
                 && record.spend_micros > 0
             {
                 settlement.spend.push(Spend {
-                    scope,
+                    scope: scope.scope(),
                     period: budget.period.at(record.at_secs).0,
                     micros: record.spend_micros,
                 });
@@ -531,17 +581,17 @@ impl Gatekeeper {
             audio_ms = record.audio_ms,
             video_frames = record.video_frames,
             spend_usd = crate::usage::dollars(record.spend_micros),
-            degraded = ticket.degraded,
+            degraded,
             "usage"
         );
-        if ticket.degraded {
+        settlement.usage = Some(record);
+        if degraded {
             settler::settle_locally(&self.local, &settlement);
         }
         self.settler().send(Message::Settle {
             settlement,
-            degraded: ticket.degraded,
+            degraded,
         });
-        record
     }
 
     /// The settler, started on first use (it needs a runtime).
@@ -612,7 +662,7 @@ impl Gatekeeper {
     }
 }
 
-mod keys;
+pub(crate) mod keys;
 #[cfg(test)]
 mod lease_tests;
 #[cfg(test)]

@@ -15,9 +15,11 @@
 //! Only windows are leased: a key with a concurrency cap or a budget is admitted by the store on
 //! every request (a slot must be released, a budget is checked against the latest spend).
 
-use crate::limits::Dimension;
+use crate::gatekeeper::keys::Declared;
+use crate::key::KeyRecord;
+use crate::limits::{Charge, Dimension};
 use crate::store::{Correction, Scope, Settlement, WindowCheck, WindowState};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -54,17 +56,36 @@ impl LeasedWindow {
     fn available(&self) -> u64 {
         self.granted.saturating_sub(self.used)
     }
+}
 
-    fn matches(&self, check: &WindowCheck) -> bool {
-        self.scope == check.scope && self.dimension == check.dimension && self.limit == check.limit
-    }
+/// The dimensions a request of `charge` is checked in, among those `limited`, as a bit set:
+/// requests always, the others when the request has some of them.
+fn checked(limited: u8, charge: &Charge) -> u8 {
+    Dimension::ALL
+        .into_iter()
+        .filter(|&d| d == Dimension::Requests || charge.amount(d) > 0)
+        .fold(0, |bits, d| bits | bit(d))
+        & limited
+}
+
+/// A dimension's bit in a set.
+pub(crate) fn bit(dimension: Dimension) -> u8 {
+    1 << dimension as u8
 }
 
 /// Room for several requests, charged in the store under `id`.
-#[derive(Debug)]
 pub(crate) struct Lease {
     id: String,
     expires: Instant,
+    /// The key and the config it was taken under: a reload or a changed key (other limits)
+    /// ends its use. Held, so the identity cannot be reused by a new allocation.
+    key: Arc<KeyRecord>,
+    declared: Arc<Declared>,
+    /// Dimensions the key or its team limit...
+    limited: u8,
+    /// ...and those its windows hold: a request is admitted from it only if it is checked in
+    /// exactly these.
+    holds: u8,
     state: Mutex<LeaseState>,
 }
 
@@ -72,6 +93,15 @@ pub(crate) struct Lease {
 struct LeaseState {
     windows: Vec<LeasedWindow>,
     closed: bool,
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("id", &self.id)
+            .field("key", &self.key.id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Lease {
@@ -84,33 +114,46 @@ impl Lease {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes `checks` from the lease if every one of them fits; the windows' state after, in
-    /// the checks' order (the store's remaining plus what is left of the lease).
-    fn take(&self, checks: &[WindowCheck], now: Instant) -> Option<Vec<WindowState>> {
-        let mut state = self.lock();
-        if state.closed || now >= self.expires {
+    /// Takes a request of `charge` from the lease if it was taken for this key under this
+    /// config, the request is checked in the windows it holds, and each has room; the windows'
+    /// state after (the store's remaining plus what is left of the lease).
+    fn take(
+        &self,
+        key: &Arc<KeyRecord>,
+        declared: &Arc<Declared>,
+        charge: &Charge,
+        now: Instant,
+    ) -> Option<Vec<WindowState>> {
+        if now >= self.expires
+            || !Arc::ptr_eq(&self.key, key)
+            || !Arc::ptr_eq(&self.declared, declared)
+            || checked(self.limited, charge) != self.holds
+        {
             return None;
         }
-        let mut found = Vec::with_capacity(checks.len());
-        for check in checks {
-            let index = state.windows.iter().position(|w| w.matches(check))?;
-            if state.windows[index].available() < check.amount {
-                return None;
-            }
-            found.push(index);
+        let mut state = self.lock();
+        if state.closed
+            || state
+                .windows
+                .iter()
+                .any(|w| w.available() < charge.amount(w.dimension))
+        {
+            return None;
         }
-        let mut after = Vec::with_capacity(checks.len());
-        for (check, index) in checks.iter().zip(found) {
-            let window = &mut state.windows[index];
-            window.used += check.amount;
-            after.push(WindowState {
-                scope: check.scope.clone(),
-                dimension: check.dimension,
-                limit: check.limit,
-                remaining: window.remaining_at_grant + window.available(),
-                reset_ms: window.reset_at.saturating_duration_since(now).as_millis() as u64,
-            });
-        }
+        let after = state
+            .windows
+            .iter_mut()
+            .map(|window| {
+                window.used += charge.amount(window.dimension);
+                WindowState {
+                    scope: window.scope.clone(),
+                    dimension: window.dimension,
+                    limit: window.limit,
+                    remaining: window.remaining_at_grant + window.available(),
+                    reset_ms: window.reset_at.saturating_duration_since(now).as_millis() as u64,
+                }
+            })
+            .collect();
         Some(after)
     }
 
@@ -187,7 +230,7 @@ impl Lease {
 struct Slot {
     current: Option<Arc<Lease>>,
     /// (scope, dimension, limit) → remaining, from the last verdict.
-    known: HashMap<(Scope, Dimension, u64), u64>,
+    known: FxHashMap<(Scope, Dimension, u64), u64>,
     /// Held while one request of the key asks the store for a lease, so concurrent requests
     /// wait for it instead of each taking a lease of their own.
     acquiring: Arc<tokio::sync::Mutex<()>>,
@@ -196,7 +239,7 @@ struct Slot {
 /// Every key's leases in this process.
 pub(crate) struct Leases {
     settings: LeaseSettings,
-    slots: Mutex<HashMap<String, Slot>>,
+    slots: Mutex<FxHashMap<String, Slot>>,
 }
 
 /// A request admitted from a lease: the lease (to reconcile at settlement) and the windows'
@@ -207,18 +250,23 @@ impl Leases {
     pub(crate) fn new(settings: LeaseSettings) -> Self {
         Self {
             settings,
-            slots: Mutex::new(HashMap::new()),
+            slots: Mutex::new(FxHashMap::default()),
         }
     }
 
-    fn slots(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
+    fn slots(&self) -> MutexGuard<'_, FxHashMap<String, Slot>> {
         self.slots.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Admits `checks` from the key's open lease, if it has room for all of them.
-    pub(crate) fn take(&self, key_id: &str, checks: &[WindowCheck]) -> Option<Taken> {
-        let lease = self.slots().get(key_id)?.current.clone()?;
-        let states = lease.take(checks, Instant::now())?;
+    /// Admits a request of `charge` from the key's open lease, if it fits (see [`Lease`]).
+    pub(crate) fn take(
+        &self,
+        key: &Arc<KeyRecord>,
+        declared: &Arc<Declared>,
+        charge: &Charge,
+    ) -> Option<Taken> {
+        let lease = self.slots().get(key.id.as_str())?.current.clone()?;
+        let states = lease.take(key, declared, charge, Instant::now())?;
         Some((lease, states))
     }
 
@@ -265,9 +313,15 @@ impl Leases {
     /// amounts charged for each (the request's own plus the block), `states` the store's verdict.
     /// The request that asked is admitted from it; returns the lease, the windows' state for
     /// that request, and the lease it replaced (to close).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "what the store granted, and what the lease is valid for"
+    )]
     pub(crate) fn open(
         &self,
-        key_id: &str,
+        key: &Arc<KeyRecord>,
+        declared: &Arc<Declared>,
+        limited: u8,
         id: String,
         checks: &[WindowCheck],
         granted: &[u64],
@@ -299,13 +353,17 @@ impl Leases {
         let lease = Arc::new(Lease {
             id,
             expires: now + self.settings.ttl,
+            key: Arc::clone(key),
+            declared: Arc::clone(declared),
+            limited,
+            holds: checks.iter().fold(0, |bits, c| bits | bit(c.dimension)),
             state: Mutex::new(LeaseState {
                 windows,
                 closed: false,
             }),
         });
         let mut slots = self.slots();
-        let slot = slots.entry(key_id.to_owned()).or_default();
+        let slot = slots.entry(key.id.clone()).or_default();
         for state in states {
             slot.known.insert(
                 (state.scope.clone(), state.dimension, state.limit),

@@ -34,6 +34,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, RedisResult, Script};
 use reply::{bucket, corrupt, key_record, verdict};
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -244,8 +245,10 @@ impl RedisStore {
             }
             invocations.push(invocation);
         }
-        let mut spend: HashMap<(&Scope, &str), u64> = HashMap::new();
-        let mut usage: HashMap<(u64, &str, &str), (Option<&String>, Totals)> = HashMap::new();
+        // Fx, not SipHash: these keys come from this gateway's own config and records.
+        let mut spend: FxHashMap<(&Scope, &str), u64> = FxHashMap::default();
+        let mut usage: FxHashMap<(u64, &str, &str), (Option<&String>, Totals)> =
+            FxHashMap::default();
         for settlement in batch {
             for s in &settlement.spend {
                 *spend.entry((&s.scope, s.period.as_str())).or_default() += s.micros;

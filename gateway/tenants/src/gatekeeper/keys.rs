@@ -8,6 +8,7 @@ use crate::limits::Limits;
 use crate::memory::unix_ms;
 use crate::store::Scope;
 use crate::usage::Prices;
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,11 +16,28 @@ use std::time::Instant;
 /// A store lookup of a digest, and when it was made (`None`: no such key).
 pub(super) type CachedKey = (Instant, Option<Arc<KeyRecord>>);
 
+/// Whose counters, before the [`Scope`] (an allocated name) is needed: a settlement that
+/// corrects, releases and spends nothing never makes one.
+#[derive(Clone, Copy)]
+pub(super) enum ScopeOf<'a> {
+    Key(&'a str),
+    Team(&'a str),
+}
+
+impl ScopeOf<'_> {
+    pub(super) fn scope(self) -> Scope {
+        match self {
+            Self::Key(id) => Scope::key(id),
+            Self::Team(name) => Scope::team(name),
+        }
+    }
+}
+
 /// What the config declares.
-pub(super) struct Declared {
-    pub(super) keys: HashMap<SecretHash, Arc<KeyRecord>>,
+pub(crate) struct Declared {
+    pub(super) keys: FxHashMap<SecretHash, Arc<KeyRecord>>,
     pub(super) teams: HashMap<String, TeamPolicy>,
-    pub(super) prices: HashMap<String, Prices>,
+    pub(super) prices: FxHashMap<String, Prices>,
 }
 
 impl Declared {
@@ -28,13 +46,13 @@ impl Declared {
     pub(super) fn scopes<'a>(
         &'a self,
         key: &'a KeyRecord,
-    ) -> impl Iterator<Item = (Scope, &'a Limits, Option<&'a Budget>)> {
+    ) -> impl Iterator<Item = (ScopeOf<'a>, &'a Limits, Option<&'a Budget>)> {
         let team = key.team.as_deref().and_then(|name| {
             self.teams
                 .get(name)
-                .map(|policy| (Scope::team(name), &policy.limits, policy.budget.as_ref()))
+                .map(|policy| (ScopeOf::Team(name), &policy.limits, policy.budget.as_ref()))
         });
-        std::iter::once((Scope::key(&key.id), &key.limits, key.budget.as_ref())).chain(team)
+        std::iter::once((ScopeOf::Key(&key.id), &key.limits, key.budget.as_ref())).chain(team)
     }
 
     pub(super) fn new(
@@ -48,7 +66,7 @@ impl Declared {
                 .map(|key| (key.secret_hash.clone(), Arc::new(key)))
                 .collect(),
             teams,
-            prices,
+            prices: prices.into_iter().collect(),
         }
     }
 }
