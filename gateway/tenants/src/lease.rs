@@ -290,8 +290,8 @@ impl Leases {
             let Some(&remaining) = slot.known.get(&key) else {
                 return 0;
             };
-            if check.amount > 0 {
-                extra = extra.min(remaining / SHARE_OF_REMAINING / check.amount);
+            if let Some(fits) = (remaining / SHARE_OF_REMAINING).checked_div(check.amount) {
+                extra = extra.min(fits);
             }
         }
         extra

@@ -69,6 +69,7 @@ async fn no_secret_reaches_the_logs_or_an_error() {
             store_timeout: Duration::from_millis(200),
             key_cache: Duration::from_secs(1),
             lease: Duration::from_secs(60),
+            quota_lease: None,
         },
     );
     let principal = gate.authenticate(SECRET).await.unwrap();
