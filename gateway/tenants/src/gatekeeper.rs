@@ -228,9 +228,9 @@ impl Gatekeeper {
         let declared = self.declared();
         // Most requests of a leased key end here: no store, no admission to build.
         if let Some(leases) = &self.leases
-            && let Some(taken) = leases.take(key, &declared, &charge)
+            && let Some((taken, refill)) = leases.take(key, &declared, &charge)
         {
-            return Ok(Ticket {
+            let ticket = Ticket {
                 request_id: String::new(),
                 key: Arc::clone(key),
                 model: model.to_owned(),
@@ -240,7 +240,11 @@ impl Gatekeeper {
                 degraded: false,
                 lease: None,
             }
-            .leased(taken));
+            .leased(taken);
+            if refill {
+                Box::pin(self.refill_lease(leases, &declared, key, &charge)).await;
+            }
+            return Ok(ticket);
         }
         // The rest waits for the store: boxed, so that the futures of the requests that never
         // get here (and of the route handlers awaiting them) stay small to move.
@@ -269,19 +273,7 @@ impl Gatekeeper {
         let mut soft = Vec::new();
         for (scope, limits, budget) in declared.scopes(key) {
             let scope = scope.scope();
-            for dimension in Dimension::ALL {
-                let amount = charge.amount(dimension);
-                if let Some(limit) = limits.per_minute(dimension)
-                    && (amount > 0 || dimension == Dimension::Requests)
-                {
-                    admission.windows.push(WindowCheck {
-                        scope: scope.clone(),
-                        dimension,
-                        limit,
-                        amount,
-                    });
-                }
-            }
+            push_windows(&mut admission.windows, &scope, limits, &charge);
             if let Some(limit) = limits.max_concurrent {
                 admission.concurrency.push(ConcurrencyCheck {
                     scope: scope.clone(),
@@ -376,125 +368,6 @@ impl Gatekeeper {
                 }
             },
         }
-    }
-
-    /// Admits a key with only window limits: from its open quota lease when that has room,
-    /// else by taking a new lease from the store (one request at a time per key; the others wait
-    /// for it), else (room unknown or scarce, or the store refused the block) as one request.
-    async fn admit_leased(
-        &self,
-        leases: &Leases,
-        declared: &Arc<Declared>,
-        admission: Admission,
-        ticket: Ticket,
-    ) -> Result<Ticket, Denial> {
-        let key = Arc::clone(&ticket.key);
-        let key_id = key.id.as_str();
-        if leases.extra_requests(key_id, &admission.windows) > 0 {
-            let acquiring = leases.acquiring(key_id);
-            let _one_at_a_time = acquiring.lock().await;
-            // Whoever held the lock may have opened a lease with room for this request too.
-            if let Some(taken) = leases.take(&key, declared, &ticket.charge) {
-                return Ok(ticket.leased(taken));
-            }
-            let extra = leases.extra_requests(key_id, &admission.windows);
-            if extra > 0 {
-                let granted: Vec<u64> = admission
-                    .windows
-                    .iter()
-                    .map(|w| w.amount.saturating_mul(extra + 1))
-                    .collect();
-                let block = Admission {
-                    request_id: self.next_id(),
-                    windows: admission
-                        .windows
-                        .iter()
-                        .zip(&granted)
-                        .map(|(w, &amount)| WindowCheck {
-                            amount,
-                            ..w.clone()
-                        })
-                        .collect(),
-                    ..admission.clone()
-                };
-                match self.call(self.store.admit(&block)).await {
-                    Ok(Verdict::Admitted { windows, .. }) => {
-                        let limited = declared
-                            .scopes(&key)
-                            .flat_map(|(_, limits, _)| {
-                                Dimension::ALL
-                                    .into_iter()
-                                    .filter(|&d| limits.per_minute(d).is_some())
-                            })
-                            .fold(0, |bits, d| bits | crate::lease::bit(d));
-                        let (taken, replaced) = leases.open(
-                            &key,
-                            declared,
-                            limited,
-                            block.request_id,
-                            &admission.windows,
-                            &granted,
-                            &windows,
-                        );
-                        if let Some(replaced) = replaced {
-                            self.close_lease(&replaced);
-                        }
-                        self.close_lease_when_it_expires(Arc::clone(&taken.0));
-                        return Ok(ticket.leased(taken));
-                    }
-                    Ok(Verdict::Refused(Refusal::Window { state, .. })) => {
-                        leases.learn(key_id, std::slice::from_ref(&state));
-                    }
-                    // Refused for another reason, or the store is away: the request alone
-                    // gets the same answer (at once: a failed store is not asked again yet).
-                    Ok(Verdict::Refused(_)) | Err(_) => {}
-                }
-            }
-        }
-        let mut ticket = ticket;
-        match self.admit_in_store(&admission, &mut ticket).await? {
-            Verdict::Admitted { windows, .. } => {
-                if !ticket.degraded {
-                    leases.learn(key_id, &windows);
-                }
-                ticket.windows = windows;
-                Ok(ticket)
-            }
-            Verdict::Refused(refusal) => {
-                if let Refusal::Window { state, .. } = &refusal
-                    && !ticket.degraded
-                {
-                    leases.learn(key_id, std::slice::from_ref(state));
-                }
-                Err(Denial::Limited(refusal))
-            }
-        }
-    }
-
-    /// Hands a lease's unused room back to the store (through the settler).
-    fn close_lease(&self, lease: &Lease) {
-        if let Some(settlement) = lease.close() {
-            self.settler().send(Message::Settle {
-                settlement,
-                degraded: false,
-            });
-        }
-    }
-
-    /// Closes `lease` once its time is up, unless it closed earlier.
-    fn close_lease_when_it_expires(&self, lease: Arc<Lease>) {
-        let settler = self.settler().clone();
-        // The deadline is fixed now, not when the task first runs.
-        let expires = lease.expires();
-        tokio::spawn(async move {
-            tokio::time::sleep_until(expires).await;
-            if let Some(settlement) = lease.close() {
-                settler.send(Message::Settle {
-                    settlement,
-                    degraded: false,
-                });
-            }
-        });
     }
 
     /// Settles an admitted request: corrects its token charge to what it used, frees its
@@ -662,8 +535,27 @@ impl Gatekeeper {
     }
 }
 
+/// The windows a request of `charge` is checked in for `scope`: every per-minute limit of
+/// `limits`, requests always, the others when the request has some of them.
+fn push_windows(windows: &mut Vec<WindowCheck>, scope: &Scope, limits: &Limits, charge: &Charge) {
+    for dimension in Dimension::ALL {
+        let amount = charge.amount(dimension);
+        if let Some(limit) = limits.per_minute(dimension)
+            && (amount > 0 || dimension == Dimension::Requests)
+        {
+            windows.push(WindowCheck {
+                scope: scope.clone(),
+                dimension,
+                limit,
+                amount,
+            });
+        }
+    }
+}
+
 pub(crate) mod keys;
 #[cfg(test)]
 mod lease_tests;
+mod leasing;
 #[cfg(test)]
 mod tests;

@@ -7,10 +7,14 @@
 //! more than the limit across replicas. A block is sized from what the store said was left
 //! (at most a quarter of it, at most `max_requests`), so near a limit blocks shrink to one
 //! request and no replica sits on much room another needs. And a lease lives at most `ttl`:
-//! then (or when a newer lease replaces it) it is closed, its charges corrected down to what
-//! its requests used, so unused room goes back to every replica. Its requests count from the
-//! lease's start, at most `ttl` earlier than their own: the window may let that much slip at
-//! its edge, which is why `ttl` is short.
+//! then (or when two newer leases of the key push it out) it is closed, its charges corrected
+//! down to what its requests used, so unused room goes back to every replica. Its requests count
+//! from the lease's start, at most `ttl` earlier than their own: the window may let that much
+//! slip at its edge, which is why `ttl` is short.
+//!
+//! The request that finds a lease half used takes the key's next lease (a [`Block::Ahead`])
+//! while the rest of the current one is still being admitted, so that when it runs out the next
+//! requests do not all wait for the store.
 //!
 //! Only windows are leased: a key with a concurrency cap or a budget is admitted by the store on
 //! every request (a slot must be released, a budget is checked against the latest spend).
@@ -20,6 +24,7 @@ use crate::key::KeyRecord;
 use crate::limits::{Charge, Dimension};
 use crate::store::{Correction, Scope, Settlement, WindowCheck, WindowState};
 use rustc_hash::FxHashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -35,6 +40,18 @@ pub struct LeaseSettings {
 
 /// A block takes at most this share of what the store said was left.
 const SHARE_OF_REMAINING: u64 = 4;
+
+/// Leases a key holds at once: the one in use and the next, taken ahead.
+const OPEN_PER_KEY: usize = 2;
+
+/// What a block is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Block {
+    /// For the request that asks, and the next ones.
+    WithThisRequest,
+    /// For the next requests only: taken while the current lease still has room.
+    Ahead,
+}
 
 /// One window a lease holds room in.
 #[derive(Debug)]
@@ -86,6 +103,8 @@ pub(crate) struct Lease {
     /// ...and those its windows hold: a request is admitted from it only if it is checked in
     /// exactly these.
     holds: u8,
+    /// Set once a request found it half used and asked for the next lease.
+    refill_asked: AtomicBool,
     state: Mutex<LeaseState>,
 }
 
@@ -116,14 +135,15 @@ impl Lease {
 
     /// Takes a request of `charge` from the lease if it was taken for this key under this
     /// config, the request is checked in the windows it holds, and each has room; the windows'
-    /// state after (the store's remaining plus what is left of the lease).
+    /// state after (the store's remaining plus what is left of the lease), and whether this
+    /// request is the first to find it half used (it then asks for the next one).
     fn take(
         &self,
         key: &Arc<KeyRecord>,
         declared: &Arc<Declared>,
         charge: &Charge,
         now: Instant,
-    ) -> Option<Vec<WindowState>> {
+    ) -> Option<(Vec<WindowState>, bool)> {
         if now >= self.expires
             || !Arc::ptr_eq(&self.key, key)
             || !Arc::ptr_eq(&self.declared, declared)
@@ -140,7 +160,7 @@ impl Lease {
         {
             return None;
         }
-        let after = state
+        let after: Vec<WindowState> = state
             .windows
             .iter_mut()
             .map(|window| {
@@ -154,7 +174,12 @@ impl Lease {
                 }
             })
             .collect();
-        Some(after)
+        let half_used = state
+            .windows
+            .iter()
+            .any(|w| w.available().saturating_mul(2) <= w.granted);
+        let refill = half_used && !self.refill_asked.swap(true, Ordering::Relaxed);
+        Some((after, refill))
     }
 
     /// Stops admitting and hands back what no request took: the corrections to write, if any
@@ -225,10 +250,10 @@ impl Lease {
     }
 }
 
-/// Per key: its open lease and what the store last said was left.
+/// Per key: its open leases (oldest first) and what the store last said was left.
 #[derive(Default)]
 struct Slot {
-    current: Option<Arc<Lease>>,
+    open: Vec<Arc<Lease>>,
     /// (scope, dimension, limit) → remaining, from the last verdict.
     known: FxHashMap<(Scope, Dimension, u64), u64>,
     /// Held while one request of the key asks the store for a lease, so concurrent requests
@@ -246,6 +271,9 @@ pub(crate) struct Leases {
 /// state for the headers.
 pub(crate) type Taken = (Arc<Lease>, Vec<WindowState>);
 
+/// [`Taken`], and whether the request should ask for the key's next lease.
+pub(crate) type TakenFast = (Taken, bool);
+
 impl Leases {
     pub(crate) fn new(settings: LeaseSettings) -> Self {
         Self {
@@ -258,16 +286,20 @@ impl Leases {
         self.slots.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Admits a request of `charge` from the key's open lease, if it fits (see [`Lease`]).
+    /// Admits a request of `charge` from the key's oldest open lease it fits in (see
+    /// [`Lease`]).
     pub(crate) fn take(
         &self,
         key: &Arc<KeyRecord>,
         declared: &Arc<Declared>,
         charge: &Charge,
-    ) -> Option<Taken> {
-        let lease = self.slots().get(key.id.as_str())?.current.clone()?;
-        let states = lease.take(key, declared, charge, Instant::now())?;
-        Some((lease, states))
+    ) -> Option<TakenFast> {
+        let now = Instant::now();
+        let slots = self.slots();
+        slots.get(key.id.as_str())?.open.iter().find_map(|lease| {
+            let (states, refill) = lease.take(key, declared, charge, now)?;
+            Some(((Arc::clone(lease), states), refill))
+        })
     }
 
     /// The lock a request holds while it asks the store for a lease for this key.
@@ -310,9 +342,9 @@ impl Leases {
     }
 
     /// Opens a lease the store granted: `checks` as the request asked for them, `granted` the
-    /// amounts charged for each (the request's own plus the block), `states` the store's verdict.
-    /// The request that asked is admitted from it; returns the lease, the windows' state for
-    /// that request, and the lease it replaced (to close).
+    /// amounts charged for each (the block's requests), `states` the store's verdict. For
+    /// [`Block::WithThisRequest`] the request that asked is admitted from it. Returns the lease,
+    /// the windows' state after, and the key's oldest lease if it now had too many (to close).
     #[allow(
         clippy::too_many_arguments,
         reason = "what the store granted, and what the lease is valid for"
@@ -323,6 +355,7 @@ impl Leases {
         declared: &Arc<Declared>,
         limited: u8,
         id: String,
+        block: Block,
         checks: &[WindowCheck],
         granted: &[u64],
         states: &[WindowState],
@@ -337,7 +370,10 @@ impl Leases {
                 dimension: check.dimension,
                 limit: check.limit,
                 granted,
-                used: check.amount,
+                used: match block {
+                    Block::WithThisRequest => check.amount,
+                    Block::Ahead => 0,
+                },
                 remaining_at_grant: state.remaining,
                 reset_at: now + Duration::from_millis(state.reset_ms),
             })
@@ -357,6 +393,7 @@ impl Leases {
             declared: Arc::clone(declared),
             limited,
             holds: checks.iter().fold(0, |bits, c| bits | bit(c.dimension)),
+            refill_asked: AtomicBool::new(false),
             state: Mutex::new(LeaseState {
                 windows,
                 closed: false,
@@ -370,7 +407,8 @@ impl Leases {
                 state.remaining,
             );
         }
-        let replaced = slot.current.replace(Arc::clone(&lease));
-        ((lease, after), replaced)
+        slot.open.push(Arc::clone(&lease));
+        let dropped = (slot.open.len() > OPEN_PER_KEY).then(|| slot.open.remove(0));
+        ((lease, after), dropped)
     }
 }
