@@ -107,6 +107,19 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    fn new(request_id: String, key: &Arc<KeyRecord>, model: &str, charge: Charge) -> Self {
+        Self {
+            request_id,
+            key: Arc::clone(key),
+            model: model.to_owned(),
+            charge,
+            windows: Vec::new(),
+            soft_budget_passed: None,
+            degraded: false,
+            lease: None,
+        }
+    }
+
     fn leased(mut self, (lease, windows): Taken) -> Self {
         self.lease = Some(lease);
         self.windows = windows;
@@ -230,17 +243,7 @@ impl Gatekeeper {
         if let Some(leases) = &self.leases
             && let Some((taken, refill)) = leases.take(key, &declared, &charge)
         {
-            let ticket = Ticket {
-                request_id: String::new(),
-                key: Arc::clone(key),
-                model: model.to_owned(),
-                charge,
-                windows: Vec::new(),
-                soft_budget_passed: None,
-                degraded: false,
-                lease: None,
-            }
-            .leased(taken);
+            let ticket = Ticket::new(String::new(), key, model, charge).leased(taken);
             if refill {
                 Box::pin(self.refill_lease(leases, &declared, key, &charge)).await;
             }
@@ -293,16 +296,7 @@ impl Gatekeeper {
         let nothing_to_check = admission.windows.is_empty()
             && admission.concurrency.is_empty()
             && admission.budgets.is_empty();
-        let mut ticket = Ticket {
-            request_id,
-            key: Arc::clone(key),
-            model: model.to_owned(),
-            charge,
-            windows: Vec::new(),
-            soft_budget_passed: None,
-            degraded: false,
-            lease: None,
-        };
+        let mut ticket = Ticket::new(request_id, key, model, charge);
         if nothing_to_check {
             return Ok(ticket);
         }
@@ -557,5 +551,7 @@ pub(crate) mod keys;
 #[cfg(test)]
 mod lease_tests;
 mod leasing;
+#[cfg(test)]
+mod test_store;
 #[cfg(test)]
 mod tests;

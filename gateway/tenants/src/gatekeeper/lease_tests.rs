@@ -9,81 +9,15 @@
     reason = "tests"
 )]
 
+use super::test_store::{SwitchableStore, key};
 use super::*;
-use crate::key::KeySource;
-use crate::usage::UsageBucket;
-use async_trait::async_trait;
-
-/// A [`MemoryStore`] that counts admissions (round trips, for a remote store).
-#[derive(Default)]
-struct CountingStore {
-    inner: MemoryStore,
-    admits: AtomicU64,
-}
-
-#[async_trait]
-impl TenantStore for CountingStore {
-    fn name(&self) -> &'static str {
-        "counting"
-    }
-    async fn admit(&self, admission: &Admission) -> Result<Verdict, StoreError> {
-        self.admits.fetch_add(1, Ordering::SeqCst);
-        self.inner.admit(admission).await
-    }
-    async fn settle(&self, settlement: &Settlement) -> Result<(), StoreError> {
-        self.inner.settle(settlement).await
-    }
-    async fn reconcile(&self, spend: &[Spend], records: &[UsageRecord]) -> Result<(), StoreError> {
-        self.inner.reconcile(spend, records).await
-    }
-    async fn usage(
-        &self,
-        key: Option<&str>,
-        from: u64,
-        to: u64,
-    ) -> Result<Vec<UsageBucket>, StoreError> {
-        self.inner.usage(key, from, to).await
-    }
-    async fn put_key(&self, record: &KeyRecord) -> Result<(), StoreError> {
-        self.inner.put_key(record).await
-    }
-    async fn key_by_hash(&self, hash: &SecretHash) -> Result<Option<KeyRecord>, StoreError> {
-        self.inner.key_by_hash(hash).await
-    }
-    async fn key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
-        self.inner.key(id).await
-    }
-    async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        self.inner.keys().await
-    }
-    async fn delete_key(&self, id: &str) -> Result<bool, StoreError> {
-        self.inner.delete_key(id).await
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-}
 
 const SECRET: &str = "sk-og-leased";
 const TTL: Duration = Duration::from_millis(250);
 
 /// A replica: its own gatekeeper (and leases) over the shared `store`.
-fn replica(store: &Arc<CountingStore>, limits: Limits, max_requests: u64) -> Gatekeeper {
-    let key = KeyRecord {
-        id: "k".into(),
-        name: "k".into(),
-        team: None,
-        models: Vec::new(),
-        limits,
-        budget: None,
-        metadata: Default::default(),
-        expires_at: None,
-        disabled: false,
-        secret_hash: SecretHash::of(SECRET),
-        secret_hint: String::new(),
-        created_at: 0,
-        source: KeySource::Config,
-    };
+fn replica(store: &Arc<SwitchableStore>, limits: Limits, max_requests: u64) -> Gatekeeper {
+    let key = key("k", SECRET, None, limits);
     let store: Arc<dyn TenantStore> = Arc::clone(store) as _;
     Gatekeeper::new(
         store,
@@ -129,7 +63,7 @@ fn remaining(ticket: &Ticket, dimension: Dimension) -> u64 {
 
 #[tokio::test(start_paused = true)]
 async fn a_lone_replica_asks_once_a_block_and_shows_the_same_headers() {
-    let store = Arc::new(CountingStore::default());
+    let store = Arc::new(SwitchableStore::default());
     let gate = replica(&store, limits(1000, None), 8);
     let principal = gate.authenticate(SECRET).await.unwrap();
     for i in 0..41u64 {
@@ -146,7 +80,7 @@ async fn a_lone_replica_asks_once_a_block_and_shows_the_same_headers() {
 
 #[tokio::test(start_paused = true)]
 async fn replicas_sharing_a_store_never_admit_more_than_the_limit() {
-    let store = Arc::new(CountingStore::default());
+    let store = Arc::new(SwitchableStore::default());
     let replicas: Vec<Gatekeeper> = (0..3)
         .map(|_| replica(&store, limits(100, None), 16))
         .collect();
@@ -177,7 +111,7 @@ async fn replicas_sharing_a_store_never_admit_more_than_the_limit() {
 
 #[tokio::test(start_paused = true)]
 async fn unused_room_goes_back_when_a_lease_ends() {
-    let store = Arc::new(CountingStore::default());
+    let store = Arc::new(SwitchableStore::default());
     let idle = replica(&store, limits(20, None), 8);
     let busy = replica(&store, limits(20, None), 8);
     let p_idle = idle.authenticate(SECRET).await.unwrap();
@@ -207,7 +141,7 @@ async fn unused_room_goes_back_when_a_lease_ends() {
 
 #[tokio::test(start_paused = true)]
 async fn token_estimates_are_corrected_through_the_lease() {
-    let store = Arc::new(CountingStore::default());
+    let store = Arc::new(SwitchableStore::default());
     let gate = replica(&store, limits(1000, Some(1000)), 8);
     let principal = gate.authenticate(SECRET).await.unwrap();
     let first = gate.admit(&principal, "m", charge(100)).await.unwrap();
