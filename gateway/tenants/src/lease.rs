@@ -182,8 +182,9 @@ impl Lease {
         Some((after, refill))
     }
 
-    /// Stops admitting and hands back what no request took: the corrections to write, if any
-    /// room was left.
+    /// Stops admitting and writes its charges as what its requests used: unused room goes
+    /// back, and tokens its requests reported beyond their estimates (more than it was granted)
+    /// are added. The corrections to write, if any charge changes.
     pub(crate) fn close(&self) -> Option<Settlement> {
         let mut state = self.lock();
         if state.closed {
@@ -193,7 +194,7 @@ impl Lease {
         let corrections: Vec<Correction> = state
             .windows
             .iter_mut()
-            .filter(|w| w.used < w.granted)
+            .filter(|w| w.used != w.granted)
             .map(|w| {
                 w.granted = w.used;
                 Correction {

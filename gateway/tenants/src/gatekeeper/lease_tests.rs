@@ -172,3 +172,33 @@ async fn token_estimates_are_corrected_through_the_lease() {
     let probe = other.admit(&p_other, "m", charge(1)).await.unwrap();
     assert_eq!(remaining(&probe, Dimension::Tokens), 1000 - 160 - 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn tokens_beyond_the_estimates_are_charged_when_the_lease_closes() {
+    let store = Arc::new(SwitchableStore::default());
+    let gate = replica(&store, limits(1000, Some(10_000)), 4);
+    let principal = gate.authenticate(SECRET).await.unwrap();
+    let _first = gate.admit(&principal, "m", charge(100)).await.unwrap();
+    // A lease of 1 + 3 requests' estimates: 400 tokens.
+    let second = gate.admit(&principal, "m", charge(100)).await.unwrap();
+    // It used ten times its estimate: more than the whole lease was granted.
+    gate.settle(
+        second,
+        Used {
+            prompt_tokens: 1000,
+            tokens_reported: true,
+            ..Used::default()
+        },
+    );
+    tokio::time::advance(TTL).await;
+    tokio::task::yield_now().await;
+    gate.flush().await;
+    let other = replica(&store, limits(1000, Some(10_000)), 4);
+    let p_other = other.authenticate(SECRET).await.unwrap();
+    let probe = other.admit(&p_other, "m", charge(1)).await.unwrap();
+    // The first's 100 (unsettled) and the second's real 1000, not the lease's 400.
+    assert_eq!(
+        remaining(&probe, Dimension::Tokens),
+        10_000 - 100 - 1000 - 1
+    );
+}
