@@ -262,6 +262,17 @@ struct Slot {
     acquiring: Arc<tokio::sync::Mutex<()>>,
 }
 
+impl Slot {
+    fn learn(&mut self, states: &[WindowState]) {
+        for state in states {
+            self.known.insert(
+                (state.scope.clone(), state.dimension, state.limit),
+                state.remaining,
+            );
+        }
+    }
+}
+
 /// Every key's leases in this process.
 pub(crate) struct Leases {
     settings: LeaseSettings,
@@ -332,14 +343,10 @@ impl Leases {
 
     /// Notes what the store said was left (after any admission, leased or not, or a refusal).
     pub(crate) fn learn(&self, key_id: &str, states: &[WindowState]) {
-        let mut slots = self.slots();
-        let slot = slots.entry(key_id.to_owned()).or_default();
-        for state in states {
-            slot.known.insert(
-                (state.scope.clone(), state.dimension, state.limit),
-                state.remaining,
-            );
-        }
+        self.slots()
+            .entry(key_id.to_owned())
+            .or_default()
+            .learn(states);
     }
 
     /// Opens a lease the store granted: `checks` as the request asked for them, `granted` the
@@ -402,12 +409,7 @@ impl Leases {
         });
         let mut slots = self.slots();
         let slot = slots.entry(key.id.clone()).or_default();
-        for state in states {
-            slot.known.insert(
-                (state.scope.clone(), state.dimension, state.limit),
-                state.remaining,
-            );
-        }
+        slot.learn(states);
         slot.open.push(Arc::clone(&lease));
         let dropped = (slot.open.len() > OPEN_PER_KEY).then(|| slot.open.remove(0));
         ((lease, after), dropped)

@@ -30,7 +30,13 @@ impl Gatekeeper {
                 return Ok(ticket.leased(taken));
             }
             if let Some(taken) = self
-                .open_lease(leases, declared, &key, &admission, Block::WithThisRequest)
+                .open_lease(
+                    leases,
+                    declared,
+                    &key,
+                    &admission.windows,
+                    Block::WithThisRequest,
+                )
                 .await
             {
                 return Ok(ticket.leased(taken));
@@ -70,34 +76,27 @@ impl Gatekeeper {
         let Ok(_one_at_a_time) = acquiring.try_lock() else {
             return;
         };
-        let mut admission = Admission {
-            request_id: String::new(),
-            now_ms: None,
-            windows: Vec::new(),
-            concurrency: Vec::new(),
-            lease_ms: self.lease.as_millis() as u64,
-            budgets: Vec::new(),
-        };
+        let mut windows = Vec::new();
         for (scope, limits, _) in declared.scopes(key) {
-            push_windows(&mut admission.windows, &scope.scope(), limits, charge);
+            push_windows(&mut windows, &scope.scope(), limits, charge);
         }
         let _ = self
-            .open_lease(leases, declared, key, &admission, Block::Ahead)
+            .open_lease(leases, declared, key, &windows, Block::Ahead)
             .await;
     }
 
-    /// Asks the store for a block of room shaped like `admission` (its windows' amounts times
-    /// the block's requests); on success opens a lease over it, whose room, for
+    /// Asks the store for a block of room shaped like one request's `windows` (their amounts
+    /// times the block's requests); on success opens a lease over it, whose room, for
     /// [`Block::WithThisRequest`], is first taken by the request that asked.
     async fn open_lease(
         &self,
         leases: &Leases,
         declared: &Arc<Declared>,
         key: &Arc<KeyRecord>,
-        admission: &Admission,
+        windows: &[WindowCheck],
         block: Block,
     ) -> Option<Taken> {
-        let extra = leases.extra_requests(&key.id, &admission.windows);
+        let extra = leases.extra_requests(&key.id, windows);
         let requests = match block {
             Block::WithThisRequest => extra + 1,
             Block::Ahead => extra,
@@ -105,15 +104,15 @@ impl Gatekeeper {
         if extra == 0 {
             return None;
         }
-        let granted: Vec<u64> = admission
-            .windows
+        let granted: Vec<u64> = windows
             .iter()
             .map(|w| w.amount.saturating_mul(requests))
             .collect();
+        // Windows only: a key with concurrency caps or budgets is never leased.
         let asked = Admission {
             request_id: self.next_id(),
-            windows: admission
-                .windows
+            now_ms: None,
+            windows: windows
                 .iter()
                 .zip(&granted)
                 .map(|(w, &amount)| WindowCheck {
@@ -121,10 +120,14 @@ impl Gatekeeper {
                     ..w.clone()
                 })
                 .collect(),
-            ..admission.clone()
+            concurrency: Vec::new(),
+            lease_ms: self.lease.as_millis() as u64,
+            budgets: Vec::new(),
         };
         match self.call(self.store.admit(&asked)).await {
-            Ok(Verdict::Admitted { windows, .. }) => {
+            Ok(Verdict::Admitted {
+                windows: states, ..
+            }) => {
                 let limited = declared
                     .scopes(key)
                     .flat_map(|(_, limits, _)| {
@@ -139,9 +142,9 @@ impl Gatekeeper {
                     limited,
                     asked.request_id,
                     block,
-                    &admission.windows,
+                    windows,
                     &granted,
-                    &windows,
+                    &states,
                 );
                 if let Some(dropped) = dropped {
                     self.close_lease(&dropped);
