@@ -52,6 +52,15 @@ fn charge(tokens: u64) -> Charge {
     }
 }
 
+/// What a request used, as its answer reported it.
+fn used(tokens: u64) -> Used {
+    Used {
+        prompt_tokens: tokens,
+        tokens_reported: true,
+        ..Used::default()
+    }
+}
+
 fn remaining(ticket: &Ticket, dimension: Dimension) -> u64 {
     ticket
         .windows
@@ -149,11 +158,6 @@ async fn token_estimates_are_corrected_through_the_lease() {
     // Room for 1 + 900/4/100 = 3 requests' estimates.
     let second = gate.admit(&principal, "m", charge(100)).await.unwrap();
     assert_eq!(remaining(&second, Dimension::Tokens), 800);
-    let used = |tokens| Used {
-        prompt_tokens: tokens,
-        tokens_reported: true,
-        ..Used::default()
-    };
     // It used 10 of its 100: the lease has 90 more.
     gate.settle(second, used(10));
     let third = gate.admit(&principal, "m", charge(100)).await.unwrap();
@@ -182,14 +186,7 @@ async fn tokens_beyond_the_estimates_are_charged_when_the_lease_closes() {
     // A lease of 1 + 3 requests' estimates: 400 tokens.
     let second = gate.admit(&principal, "m", charge(100)).await.unwrap();
     // It used ten times its estimate: more than the whole lease was granted.
-    gate.settle(
-        second,
-        Used {
-            prompt_tokens: 1000,
-            tokens_reported: true,
-            ..Used::default()
-        },
-    );
+    gate.settle(second, used(1000));
     tokio::time::advance(TTL).await;
     tokio::task::yield_now().await;
     gate.flush().await;
