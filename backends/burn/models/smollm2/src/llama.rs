@@ -7,11 +7,13 @@
 //! That is what lets prompts join a running batch at the next step.
 
 use burn::tensor::{Device, Int, Tensor, TensorData, activation};
-use omnigate_cpu_ops::softmax_last_dim;
+use omnigate_cpu_ops::{runs_on_host, softmax_last_dim};
 
 use crate::SmolLmError;
 use crate::gguf::{GgufFile, TensorType};
-use crate::quant::{dequantize, q8_0_row};
+use crate::projection::{Projection, host_values, transposed};
+use crate::qmatmul::{BlockFormat, QMatrix};
+use crate::quant::dequantize;
 
 /// The hyperparameters, from the GGUF metadata (`llama.*`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -84,17 +86,17 @@ impl Config {
     }
 }
 
-/// One transformer block's weights, matrices stored `[in, out]`.
+/// One transformer block's weights.
 #[derive(Debug)]
 struct Block {
     attn_norm: Tensor<1>,
-    /// Q | K | V fused: `[d_model, d_model + 2·kv_width]`.
-    qkv: Tensor<2>,
-    out: Tensor<2>,
+    /// Q | K | V fused: `d_model` → `d_model + 2·kv_width`.
+    qkv: Projection,
+    out: Projection,
     ffn_norm: Tensor<1>,
-    /// gate | up fused: `[d_model, 2·d_ff]`.
-    gate_up: Tensor<2>,
-    down: Tensor<2>,
+    /// gate | up fused: `d_model` → `2·d_ff`.
+    gate_up: Projection,
+    down: Projection,
 }
 
 /// One sequence's keys and values, per block `[kv_heads, length, head_dim]`.
@@ -130,10 +132,10 @@ pub struct StepInput<'a> {
 pub struct Llama {
     config: Config,
     /// The Q8_0 embedding table `[vocab, d_model]` as in the file: rows are looked up on the
-    /// host, so only the output projection needs it in f32.
-    embedding_q8: Vec<u8>,
-    /// The tied output projection `[d_model, vocab]`.
-    output: Tensor<2>,
+    /// host, and on the CPU backend it is the tied output projection too.
+    embedding: QMatrix,
+    /// The tied output projection `[d_model, vocab]` in f32, for a device other than the host.
+    output: Option<Tensor<2>>,
     final_norm: Tensor<1>,
     blocks: Vec<Block>,
     /// `cos` and `sin` of every position's rotation angles, `[context, head_dim / 2]`.
@@ -152,8 +154,8 @@ impl Llama {
             ..
         } = config;
         let kv_width = config.kv_heads * config.head_dim();
-        let (embedding_info, embedding) = file.tensor("token_embd.weight")?;
-        check("token_embd.weight", &embedding_info.dims, &[d_model, vocab])?;
+        let (embedding_info, embedding) =
+            file.tensor_shaped("token_embd.weight", &[d_model, vocab])?;
         if embedding_info.kind != TensorType::Q8_0 {
             return Err(SmolLmError::Tensor {
                 name: "token_embd.weight".into(),
@@ -166,29 +168,26 @@ impl Llama {
                 problem: "an untied output projection is not supported".into(),
             });
         }
-        let output = transposed(&dequantize(TensorType::Q8_0, embedding), vocab, d_model);
+        let output = (!runs_on_host(device)).then(|| {
+            let values = transposed(&dequantize(TensorType::Q8_0, embedding), vocab, d_model);
+            Tensor::from_data(TensorData::new(values, [d_model, vocab]), device)
+        });
+        let embedding =
+            QMatrix::from_ggml(BlockFormat::Q8_0, vocab, d_model, embedding).map_err(|e| {
+                SmolLmError::Tensor {
+                    name: "token_embd.weight".into(),
+                    problem: e.to_string(),
+                }
+            })?;
         let vector = |name: &str| -> Result<Tensor<1>, SmolLmError> {
-            let (info, data) = file.tensor(name)?;
-            check(name, &info.dims, &[d_model])?;
+            let (info, data) = file.tensor_shaped(name, &[d_model])?;
             Ok(Tensor::from_data(
                 TensorData::new(dequantize(info.kind, data), [d_model]),
                 device,
             ))
         };
-        // `[out rows of in]` matrices, several concatenated along `out`, stored `[in, out]`.
-        let matrix = |names: &[(&str, usize)], d_in: usize| -> Result<Tensor<2>, SmolLmError> {
-            let mut rows = Vec::new();
-            for (name, d_out) in names {
-                let (info, data) = file.tensor(name)?;
-                check(name, &info.dims, &[d_in, *d_out])?;
-                rows.extend(dequantize(info.kind, data));
-            }
-            let d_out = names.iter().map(|(_, d)| d).sum();
-            Ok(Tensor::from_data(
-                TensorData::new(transposed(&rows, d_out, d_in), [d_in, d_out]),
-                device,
-            ))
-        };
+        let matrix =
+            |names: &[(&str, usize)], d_in: usize| Projection::load(file, names, d_in, device);
         let blocks = (0..config.layers)
             .map(|i| {
                 let name = |part: &str| format!("blk.{i}.{part}.weight");
@@ -214,8 +213,8 @@ impl Llama {
             .collect::<Result<Vec<_>, SmolLmError>>()?;
         Ok(Self {
             config,
-            embedding_q8: embedding.to_vec(),
-            output: Tensor::from_data(TensorData::new(output, [d_model, vocab]), device),
+            embedding,
+            output,
             final_norm: vector("output_norm.weight")?,
             blocks,
             rope: rope_tables(&config, device),
@@ -254,7 +253,7 @@ impl Llama {
         let sin = self.rope.1.clone().select(0, positions);
         for (layer, block) in self.blocks.iter().enumerate() {
             let h = rms_norm(x.clone(), &block.attn_norm, c.eps);
-            let qkv = h.matmul(block.qkv.clone());
+            let qkv = block.qkv.forward(h)?;
             let q = rope(
                 qkv.clone().narrow(1, 0, c.d_model),
                 &cos,
@@ -278,13 +277,13 @@ impl Llama {
                 contexts.push(self.attend(layer, rows(&q), rows(&k), rows(&v), input.cache)?);
                 start += n;
             }
-            let attended = Tensor::cat(contexts, 0).matmul(block.out.clone());
+            let attended = block.out.forward(Tensor::cat(contexts, 0))?;
             x = x + attended;
             let h = rms_norm(x.clone(), &block.ffn_norm, c.eps);
-            let gate_up = h.matmul(block.gate_up.clone());
+            let gate_up = block.gate_up.forward(h)?;
             let gate = activation::silu(gate_up.clone().narrow(1, 0, c.d_ff));
             let up = gate_up.narrow(1, c.d_ff, c.d_ff);
-            x = x + (gate * up).matmul(block.down.clone());
+            x = x + block.down.forward(gate * up)?;
         }
         for input in inputs.iter_mut() {
             input.cache.len += input.tokens.len();
@@ -299,11 +298,10 @@ impl Llama {
         let count = last.len();
         let last = Tensor::<1, Int>::from_data(TensorData::new(last, [count]), &self.device);
         let hidden = rms_norm(x.select(0, last), &self.final_norm, c.eps);
-        let logits = hidden
-            .matmul(self.output.clone())
-            .into_data()
-            .try_into_vec::<f32>()
-            .map_err(|e| SmolLmError::TensorRead(format!("{e:?}")))?;
+        let logits = match &self.output {
+            Some(output) => host_values(hidden.matmul(output.clone()))?,
+            None => self.embedding.matmul(&host_values(hidden)?),
+        };
         Ok(logits.chunks_exact(c.vocab).map(<[f32]>::to_vec).collect())
     }
 
@@ -318,7 +316,7 @@ impl Llama {
                     "token id {id} is not in the vocabulary"
                 )));
             }
-            q8_0_row(&self.embedding_q8, c.d_model, id, &mut rows);
+            self.embedding.dequantize_row(id, &mut rows);
         }
         Ok(Tensor::from_data(
             TensorData::new(rows, [ids.len(), c.d_model]),
@@ -435,28 +433,6 @@ fn rope_tables(config: &Config, device: &Device) -> (Tensor<2>, Tensor<2>) {
         Tensor::from_data(TensorData::new(cos, shape), device),
         Tensor::from_data(TensorData::new(sin, shape), device),
     )
-}
-
-/// `[rows, cols]` row-major → `[cols, rows]` row-major.
-fn transposed(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; values.len()];
-    for (r, row) in values.chunks_exact(cols).enumerate() {
-        for (col, &v) in row.iter().enumerate() {
-            out[col * rows + r] = v;
-        }
-    }
-    out
-}
-
-fn check(name: &str, dims: &[usize], expected: &[usize]) -> Result<(), SmolLmError> {
-    if dims == expected {
-        Ok(())
-    } else {
-        Err(SmolLmError::Tensor {
-            name: name.to_owned(),
-            problem: format!("dimensions {dims:?}, expected {expected:?}"),
-        })
-    }
 }
 
 #[cfg(test)]

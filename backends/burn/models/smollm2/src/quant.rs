@@ -36,15 +36,6 @@ pub fn dequantize(kind: TensorType, data: &[u8]) -> Vec<f32> {
     }
 }
 
-/// Row `row` of a `[rows, columns]` Q8_0 matrix (`data` holds whole rows), appended to `out`.
-pub fn q8_0_row(data: &[u8], columns: usize, row: usize, out: &mut Vec<f32>) {
-    let row_bytes = columns / BLOCK * Q8_0_BLOCK;
-    let start = row * row_bytes;
-    for block in data[start..start + row_bytes].chunks_exact(Q8_0_BLOCK) {
-        out.extend_from_slice(&q8_0_block(block));
-    }
-}
-
 fn half(lo: u8, hi: u8) -> f32 {
     f16::from_le_bytes([lo, hi]).to_f32()
 }
@@ -103,7 +94,7 @@ mod tests {
     }
 
     #[test]
-    fn q8_0_blocks_by_hand_and_rows() {
+    fn q8_0_blocks_by_hand() {
         let mut data = Vec::new();
         for (scale, first) in [(0.25f32, -128i8), (2.0, 127)] {
             data.extend(f16_bytes(scale));
@@ -116,10 +107,6 @@ mod tests {
             (-32.0, -15.0 * 0.25, 15.0 * 0.25)
         );
         assert_eq!((out[32], out[33]), (254.0, -30.0));
-        // Two rows of one block each: row 1 is the second block.
-        let mut row = Vec::new();
-        q8_0_row(&data, 32, 1, &mut row);
-        assert_eq!(row, out[32..]);
     }
 
     #[test]
