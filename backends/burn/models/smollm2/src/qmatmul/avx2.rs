@@ -14,8 +14,22 @@ use super::rows::{ActRow, Dots};
 pub(super) struct Avx2(pub V3);
 
 impl Avx2 {
+    /// `acc + scale · (a · x)`: one block's dot product, `a` unsigned bytes, `x` signed.
+    #[inline(always)]
+    fn block(self, (a, x): (__m256i, __m256i), scale: f32, acc: __m256) -> __m256 {
+        let s = self.0;
+        let pairs = s.avx2._mm256_maddubs_epi16(a, x);
+        let sums = s.avx2._mm256_madd_epi16(pairs, s.avx._mm256_set1_epi16(1));
+        s.fma._mm256_fmadd_ps(
+            s.avx._mm256_cvtepi32_ps(sums),
+            s.avx._mm256_set1_ps(scale),
+            acc,
+        )
+    }
+
     /// `Σ_b scale(b) · (a[b] · x[b])` over 8 float lanes, two accumulators to hide the FMA
-    /// latency; `a` unsigned bytes, `x` signed.
+    /// latency. The closures must be `inline(always)`: they do not inherit the target
+    /// features, and every intrinsic in an outlined one becomes a call.
     #[inline(always)]
     fn scaled_sum(
         self,
@@ -24,25 +38,13 @@ impl Avx2 {
         scale: impl Fn(usize) -> f32,
     ) -> f32 {
         let s = self.0;
-        let ones = s.avx._mm256_set1_epi16(1);
-        let block = |b: usize, acc: __m256| {
-            let (a, x) = pair(b);
-            let sums = s
-                .avx2
-                ._mm256_madd_epi16(s.avx2._mm256_maddubs_epi16(a, x), ones);
-            s.fma._mm256_fmadd_ps(
-                s.avx._mm256_cvtepi32_ps(sums),
-                s.avx._mm256_set1_ps(scale(b)),
-                acc,
-            )
-        };
         let (mut even, mut odd) = (s.avx._mm256_setzero_ps(), s.avx._mm256_setzero_ps());
         for b in (0..blocks & !1).step_by(2) {
-            even = block(b, even);
-            odd = block(b + 1, odd);
+            even = self.block(pair(b), scale(b), even);
+            odd = self.block(pair(b + 1), scale(b + 1), odd);
         }
         if blocks % 2 == 1 {
-            even = block(blocks - 1, even);
+            even = self.block(pair(blocks - 1), scale(blocks - 1), even);
         }
         let lanes: [f32; 8] = pulp::cast::<__m256, _>(s.avx._mm256_add_ps(even, odd));
         lanes.iter().sum()
@@ -77,7 +79,9 @@ impl Dots for Avx2 {
         );
         let dots = self.scaled_sum(
             blocks,
+            #[inline(always)]
             |b| (pulp::cast(q[b]), pulp::cast(xq[b])),
+            #[inline(always)]
             |b| d[b] * xd[b],
         );
         let constant: f32 = mins.iter().zip(xs).map(|(m, s)| m * s).sum();
@@ -94,10 +98,12 @@ impl Dots for Avx2 {
         // (activations never hold −128, so the negation cannot overflow).
         self.scaled_sum(
             blocks,
+            #[inline(always)]
             |b| {
                 let (w, x) = (pulp::cast(q[b]), pulp::cast(xq[b]));
                 (avx2._mm256_abs_epi8(w), avx2._mm256_sign_epi8(x, w))
             },
+            #[inline(always)]
             |b| d[b] * xd[b],
         )
     }
