@@ -41,7 +41,7 @@ def words(text):
 assert words(transcript.text) == words(os.environ["OMNIGATE_EXPECTED_WORDS"]), transcript
 
 # Text chat with the embedded language model, streamed token by token, with usage at the end.
-question = [{"role": "user", "content": "What is the capital of France?"}]
+question = [{"role": "user", "content": "Name the capital of France."}]
 stream = client.chat.completions.create(
     model="smollm2-135m-instruct", messages=question, temperature=0, stream=True,
     stream_options={"include_usage": True},

