@@ -38,8 +38,9 @@ LONG_QUESTION = (
     "winter. On Wednesday I finished the quarterly report, sent it to Anna and Marco, and booked "
     "train tickets to Lyon for the conference in March. On Thursday it rained all day; I read two "
     "chapters of a history of the Roman roads and cooked a large pot of lentil soup. On Friday I "
-    "met Sam for lunch, returned the library books, and bought new running shoes. Summarize the "
-    "week in three short bullet points."
+    "met Sam for lunch, returned the library books, and bought new running shoes. On Saturday I "
+    "cleared the attic, gave three boxes of old clothes to charity and oiled the squeaky bedroom "
+    "door. Summarize the week in three short bullet points."
 )
 STORY = "Write a long story about a dragon who learns to bake bread."
 
