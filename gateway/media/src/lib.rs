@@ -11,7 +11,8 @@
 //! - Sound ([`normalize_audio`]): WAV, MP3, FLAC, Ogg Vorbis, M4A/ADTS AAC and, with the default
 //!   `opus` feature, Ogg/WebM Opus. Encoder delay is trimmed (AAC priming from `iTunSMPB`, the
 //!   MP4 edit list, or the standard 1024 frames; Opus pre-skip from its header), channels are
-//!   averaged to mono or kept, and the result is resampled with a band-limited FFT resampler.
+//!   averaged to mono or kept, and the result is resampled with a polyphase windowed-sinc filter,
+//!   packet by packet as the decoder produces them.
 //!
 //! Opus goes through the pure-Rust `opus-decoder` crate because Symphonia has no Opus decoder;
 //! without the `opus` feature, Opus input is refused with [`MediaError::Unsupported`].

@@ -1,4 +1,5 @@
-//! The decode loop: packets from the demuxer, through the right decoder, into the [`Sink`].
+//! The decode loop: packets from the demuxer, through the right decoder, into the [`Sink`]
+//! (which mixes down and resamples each as it comes).
 //! It stops with an error as soon as the duration cap is passed, so a lying header costs at most
 //! `max_seconds` of decoding.
 
@@ -41,6 +42,7 @@ pub(crate) fn decode(
         policy.max_seconds,
         probed.declared_seconds,
         gapless,
+        policy.sample_rate,
     );
     let track_id = probed.track.id;
     let mut bad_packets = 0;

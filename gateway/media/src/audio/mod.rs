@@ -1,5 +1,5 @@
 //! Sound normalization: probe, check the declared duration, decode under a cap, trim encoder
-//! delay, mix down, resample.
+//! delay, mix down, resample (the last three packet by packet, as the decoder produces them).
 
 mod decode;
 #[cfg(feature = "opus")]
@@ -50,7 +50,7 @@ pub fn normalize_audio(
     let source_rate = collected.sample_rate;
     let source_seconds = collected.frames as f64 / f64::from(source_rate);
     let channels = collected.channels;
-    let samples = resample::resample(collected.samples, channels, source_rate, policy.sample_rate)?;
+    let samples = collected.samples;
 
     let to_u16 = |n: usize| {
         u16::try_from(n)

@@ -1,8 +1,11 @@
-//! Where decoded frames go: encoder delay is dropped, channels are mixed down as they arrive (so
-//! memory is bounded by the output, not the source's channel count), and the duration cap is
-//! enforced on real decoded frames, whatever the header claimed.
+//! Where decoded frames go: encoder delay is dropped, channels are mixed down and the result
+//! resampled as they arrive (so memory is bounded by the output, not the source's rate or
+//! channel count), and the duration cap is enforced on real decoded frames, whatever the header
+//! claimed. Only the frames the container calls end padding wait (at most `MAX_END_PADDING`),
+//! until the end shows whether they were padding after all.
 
 use super::policy::ChannelMode;
+use super::resample::Resampler;
 use crate::error::{MediaError, MediaKind};
 
 /// Frames to drop at the start and, when the container says, how many to keep after them.
@@ -55,12 +58,20 @@ pub(crate) struct Sink {
     /// Trailing stored frames the container called padding (dropped at the end if few).
     pending_padding: u64,
     skipped: u64,
-    samples: Vec<f32>,
+    /// The rate the output is resampled to.
+    output_rate: u32,
+    /// Made at the first packet, when the source's rate is known.
+    resampler: Option<Resampler>,
+    /// The `pending_padding` frames (mixed down), held back from the resampler while they may
+    /// still be dropped.
+    held: Vec<f32>,
+    /// Reused for each packet's mixed-down frames.
+    mixed: Vec<f32>,
 }
 
 /// What the sink collected.
 pub(crate) struct Collected {
-    /// Interleaved samples (mono when mixing down).
+    /// Interleaved samples (mono when mixing down) at the output rate.
     pub samples: Vec<f32>,
     /// Channels in `samples`.
     pub channels: usize,
@@ -68,7 +79,7 @@ pub(crate) struct Collected {
     pub source_channels: usize,
     /// The source's sample rate.
     pub sample_rate: u32,
-    /// Frames in `samples`.
+    /// Source frames kept (at the source's rate).
     pub frames: u64,
     /// Encoder delay frames dropped from the start.
     pub trimmed_start: u64,
@@ -82,6 +93,7 @@ impl Sink {
         max_seconds: f64,
         declared_seconds: Option<f64>,
         gapless: Gapless,
+        output_rate: u32,
     ) -> Self {
         Self {
             mode,
@@ -94,7 +106,10 @@ impl Sink {
             real_frames: 0,
             pending_padding: 0,
             skipped: 0,
-            samples: Vec::new(),
+            output_rate,
+            resampler: None,
+            held: Vec::new(),
+            mixed: Vec::new(),
         }
     }
 
@@ -157,21 +172,45 @@ impl Sink {
         // Mono and stereo sources get their own loops: the generic per-frame sum over a slice of
         // run-time length does not vectorize, and was a tenth of a 60 s MP3's whole normalization.
         // Each gives bit-identical results to the generic mean.
-        match (self.mode, channels) {
-            (ChannelMode::Keep, _) | (ChannelMode::Mono, 1) => {
-                self.samples.extend_from_slice(frames);
+        self.mixed.clear();
+        let mixed: &[f32] = match (self.mode, channels) {
+            (ChannelMode::Keep, _) | (ChannelMode::Mono, 1) => frames,
+            (ChannelMode::Mono, 2) => {
+                self.mixed
+                    .extend(frames.chunks_exact(2).map(|f| (f[0] + f[1]) * 0.5));
+                &self.mixed
             }
-            (ChannelMode::Mono, 2) => self
-                .samples
-                .extend(frames.chunks_exact(2).map(|f| (f[0] + f[1]) * 0.5)),
             (ChannelMode::Mono, _) => {
                 let scale = 1.0 / channels as f32;
-                self.samples.extend(
+                self.mixed.extend(
                     frames
                         .chunks_exact(channels)
                         .map(|f| f.iter().sum::<f32>() * scale),
                 );
+                &self.mixed
             }
+        };
+        let out_channels = match self.mode {
+            ChannelMode::Mono => 1,
+            ChannelMode::Keep => channels,
+        };
+        let resampler = self
+            .resampler
+            .get_or_insert_with(|| Resampler::new(rate, self.output_rate, out_channels));
+        if real > 0 {
+            // What was held as padding was real audio after all, and goes first.
+            resampler.push(&self.held);
+            self.held.clear();
+            resampler.push(&mixed[..real as usize * out_channels]);
+            self.held
+                .extend_from_slice(&mixed[real as usize * out_channels..]);
+        } else {
+            self.held.extend_from_slice(mixed);
+        }
+        if self.pending_padding > MAX_END_PADDING {
+            // Too long to be padding: `finish` keeps it, so it need not wait.
+            resampler.push(&self.held);
+            self.held.clear();
         }
         Ok(())
     }
@@ -210,12 +249,13 @@ impl Sink {
         };
         let mut trimmed_end = 0;
         if self.pending_padding <= MAX_END_PADDING {
+            // Padding after all: the held frames are dropped.
             trimmed_end = self.pending_padding;
             self.frames -= trimmed_end;
-            self.samples.truncate(self.frames as usize * channels);
         }
+        let samples = self.resampler.map(Resampler::finish).unwrap_or_default();
         Ok(Collected {
-            samples: self.samples,
+            samples,
             channels,
             source_channels,
             sample_rate,
@@ -239,7 +279,7 @@ mod tests {
             keep: Some(2),
             source: "test",
         };
-        let mut sink = Sink::new(ChannelMode::Mono, 10.0, None, gapless);
+        let mut sink = Sink::new(ChannelMode::Mono, 10.0, None, gapless, 100);
         // Frames: (9, 9) skipped, (1, 3), (0.5, -0.5) kept, (7, 7) is end padding.
         sink.push(&[9.0, 9.0, 1.0, 3.0], 2, 100, NO_TRIM).unwrap();
         sink.push(&[0.5, -0.5, 7.0, 7.0], 2, 100, NO_TRIM).unwrap();
@@ -254,7 +294,7 @@ mod tests {
         // Mono and stereo have their own loops; they must agree with the generic mean.
         for channels in 1..=6usize {
             let frames: Vec<f32> = (0..channels * 5).map(|i| i as f32 * 0.37 - 2.0).collect();
-            let mut sink = Sink::new(ChannelMode::Mono, 10.0, None, Gapless::NONE);
+            let mut sink = Sink::new(ChannelMode::Mono, 10.0, None, Gapless::NONE, 100);
             sink.push(&frames, channels, 100, NO_TRIM).unwrap();
             let out = sink.finish().unwrap();
             let want: Vec<f32> = frames
@@ -273,7 +313,7 @@ mod tests {
 
     #[test]
     fn packet_trims_apply_but_a_lying_length_is_not_believed() {
-        let mut sink = Sink::new(ChannelMode::Keep, 1000.0, None, Gapless::NONE);
+        let mut sink = Sink::new(ChannelMode::Keep, 1000.0, None, Gapless::NONE, 100);
         sink.push(&[1.0, 2.0, 3.0, 4.0], 1, 100, Trim { start: 1, end: 1 })
             .unwrap();
         let out = sink.finish().unwrap();
@@ -285,7 +325,7 @@ mod tests {
             keep: Some(10),
             source: "test",
         };
-        let mut sink = Sink::new(ChannelMode::Keep, 1000.0, None, gapless);
+        let mut sink = Sink::new(ChannelMode::Keep, 1000.0, None, gapless, 100);
         for _ in 0..20 {
             sink.push(&[0.5; 1_000], 1, 100, NO_TRIM).unwrap();
         }
@@ -294,8 +334,44 @@ mod tests {
     }
 
     #[test]
+    fn resampled_as_it_comes_equals_resampling_what_was_kept() {
+        // Frames the container calls padding are held back from the resampler until the end
+        // shows they were padding (dropped) or audio after all (kept, in order).
+        let signal: Vec<f32> = (0..6_000).map(|i| (i as f32 * 0.01).sin()).collect();
+        let resampled = |kept: &[f32]| {
+            let mut resampler = Resampler::new(44_100, 16_000, 1);
+            resampler.push(kept);
+            resampler.finish()
+        };
+        // Padding at the very end: dropped.
+        let mut sink = Sink::new(ChannelMode::Keep, 10.0, None, Gapless::NONE, 16_000);
+        sink.push(&signal[..3_000], 1, 44_100, NO_TRIM).unwrap();
+        sink.push(&signal[3_000..], 1, 44_100, Trim { start: 0, end: 500 })
+            .unwrap();
+        let out = sink.finish().unwrap();
+        assert_eq!(out.trimmed_end, 500);
+        assert_eq!(out.samples, resampled(&signal[..5_500]));
+        // "Padding" followed by audio: kept where it was.
+        let mut sink = Sink::new(ChannelMode::Keep, 10.0, None, Gapless::NONE, 16_000);
+        sink.push(
+            &signal[..3_000],
+            1,
+            44_100,
+            Trim {
+                start: 0,
+                end: 1_000,
+            },
+        )
+        .unwrap();
+        sink.push(&signal[3_000..], 1, 44_100, NO_TRIM).unwrap();
+        let out = sink.finish().unwrap();
+        assert_eq!(out.trimmed_end, 0);
+        assert_eq!(out.samples, resampled(&signal));
+    }
+
+    #[test]
     fn refuses_audio_past_the_cap() {
-        let mut sink = Sink::new(ChannelMode::Keep, 1.0, Some(0.5), Gapless::NONE);
+        let mut sink = Sink::new(ChannelMode::Keep, 1.0, Some(0.5), Gapless::NONE, 10);
         sink.push(&[0.0; 8], 1, 10, NO_TRIM).unwrap();
         let err = sink.push(&[0.0; 8], 1, 10, NO_TRIM).unwrap_err();
         assert!(matches!(err, MediaError::AudioTooLong { .. }));
@@ -304,7 +380,7 @@ mod tests {
 
     #[test]
     fn keep_mode_refuses_channel_changes() {
-        let mut sink = Sink::new(ChannelMode::Keep, 10.0, None, Gapless::NONE);
+        let mut sink = Sink::new(ChannelMode::Keep, 10.0, None, Gapless::NONE, 10);
         sink.push(&[0.0; 4], 2, 10, NO_TRIM).unwrap();
         assert!(sink.push(&[0.0; 3], 3, 10, NO_TRIM).is_err());
         assert!(sink.push(&[0.0; 4], 2, 11, NO_TRIM).is_err());
