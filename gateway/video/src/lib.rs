@@ -25,6 +25,7 @@ mod codec;
 mod decode;
 mod demux;
 mod error;
+mod parallel;
 mod sample;
 mod sps;
 
@@ -199,20 +200,61 @@ pub fn sample_frames(
 /// Peak memory is then one full-size frame rather than all of them: 32
 /// frames of a 4K video are 800 MB of RGB, their 448² tensors 77 MB. An
 /// error from `shape` stops sampling and is returned as is.
-pub fn sample_frames_shaped<T>(
+pub fn sample_frames_shaped<T: Send>(
     bytes: &[u8],
     policy: &VideoPolicy,
     shape: &mut dyn FnMut(Frame) -> Result<T, VideoError>,
 ) -> Result<(Vec<T>, VideoReport), VideoError> {
-    sample_with_decoder(bytes, policy, codec::Kind::DEFAULT, shape)
+    sample_with_decoder(
+        bytes,
+        policy,
+        codec::Kind::DEFAULT,
+        Shaping::OneThread(shape),
+    )
 }
 
-/// [`sample_frames_shaped`] with a chosen decoder (tests compare them).
-fn sample_with_decoder<T>(
+/// [`sample_frames_shaped`] decoding up to `threads` keyframe runs at once (on threads of its
+/// own, which the caller lends it: `threads` counts this one), so that one long video's wall
+/// time falls with the cores given. `shape` may then be called from several threads at once,
+/// in any order; what it returns comes back in presentation order, as from
+/// [`sample_frames_shaped`], and the frames are the same bits.
+///
+/// Memory stays within the policy's bound for one picture: runs decoded at once are capped so
+/// that their pictures together have at most `max_width × max_height` pixels (a 720p video
+/// under a 4096² policy may use 18 threads, a 4096² one only one), which is also what one run
+/// of the largest picture allowed holds.
+pub fn sample_frames_parallel<T: Send>(
+    bytes: &[u8],
+    policy: &VideoPolicy,
+    threads: usize,
+    shape: &(dyn Fn(Frame) -> Result<T, VideoError> + Sync),
+) -> Result<(Vec<T>, VideoReport), VideoError> {
+    sample_with_decoder(
+        bytes,
+        policy,
+        codec::Kind::DEFAULT,
+        Shaping::Parallel { threads, shape },
+    )
+}
+
+/// How [`sample_with_decoder`] hands frames to the caller.
+enum Shaping<'s, T> {
+    /// On this thread, one run after another.
+    OneThread(&'s mut dyn FnMut(Frame) -> Result<T, VideoError>),
+    /// On up to `threads` threads at once.
+    Parallel {
+        threads: usize,
+        shape: &'s (dyn Fn(Frame) -> Result<T, VideoError> + Sync),
+    },
+}
+
+/// [`sample_frames_shaped`] or [`sample_frames_parallel`] with a chosen decoder (tests compare
+/// them).
+fn sample_with_decoder<T: Send>(
     bytes: &[u8],
     policy: &VideoPolicy,
     decoder: codec::Kind,
-    shape: &mut dyn FnMut(Frame) -> Result<T, VideoError>,
+    shaping: Shaping<'_, T>,
 ) -> Result<(Vec<T>, VideoReport), VideoError> {
     policy.validate()?;
     let limits = HeaderLimits {
@@ -235,15 +277,44 @@ fn sample_with_decoder<T>(
             limit: policy.max_decoded_frames,
         });
     }
-    let decode_limits = decode::DecodeLimits {
-        max_width: policy.max_width,
-        max_height: policy.max_height,
-        max_decoded_frames: policy.max_decoded_frames,
-        decoder,
+    let job = decode::Job {
+        bytes,
+        samples: &samples,
+        avc: &demuxed.avc,
+        plan: &plan,
+        limits: decode::DecodeLimits {
+            max_width: policy.max_width,
+            max_height: policy.max_height,
+            max_decoded_frames: policy.max_decoded_frames,
+            decoder,
+        },
+        decoded: std::sync::atomic::AtomicU32::new(0),
     };
-    let keeper = decode::Keeper::new(shape);
-    let (frames, decoded_frames) =
-        decode::decode(bytes, &samples, &demuxed.avc, &plan, &decode_limits, keeper)?;
+    let (frames, decoded_frames) = match shaping {
+        Shaping::OneThread(shape) => {
+            decode::decode(&job, &decode::OneThread(std::cell::RefCell::new(shape)))?
+        }
+        Shaping::Parallel { threads, shape } => {
+            let side = |max: u32| u64::from(max.min(avc::ABSOLUTE_MAX_SIDE));
+            let bound = side(policy.max_width) * side(policy.max_height);
+            // The largest picture the header's parameter sets announce.
+            let area = demuxed
+                .avc
+                .sps
+                .iter()
+                .filter_map(|nal| sps::parse_sps(nal).ok())
+                .map(|sps| u64::from(sps.width) * u64::from(sps.height))
+                .chain([u64::from(demuxed.info.width) * u64::from(demuxed.info.height)])
+                .max()
+                .unwrap_or(bound);
+            let width = parallel::width(threads, plan.runs.len(), area, bound);
+            if width == 1 {
+                decode::decode(&job, &decode::Shared(shape))?
+            } else {
+                parallel::decode(&job, width, bound / width as u64, &decode::Shared(shape))?
+            }
+        }
+    };
     let report = VideoReport {
         info: demuxed.info,
         decoded_frames,
@@ -268,6 +339,8 @@ pub fn fuzz_entry(bytes: &[u8]) {
     };
     let _ = probe(bytes);
     let _ = sample_frames(bytes, &policy);
+    // The same through the parallel runs (two threads, up to four runs at once by memory).
+    let _ = sample_frames_parallel(bytes, &policy, 2, &|frame| Ok(frame.width));
 }
 
 #[cfg(test)]

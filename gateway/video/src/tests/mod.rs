@@ -5,6 +5,7 @@
 use super::*;
 
 mod hostile;
+mod parallel;
 
 fn clip(name: &str) -> Vec<u8> {
     let path = format!("{}/testdata/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -318,10 +319,20 @@ fn ffmpeg_and_openh264_give_the_same_frames() {
     ] {
         let bytes = clip(name);
         let policy = policy(Sampling::Fps(4.0));
-        let (open, open_report) =
-            sample_with_decoder(&bytes, &policy, codec::Kind::OpenH264, &mut Ok).unwrap();
-        let (ff, ff_report) =
-            sample_with_decoder(&bytes, &policy, codec::Kind::Ffmpeg, &mut Ok).unwrap();
+        let (open, open_report) = sample_with_decoder(
+            &bytes,
+            &policy,
+            codec::Kind::OpenH264,
+            Shaping::OneThread(&mut Ok),
+        )
+        .unwrap();
+        let (ff, ff_report) = sample_with_decoder(
+            &bytes,
+            &policy,
+            codec::Kind::Ffmpeg,
+            Shaping::OneThread(&mut Ok),
+        )
+        .unwrap();
         assert_eq!(open_report.sampled, ff_report.sampled, "{name}");
         assert_eq!(
             open_report.decoded_frames, ff_report.decoded_frames,
