@@ -15,8 +15,11 @@
 # pictures are timed plainly and with Pillow's draft() (libjpeg's own reduced-scale decode).
 #
 # Video also gets a wall-time round after the one-core rounds, on WALL_CPUS (default 0,1):
-# PyAV with FFmpeg's own threads on against the Rust pipeline as built, each run once per
-# round on the same cores. The load average is printed before and after.
+# PyAV with FFmpeg's own threads on against the Rust pipeline as built (its keyframe runs
+# decoded on as many threads as it has cores), each run once per round on the same cores; the
+# Rust side's CPU time (all threads) is printed beside its wall time, and its floor: the
+# one-core rounds' time per picture x the pictures it must decode / the cores. The load average
+# is printed before and after.
 #
 # Inputs go to target/media-bench/: the photo is written by the Rust example, the MP3 is the
 # committed testdata clip, the video is made by ffmpeg (apt-get install -y ffmpeg; the video
@@ -100,8 +103,9 @@ if wanted video && [[ -f "$DIR/video_60s_720p30_h264.mp4" ]]; then
     for round in $(seq 1 "$ROUNDS"); do
         echo "wall round $round/$ROUNDS on cores $WALL_CPUS ..." >&2
         taskset -c "$WALL_CPUS" "$BIN" --dir "$DIR" --only video_60s_720p_1fps \
-            | grep '^RESULT rust video_60s_720p_1fps ' \
-            | sed 's/ video_60s_720p_1fps / video_60s_720p_1fps_wall /' >>"$RESULTS"
+            | grep -E '^RESULT rust (video_60s_720p_1fps|video_cpu) ' \
+            | sed 's/ video_60s_720p_1fps / video_60s_720p_1fps_wall /; s/ video_cpu / video_cpu_wall /' \
+            >>"$RESULTS"
         env -u OMP_NUM_THREADS taskset -c "$WALL_CPUS" "$VENV/bin/python" \
             gateway/media/benches/compare_python.py "$DIR" --only video_60s_720p_1fps_threads \
             | grep '^RESULT' >>"$RESULTS"
@@ -112,7 +116,8 @@ LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "omnigate-media vs Python, ms per item (median of $ROUNDS rounds' medians; one core: taskset -c $CPU;"
 echo "wall rows: taskset -c $WALL_CPUS). Load average before: $LOAD_BEFORE; after: $LOAD_AFTER"
-python3 - "$RESULTS" <<'PY'
+WALL_CORES="$(taskset -c "$WALL_CPUS" nproc)"
+python3 - "$RESULTS" "$WALL_CORES" <<'PY'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -164,9 +169,9 @@ librosa, rust_decode, py_decode = (
 )
 if librosa and rust_decode and py_decode:
     print(
-        f"\nMP3 at 3x librosa: {librosa / 3:.2f} ms for decoding and resampling together; "
-        f"decoding alone takes {rust_decode:.2f} ms (symphonia) and {py_decode:.2f} ms "
-        "(libsndfile/mpg123)"
+        f"\nMP3 at 1.2x librosa: {librosa / 1.2:.2f} ms for decoding and resampling together; "
+        f"decoding alone takes {rust_decode:.2f} ms (symphonia, at 44.1 kHz) and "
+        f"{py_decode:.2f} ms (libsndfile/mpg123)"
     )
 pyav, rust_video, rust_picture, py_picture = (
     median("video_60s_720p_1fps", "python"),
@@ -177,8 +182,22 @@ pyav, rust_video, rust_picture, py_picture = (
 if pyav and rust_video and rust_picture and py_picture:
     pictures = rust_video / rust_picture
     print(
-        f"video at 2x PyAV: {pyav / 2 / pictures:.3f} ms per picture for the {pictures:.0f} "
-        f"the sampler must decode; this build takes {rust_picture:.3f}, PyAV's FFmpeg "
-        f"{py_picture:.3f} per reference picture"
+        f"video, one core: {pictures:.0f} pictures to decode at {rust_picture:.3f} ms each "
+        f"(PyAV's FFmpeg {py_picture:.3f} per reference picture)"
+    )
+threads, wall, cpu = (
+    median("video_60s_720p_1fps_threads", "python"),
+    median("video_60s_720p_1fps_wall", "rust"),
+    median("video_cpu_wall", "rust"),
+)
+cores = int(sys.argv[2])
+if threads and wall and rust_video and rust_picture:
+    pictures = rust_video / rust_picture
+    floor = rust_picture * pictures / cores
+    print(
+        f"video wall time on {cores} cores: {wall:.0f} ms ({cpu or 0:.0f} ms CPU, "
+        f"{(cpu or 0) / pictures:.3f} per picture); PyAV threaded {threads:.0f} ms, so 1.5x "
+        f"PyAV leaves {threads / 1.5:.0f} ms; floor (one core's {rust_picture:.3f} ms per "
+        f"picture x {pictures:.0f} / {cores}): {floor:.0f} ms"
     )
 PY

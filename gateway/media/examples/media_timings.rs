@@ -10,7 +10,10 @@
 //! `target/media-bench/`), runs each workload a few times untimed, then times each run and prints
 //! `RESULT rust <workload> <median ms> <min ms> <runs>`. Besides the pipelines it times their
 //! floors: `mp3_decode_only` (the MP3 decoded, not resampled) and `video_per_picture` (the
-//! video workload's time per picture the decoder had to decode). The video workload is skipped with a
+//! video workload's time per picture the decoder had to decode). The video workload decodes
+//! its keyframe runs on as many threads as the process may use (`taskset` decides), as the
+//! gateway does with its free decode slots, and also prints `video_cpu`: the CPU time per item
+//! of all its threads together. It is skipped with a
 //! message when its input is absent and ffmpeg cannot make it. `--prepare` only writes the
 //! inputs (the video too, when ffmpeg is there) for the Python side, and times nothing.
 
@@ -28,7 +31,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use omnigate_media::{normalize_audio, normalize_image};
-use omnigate_video::sample_frames;
+use omnigate_video::{sample_frames, sample_frames_parallel};
 
 /// Times `run` (after `warmup` untimed calls) `runs` times, prints the RESULT line and returns
 /// the sorted times in ms.
@@ -46,6 +49,17 @@ fn time(name: &str, warmup: usize, runs: usize, mut run: impl FnMut()) -> Vec<f6
     ms.sort_by(f64::total_cmp);
     print_result(name, &ms);
     ms
+}
+
+/// CPU time this process has used (all its threads, exited ones included), in ms, from
+/// `/proc/self/stat` (utime + stime, in the kernel's fixed 100 Hz `USER_HZ` ticks).
+fn cpu_ms() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // Fields after the command name (which may hold spaces), from field 3 on.
+    let after = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks * 10.0
 }
 
 fn print_result(name: &str, sorted_ms: &[f64]) {
@@ -130,16 +144,26 @@ fn main() {
             Ok(path) => {
                 let bytes = std::fs::read(path).expect("reading the bench video");
                 let policy = common::video_policy();
+                let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
                 let (frames, report) = sample_frames(&bytes, &policy).unwrap();
                 eprintln!(
-                    "rust video ({}): {} frames, {} decoded",
+                    "rust video ({}): {} frames, {} decoded, {threads} threads",
                     omnigate_video::H264_DECODER,
                     frames.len(),
                     report.decoded_frames
                 );
+                let keep = |frame| Ok(frame);
+                let mut cpu = Vec::new();
                 let ms = time("video_60s_720p_1fps", 1, 5, || {
-                    black_box(sample_frames(black_box(&bytes), &policy).unwrap());
+                    let before = cpu_ms();
+                    black_box(
+                        sample_frames_parallel(black_box(&bytes), &policy, threads, &keep).unwrap(),
+                    );
+                    cpu.push(cpu_ms() - before);
                 });
+                cpu.drain(..1); // the warm-up run
+                cpu.sort_by(f64::total_cmp);
+                print_result("video_cpu", &cpu);
                 // The same runs per picture decoded: what the decoder's speed must be measured
                 // against (see `video_per_picture` in compare_python.py).
                 let pictures = report.decoded_frames.max(1) as f64;
