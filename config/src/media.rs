@@ -19,7 +19,8 @@ pub struct MediaConfig {
     pub max_audio_per_request: usize,
     /// Most video parts in one request.
     pub max_videos_per_request: usize,
-    /// Media items decoded at once across all requests (0 = one per CPU).
+    /// Decode slots across all requests (0 = one per CPU): one per item being decoded, and a
+    /// video's keyframe runs also take the slots that are free when it starts.
     pub decode_concurrency: usize,
     /// Deadline for decoding one item, waiting for a decode slot included.
     pub decode_timeout_secs: f64,

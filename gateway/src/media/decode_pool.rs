@@ -1,6 +1,8 @@
 //! The media decode pool: decoders run on tokio's blocking pool, at most `decode_concurrency`
 //! at once across all requests, each within the decode deadline (the wait for a slot
-//! included), and a decoder that panics on a file is that file's 422, not a crash.
+//! included), and a decoder that panics on a file is that file's 422, not a crash. Work that can
+//! use several cores (a video's keyframe runs) also takes the slots nobody is using right then,
+//! one thread per slot, so the pool's bound on threads (and on memory) holds all the same.
 
 use super::error::{MediaProblem, NormalizeError};
 use super::error::{from_media, media};
@@ -95,6 +97,25 @@ impl DecodePool {
         E: Send + 'static,
         F: FnOnce() -> Result<T, E> + Send + 'static,
     {
+        self.run_wide_with(param, 0, move |_| work(), to_api).await
+    }
+
+    /// [`Self::run_with`] for work that can use up to `1 + extra` threads: once it has its own
+    /// slot it also takes up to `extra` more that are free at that moment (never waiting for
+    /// them, so it queues no later than before), holds them until it ends, and is told how many
+    /// slots it holds in all.
+    pub(crate) async fn run_wide_with<T, E, F>(
+        &self,
+        param: &str,
+        extra: usize,
+        work: F,
+        to_api: fn(E, &str) -> NormalizeError,
+    ) -> Result<T, NormalizeError>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+        F: FnOnce(usize) -> Result<T, E> + Send + 'static,
+    {
         let limit = self.deadline;
         let deadline = Instant::now() + limit;
         let waiting = Waiting::new(&self.waiting);
@@ -105,10 +126,18 @@ impl DecodePool {
             })?
             .map_err(|_| NormalizeError::Internal("media decode pool closed".to_owned()))?;
         drop(waiting);
+        let mut permits = vec![permit];
+        while permits.len() <= extra {
+            match self.slots.clone().try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
+            }
+        }
         let span = tracing::Span::current();
         let task = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            span.in_scope(work)
+            let slots = permits.len();
+            let _permits = permits;
+            span.in_scope(|| work(slots))
         });
         match tokio::time::timeout_at(deadline, task).await {
             Err(_) => Err(media(
@@ -224,6 +253,41 @@ mod tests {
         assert!(first.await.unwrap().is_ok());
         assert!(second.await.unwrap().is_ok());
         assert_eq!(pool.load(), idle);
+    }
+
+    #[tokio::test]
+    async fn wide_work_takes_only_the_slots_that_are_free() {
+        let config = MediaConfig {
+            decode_concurrency: 3,
+            ..MediaConfig::default()
+        };
+        let pool = Arc::new(DecodePool::new(&config));
+        // Alone, it gets its slot and up to `extra` more, and gives them all back.
+        let slots = pool.run_wide_with("v", 8, Ok::<_, String>, to_api).await;
+        assert_eq!(slots.ok(), Some(3));
+        let slots = pool.run_wide_with("v", 1, Ok::<_, String>, to_api).await;
+        assert_eq!(slots.ok(), Some(2));
+        assert_eq!(pool.load().busy, 0);
+        // Beside an item holding one slot, it takes the two left.
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let first = {
+            let pool = Arc::clone(&pool);
+            tokio::spawn(async move {
+                pool.run_with("a", move || hold.recv().map_err(|e| e.to_string()), to_api)
+                    .await
+            })
+        };
+        for _ in 0..500 {
+            if pool.load().busy == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let slots = pool.run_wide_with("v", 8, Ok::<_, String>, to_api).await;
+        assert_eq!(slots.ok(), Some(2));
+        release.send(()).unwrap();
+        assert!(first.await.unwrap().is_ok());
+        assert_eq!(pool.load().busy, 0);
     }
 
     #[test]

@@ -272,11 +272,15 @@ impl Normalizer {
         let contract = MediaContract::clone(&to.media);
         let input_bytes = bytes.len() as u64;
         let span = spans::decode(param, "video", bytes.len());
+        // A video's keyframe runs can be decoded at once, on as many of the pool's slots as are
+        // free (a sound track alone is one decoder).
+        let extra = if wanted.frames { usize::MAX } else { 0 };
         let sampled = self
             .decoders
-            .run_with(
+            .run_wide_with(
                 param,
-                move || video::sample(&bytes, &contract, wanted),
+                extra,
+                move |threads| video::sample(&bytes, &contract, wanted, threads),
                 video::failure,
             )
             .await?;

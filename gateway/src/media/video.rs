@@ -40,11 +40,13 @@ pub(crate) struct Wanted {
     pub audio: bool,
 }
 
-/// Samples and shapes `bytes` for `contract`, taking what `wanted` says.
+/// Samples and shapes `bytes` for `contract`, taking what `wanted` says, decoding up to
+/// `threads` keyframe runs at once (the decode pool's slots this item holds).
 pub(crate) fn sample(
     bytes: &Bytes,
     contract: &MediaContract,
     wanted: Wanted,
+    threads: usize,
 ) -> Result<SampledVideo, VideoFailure> {
     let sampling = &contract.video;
     let policy = VideoPolicy {
@@ -61,13 +63,11 @@ pub(crate) fn sample(
     if !wanted.frames {
         return sound_only(bytes, contract, policy.max_seconds);
     }
-    let mut pixels = 0;
-    let mut frame_size = None;
-    let (frames, report) = {
+    let (shaped, report) = {
         // Each frame is shaped as soon as it is decoded, so a long 4K video holds one
-        // full-size frame at a time, not `max_frames` of them.
-        let mut shape = |frame: Frame| {
-            let (image, (w, h)) = omnigate_media::normalize_rgb(
+        // full-size frame per run being decoded, not `max_frames` of them.
+        let shape = |frame: Frame| {
+            let (image, size) = omnigate_media::normalize_rgb(
                 frame.width,
                 frame.height,
                 frame.rgb,
@@ -77,16 +77,21 @@ pub(crate) fn sample(
             .map_err(|e| VideoError::Shaping {
                 reason: e.to_string(),
             })?;
-            pixels += u64::from(w) * u64::from(h);
-            frame_size = Some((w, h));
-            Ok(VideoFrame {
+            let frame = VideoFrame {
                 timestamp_secs: frame.timestamp_secs,
                 image,
-            })
+            };
+            Ok((frame, size))
         };
-        omnigate_video::sample_frames_shaped(bytes, &policy, &mut shape)
+        omnigate_video::sample_frames_parallel(bytes, &policy, threads, &shape)
             .map_err(VideoFailure::Video)?
     };
+    let pixels = shaped
+        .iter()
+        .map(|(_, (w, h))| u64::from(*w) * u64::from(*h))
+        .sum();
+    let frame_size = shaped.last().map(|(_, size)| *size);
+    let frames = shaped.into_iter().map(|(frame, _)| frame).collect();
     let audio = if wanted.audio && report.info.has_audio {
         // The track is read by the audio pipeline's own MP4 demuxer. An audio codec it cannot
         // decode leaves the frames usable, so that is logged, not refused.
