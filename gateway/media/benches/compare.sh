@@ -116,7 +116,8 @@ LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "omnigate-media vs Python, ms per item (median of $ROUNDS rounds' medians; one core: taskset -c $CPU;"
 echo "wall rows: taskset -c $WALL_CPUS). Load average before: $LOAD_BEFORE; after: $LOAD_AFTER"
-WALL_CORES="$(taskset -c "$WALL_CPUS" nproc)"
+# nproc would honour the OMP_NUM_THREADS=1 exported above.
+WALL_CORES="$(env -u OMP_NUM_THREADS taskset -c "$WALL_CPUS" nproc)"
 python3 - "$RESULTS" "$WALL_CORES" <<'PY'
 import statistics, sys
 rows = {}

@@ -8,7 +8,9 @@
 //! be refused from the header (size, duration, codec, absurd tables) is
 //! refused before decoding, and decoding stops at the last needed frame, starting from the nearest
 //! keyframe before each one and skipping the pictures on the way that no
-//! other picture refers to (most B-frames).
+//! other picture refers to (most B-frames). Those keyframe runs are
+//! independent, and [`sample_frames_parallel`] decodes several at once on
+//! threads the caller lends.
 //!
 //! ```no_run
 //! # fn run(bytes: &[u8]) -> Result<(), omnigate_video::VideoError> {
