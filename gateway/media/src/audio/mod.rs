@@ -9,6 +9,7 @@ mod priming;
 mod probe;
 mod resample;
 mod sink;
+mod wav_guard;
 
 #[cfg(test)]
 mod tests;

@@ -40,6 +40,7 @@ pub(crate) fn open<'s>(bytes: &'s [u8], hint: Option<&str>) -> Result<Probed<'s>
     if bytes.is_empty() {
         return Err(MediaError::Empty(MediaKind::Audio));
     }
+    super::wav_guard::check(bytes)?;
     let source = MediaSourceStream::new(
         Box::new(Cursor::new(bytes)),
         MediaSourceStreamOptions::default(),

@@ -12,7 +12,10 @@
 //! the output's Nyquist frequency, 140 dB down past it); this one is flat (±0.01 dB) to 70 %,
 //! −0.5 dB at 80 %, −4.4 dB at 90 %, and aliases what lies just above Nyquist at −28 dB (105 %),
 //! −46 dB (110 %), −80 dB from 120 % on. For 16 kHz speech that is the 5.6–8 kHz band
-//! softened, where little of speech's energy is. The tests pin these figures.
+//! softened, where little of speech's energy is. The tests pin these figures. For comparison,
+//! `ffmpeg -ar 16000` with its default resampler (how Whisper's own `load_audio` gets 16 kHz),
+//! measured on sines from 44.1 kHz: −1.0 dB at 90 %, aliases at −22 dB (105 %) and −43 dB
+//! (110 %): a little more treble, a little more aliasing, the same class of filter.
 //!
 //! The output lines up with the input exactly as the FFT resampler's did (sample `n` sits at
 //! input time `n · from / to`, no delay), and is `ceil(frames · to / from)` frames long.

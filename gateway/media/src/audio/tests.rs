@@ -340,6 +340,13 @@ fn hostile_inputs_fail_cleanly() {
         "{err}"
     );
 
+    // The audio fuzzer's find: a header declaring 65,535 channels overflowed symphonia's block
+    // alignment arithmetic (a panic where overflow checks are on); it is refused before that.
+    let mut many = wav_f32(&[sine(440.0, 16_000, 0.1, 0.5)], 16_000);
+    many[22..24].copy_from_slice(&u16::MAX.to_le_bytes());
+    let err = normalize_audio(&many, None, &policy).unwrap_err();
+    assert!(err.to_string().contains("65535 channels"), "{err}");
+
     // Picture bytes labelled as audio are recognised for what they are not.
     let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0";
     let err = normalize_audio(png, Some("audio/wav"), &policy).unwrap_err();
