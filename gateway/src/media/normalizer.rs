@@ -117,8 +117,18 @@ impl Normalizer {
                     let mut converted = Vec::with_capacity(parts.len());
                     for (j, part) in parts.into_iter().enumerate() {
                         let param = format!("messages[{i}].content[{j}]");
-                        self.part(part, &to, &param, &mut budget, &mut out, &mut converted)
-                            .await?;
+                        // Boxed: fetching and decoding make a large future, and the messages'
+                        // future (moved whole into the chat handler's state, and with it into
+                        // every layer's) would otherwise carry its size on text-only requests.
+                        Box::pin(self.part(
+                            part,
+                            &to,
+                            &param,
+                            &mut budget,
+                            &mut out,
+                            &mut converted,
+                        ))
+                        .await?;
                     }
                     Some(MessageContent::Parts(converted))
                 }
