@@ -212,6 +212,32 @@ mod tests {
         assert!(body.contains("messages[0].content[1]"), "{body}");
     }
 
+    /// An item that holds a slot until the sender is used (or dropped).
+    fn hold_a_slot(
+        pool: &Arc<DecodePool>,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<(), NormalizeError>>,
+    ) {
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let pool = Arc::clone(pool);
+        let task = tokio::spawn(async move {
+            pool.run_with("a", move || hold.recv().map_err(|e| e.to_string()), to_api)
+                .await
+        });
+        (release, task)
+    }
+
+    /// Polls the pool's load until `ready` says so (at most a second).
+    async fn wait_for(pool: &DecodePool, ready: impl Fn(DecodeLoad) -> bool) {
+        for _ in 0..500 {
+            if ready(pool.load()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
     #[tokio::test]
     async fn load_counts_busy_slots_and_items_waiting_for_one() {
         let config = MediaConfig {
@@ -225,14 +251,7 @@ mod tests {
             waiting: 0,
         };
         assert_eq!(pool.load(), idle);
-        let (release, hold) = std::sync::mpsc::channel::<()>();
-        let first = {
-            let pool = Arc::clone(&pool);
-            tokio::spawn(async move {
-                pool.run_with("a", move || hold.recv().map_err(|e| e.to_string()), to_api)
-                    .await
-            })
-        };
+        let (release, first) = hold_a_slot(&pool);
         let second = {
             let pool = Arc::clone(&pool);
             tokio::spawn(async move { pool.run_with("b", || Ok::<_, String>(()), to_api).await })
@@ -242,12 +261,7 @@ mod tests {
             busy: 1,
             waiting: 1,
         };
-        for _ in 0..500 {
-            if pool.load() == busy {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        wait_for(&pool, |load| load == busy).await;
         assert_eq!(pool.load(), busy);
         release.send(()).unwrap();
         assert!(first.await.unwrap().is_ok());
@@ -269,20 +283,8 @@ mod tests {
         assert_eq!(slots.ok(), Some(2));
         assert_eq!(pool.load().busy, 0);
         // Beside an item holding one slot, it takes the two left.
-        let (release, hold) = std::sync::mpsc::channel::<()>();
-        let first = {
-            let pool = Arc::clone(&pool);
-            tokio::spawn(async move {
-                pool.run_with("a", move || hold.recv().map_err(|e| e.to_string()), to_api)
-                    .await
-            })
-        };
-        for _ in 0..500 {
-            if pool.load().busy == 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        let (release, first) = hold_a_slot(&pool);
+        wait_for(&pool, |load| load.busy == 1).await;
         let slots = pool.run_wide_with("v", 8, Ok::<_, String>, to_api).await;
         assert_eq!(slots.ok(), Some(2));
         release.send(()).unwrap();

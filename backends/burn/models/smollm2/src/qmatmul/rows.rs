@@ -19,6 +19,16 @@ pub(super) trait Dots: Copy {
     fn q8_0(self, q: &[[i8; BLOCK]], d: &[f32], x: ActRow<'_>) -> f32;
 }
 
+/// One block's integer dot product, weights of either sign.
+#[inline(always)]
+fn block_dot<W: Copy + Into<i32>>(weights: &[W; BLOCK], x: &[i8; BLOCK]) -> i32 {
+    weights
+        .iter()
+        .zip(x)
+        .map(|(&w, &x)| w.into() * i32::from(x))
+        .sum()
+}
+
 /// The reference: integer dot products in `i32`, summed in block order.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Scalar;
@@ -40,12 +50,7 @@ impl Dots for Scalar {
         let (xq, xd, xs) = x;
         let mut sum = 0.0f32;
         for b in 0..q.len() {
-            let dot: i32 = q[b]
-                .iter()
-                .zip(&xq[b])
-                .map(|(&w, &x)| i32::from(w) * i32::from(x))
-                .sum();
-            sum += d[b] * xd[b] * dot as f32 + mins[b] * xs[b];
+            sum += d[b] * xd[b] * block_dot(&q[b], &xq[b]) as f32 + mins[b] * xs[b];
         }
         sum
     }
@@ -55,12 +60,7 @@ impl Dots for Scalar {
         let (xq, xd, _) = x;
         let mut sum = 0.0f32;
         for b in 0..q.len() {
-            let dot: i32 = q[b]
-                .iter()
-                .zip(&xq[b])
-                .map(|(&w, &x)| i32::from(w) * i32::from(x))
-                .sum();
-            sum += d[b] * xd[b] * dot as f32;
+            sum += d[b] * xd[b] * block_dot(&q[b], &xq[b]) as f32;
         }
         sum
     }
