@@ -7,7 +7,7 @@
 use crate::error::ApiError;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::BytesMut;
 use futures::Stream;
 use std::convert::Infallible;
@@ -29,12 +29,8 @@ pub fn event_stream<J: AsRef<[u8]>>(
         done_marker,
         ended: false,
     };
-    let mut response = Body::from_stream(frames).into_response();
+    let mut response = super::json::answer(Body::from_stream(frames), "text/event-stream");
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // Tell nginx-style proxies in front of us not to buffer the stream.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
