@@ -20,6 +20,8 @@ use std::time::Duration;
 
 /// A request header that shortens the deadline of one request (never beyond the model's).
 pub const TIMEOUT_HEADER: &str = "x-omnigate-timeout-ms";
+// Made at compile time: a lookup by `&str` parses and validates the name on every request.
+const TIMEOUT_HEADER_NAME: HeaderName = HeaderName::from_static(TIMEOUT_HEADER);
 
 /// What served a request.
 pub struct Served<T> {
@@ -99,7 +101,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestDeadline {
 
 /// The deadline a request asked for with [`TIMEOUT_HEADER`], if it did.
 pub fn requested_deadline(headers: &HeaderMap) -> Result<Option<Duration>, ApiError> {
-    let Some(value) = headers.get(TIMEOUT_HEADER) else {
+    let Some(value) = headers.get(TIMEOUT_HEADER_NAME) else {
         return Ok(None);
     };
     value

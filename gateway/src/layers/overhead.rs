@@ -9,7 +9,7 @@
 use crate::exchange;
 use crate::metrics;
 use axum::extract::{MatchedPath, Request};
-use axum::http::HeaderValue;
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
 use futures::future::BoxFuture;
 use std::task::{Context, Poll};
@@ -20,6 +20,8 @@ pub use crate::exchange::time_upstream;
 
 /// Response header carrying the gateway's own time in milliseconds.
 pub const OVERHEAD_HEADER: &str = "x-omnigate-overhead-ms";
+// Made at compile time: inserting by `&str` parses and validates the name on every answer.
+const OVERHEAD_HEADER_NAME: HeaderName = HeaderName::from_static(OVERHEAD_HEADER);
 
 /// Adds the overhead header and histogram sample to every response.
 #[derive(Clone, Copy, Default)]
@@ -69,7 +71,7 @@ where
             metrics::record_request(route, response.status().as_u16(), overhead);
             response
                 .headers_mut()
-                .insert(OVERHEAD_HEADER, millis_header(overhead));
+                .insert(OVERHEAD_HEADER_NAME, millis_header(overhead));
             Ok(response)
         })
     }

@@ -26,7 +26,9 @@ impl Extractor for Incoming<'_> {
 /// (which must not have been entered yet). With parent-based sampling, the client's decision
 /// then holds here too.
 pub(crate) fn adopt_parent(span: &tracing::Span, headers: &HeaderMap) {
-    if !headers.contains_key("traceparent") {
+    // A name made at compile time: looking up a `&str` parses it on every request.
+    const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+    if !headers.contains_key(TRACEPARENT) {
         return;
     }
     let parent = TraceContextPropagator::new().extract(&Incoming(headers));
