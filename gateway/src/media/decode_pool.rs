@@ -212,6 +212,15 @@ mod tests {
         assert!(body.contains("messages[0].content[1]"), "{body}");
     }
 
+    /// A pool of `slots` decode slots, otherwise configured by default.
+    fn pool_of(slots: usize) -> Arc<DecodePool> {
+        let config = MediaConfig {
+            decode_concurrency: slots,
+            ..MediaConfig::default()
+        };
+        Arc::new(DecodePool::new(&config))
+    }
+
     /// An item that holds a slot until the sender is used (or dropped).
     fn hold_a_slot(
         pool: &Arc<DecodePool>,
@@ -240,11 +249,7 @@ mod tests {
 
     #[tokio::test]
     async fn load_counts_busy_slots_and_items_waiting_for_one() {
-        let config = MediaConfig {
-            decode_concurrency: 1,
-            ..MediaConfig::default()
-        };
-        let pool = Arc::new(DecodePool::new(&config));
+        let pool = pool_of(1);
         let idle = DecodeLoad {
             slots: 1,
             busy: 0,
@@ -271,11 +276,7 @@ mod tests {
 
     #[tokio::test]
     async fn wide_work_takes_only_the_slots_that_are_free() {
-        let config = MediaConfig {
-            decode_concurrency: 3,
-            ..MediaConfig::default()
-        };
-        let pool = Arc::new(DecodePool::new(&config));
+        let pool = pool_of(3);
         // Alone, it gets its slot and up to `extra` more, and gives them all back.
         let slots = pool.run_wide_with("v", 8, Ok::<_, String>, to_api).await;
         assert_eq!(slots.ok(), Some(3));
