@@ -15,9 +15,11 @@
 //! (a build with burn's `cuda` or `wgpu` feature) they hand the work to burn's own kernels.
 
 mod elementwise;
+mod layout;
 mod linear;
 
 pub use elementwise::{gelu, runs_on_host, softmax_last_dim};
+pub use layout::transposed;
 pub use linear::linear_rows;
 
 /// A tensor's values could not be read back to the host.

@@ -7,11 +7,11 @@
 //! That is what lets prompts join a running batch at the next step.
 
 use burn::tensor::{Device, Int, Tensor, TensorData, activation};
-use omnigate_cpu_ops::{runs_on_host, softmax_last_dim};
+use omnigate_cpu_ops::{runs_on_host, softmax_last_dim, transposed};
 
 use crate::SmolLmError;
 use crate::gguf::{GgufFile, TensorType};
-use crate::projection::{Projection, host_values, transposed};
+use crate::projection::{Projection, host_values};
 use crate::qmatmul::{BlockFormat, QMatrix};
 use crate::quant::dequantize;
 

@@ -3,7 +3,7 @@
 //! bytes than from `f32`); on a GPU dequantized to an `f32` tensor for burn's kernels.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use omnigate_cpu_ops::runs_on_host;
+use omnigate_cpu_ops::{runs_on_host, transposed};
 
 use crate::SmolLmError;
 use crate::gguf::{GgufFile, TensorType};
@@ -104,15 +104,4 @@ pub(crate) fn host_values<const D: usize>(x: Tensor<D>) -> Result<Vec<f32>, Smol
     x.into_data()
         .try_into_vec::<f32>()
         .map_err(|e| SmolLmError::TensorRead(format!("{e:?}")))
-}
-
-/// `[rows, cols]` row-major → `[cols, rows]` row-major.
-pub(crate) fn transposed(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; values.len()];
-    for (r, row) in values.chunks_exact(cols).enumerate() {
-        for (col, &v) in row.iter().enumerate() {
-            out[col * rows + r] = v;
-        }
-    }
-    out
 }

@@ -4,6 +4,7 @@ use burn::module::Param;
 use burn::nn::conv::Conv1d;
 use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear, PaddingConfig1d};
 use burn::tensor::{Device, Tensor, TensorData};
+use omnigate_cpu_ops::transposed;
 
 use crate::WhisperError;
 use crate::attention::HeadProjection;
@@ -71,7 +72,7 @@ impl<'a> WeightLoader<'a> {
             // burn multiplies `x · W` with W `[d_in, d_out]`; CTranslate2 (like torch)
             // stores `[d_out, d_in]`. Transposing once here keeps every matmul contiguous.
             weight: Param::from_tensor(Tensor::from_data(
-                TensorData::new(transpose(&weight, d_out, d_in), [d_in, d_out]),
+                TensorData::new(transposed(&weight, d_out, d_in), [d_in, d_out]),
                 self.device,
             )),
             bias: Some(Param::from_tensor(Tensor::from_data(
@@ -150,29 +151,5 @@ impl<'a> WeightLoader<'a> {
         Ok(Embedding {
             weight: Param::from_tensor(self.tensor(name, [n, d])?),
         })
-    }
-}
-
-/// Row-major `[rows, cols]` → row-major `[cols, rows]`.
-fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; values.len()];
-    for (r, row) in values.chunks_exact(cols).enumerate() {
-        for (c, &v) in row.iter().enumerate() {
-            out[c * rows + r] = v;
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::transpose;
-
-    #[test]
-    fn transposes_row_major() {
-        assert_eq!(
-            transpose(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3),
-            vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]
-        );
     }
 }

@@ -243,13 +243,7 @@ impl QMatrix {
         if m == 1 {
             return by_row;
         }
-        let mut out = vec![0.0f32; m * self.rows];
-        for (r, values) in by_row.chunks_exact(m).enumerate() {
-            for (j, &v) in values.iter().enumerate() {
-                out[j * self.rows + r] = v;
-            }
-        }
-        out
+        omnigate_cpu_ops::transposed(&by_row, self.rows, m)
     }
 }
 
