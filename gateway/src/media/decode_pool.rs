@@ -119,24 +119,24 @@ impl DecodePool {
         let limit = self.deadline;
         let deadline = Instant::now() + limit;
         let waiting = Waiting::new(&self.waiting);
-        let permit = tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned())
+        let mut permit = tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned())
             .await
             .map_err(|_| {
                 NormalizeError::Busy("All media decoders are busy; retry shortly.".to_owned())
             })?
             .map_err(|_| NormalizeError::Internal("media decode pool closed".to_owned()))?;
         drop(waiting);
-        let mut permits = vec![permit];
-        while permits.len() <= extra {
+        // The slots free right now, merged into one permit that holds them all.
+        while permit.num_permits() <= extra {
             match self.slots.clone().try_acquire_owned() {
-                Ok(permit) => permits.push(permit),
+                Ok(more) => permit.merge(more),
                 Err(_) => break,
             }
         }
         let span = tracing::Span::current();
         let task = tokio::task::spawn_blocking(move || {
-            let slots = permits.len();
-            let _permits = permits;
+            let slots = permit.num_permits();
+            let _permit = permit;
             span.in_scope(|| work(slots))
         });
         match tokio::time::timeout_at(deadline, task).await {
