@@ -299,16 +299,15 @@ fn sample_with_decoder<T: Send>(
         Shaping::Parallel { threads, shape } => {
             let side = |max: u32| u64::from(max.min(avc::ABSOLUTE_MAX_SIDE));
             let bound = side(policy.max_width) * side(policy.max_height);
-            // The largest picture the header's parameter sets announce.
+            // The largest picture the header announces (its size or a parameter set's).
+            let header_area = u64::from(demuxed.info.width) * u64::from(demuxed.info.height);
             let area = demuxed
                 .avc
                 .sps
                 .iter()
                 .filter_map(|nal| sps::parse_sps(nal).ok())
                 .map(|sps| u64::from(sps.width) * u64::from(sps.height))
-                .chain([u64::from(demuxed.info.width) * u64::from(demuxed.info.height)])
-                .max()
-                .unwrap_or(bound);
+                .fold(header_area, u64::max);
             let width = parallel::width(threads, plan.runs.len(), area, bound);
             if width == 1 {
                 decode::decode(&job, &decode::Shared(shape))?
