@@ -8,7 +8,8 @@ use burn::tensor::{Device, Tensor};
 use crate::VadError;
 use crate::dense_conv::{ConvShape, conv_matrix, tiled_bias};
 use crate::framing::{FFT_SIZE, FRAMES_PER_CHUNK};
-use crate::weights::{WeightsFile, transposed, upload};
+use crate::weights::{WeightsFile, upload};
+use omnigate_cpu_ops::transposed;
 
 /// Frequency bins of a 256-point real FFT; the basis holds their real then imaginary parts.
 const FREQUENCY_BINS: usize = FFT_SIZE / 2 + 1;

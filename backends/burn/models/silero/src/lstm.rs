@@ -10,7 +10,8 @@ use burn::tensor::{Device, Tensor};
 
 use crate::VadError;
 use crate::encoder::FEATURES;
-use crate::weights::{WeightsFile, transposed, upload};
+use crate::weights::{WeightsFile, upload};
+use omnigate_cpu_ops::transposed;
 
 /// Width of the hidden and cell state.
 pub(crate) const HIDDEN: usize = 128;

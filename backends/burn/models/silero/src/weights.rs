@@ -80,30 +80,9 @@ pub(crate) fn upload<const D: usize>(
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
-/// The transpose of a row-major `[rows, cols]` matrix, so that a PyTorch `[out, in]` weight
-/// becomes the `[in, out]` right-hand side of a matmul without a strided view at run time.
-pub(crate) fn transposed(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; values.len()];
-    for (row, line) in values.chunks_exact(cols).enumerate().take(rows) {
-        for (col, value) in line.iter().enumerate() {
-            out[col * rows + row] = *value;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn transposes_a_rectangular_matrix() {
-        // [[1, 2, 3], [4, 5, 6]] -> [[1, 4], [2, 5], [3, 6]]
-        assert_eq!(
-            transposed(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3),
-            vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]
-        );
-    }
 
     #[test]
     fn a_missing_file_is_an_io_error_naming_it() {
