@@ -59,8 +59,11 @@ pub struct OpenAiBackend {
 impl OpenAiBackend {
     /// Builds the backend and its connection pools (no connection is opened yet).
     pub fn new(settings: OpenAiSettings) -> Result<Self, BackendError> {
-        let upstream =
-            client::UpstreamClient::new(settings.api_key.as_ref(), settings.connect_timeout)?;
+        let upstream = client::UpstreamClient::new(
+            &client::uri(&settings.base_url)?,
+            settings.api_key.as_ref(),
+            settings.connect_timeout,
+        )?;
         let uploads = reqwest::Client::builder()
             .tcp_nodelay(true)
             .connect_timeout(settings.connect_timeout)
