@@ -13,6 +13,7 @@ mod error;
 mod media;
 mod number_arrays;
 mod relay;
+mod relay_counts;
 mod relay_usage;
 mod response;
 mod tensor;

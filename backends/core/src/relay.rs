@@ -234,12 +234,12 @@ impl RelayedJson {
     }
 
     /// The token counts of the top-level `usage` object (`prompt_tokens`, `completion_tokens`;
-    /// a missing one reads as 0), decoding those two numbers and skipping every other member:
+    /// a missing one reads as 0), reading those two numbers and skipping every other member:
     /// what the gateway's metrics and access log read on every answer, without the map
     /// [`RelayedJson::usage`] builds. `None` when there is no `usage` object or it is not valid.
     pub fn token_counts(&self) -> Option<TokenCounts> {
         let object = self.usage.as_ref()?.object(&self.text)?;
-        serde_json::from_slice(object).ok()
+        crate::relay_counts::token_counts(object)
     }
 
     /// Whether the answer has a top-level `usage` object (not absent, not `null`), which
