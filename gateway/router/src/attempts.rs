@@ -168,14 +168,39 @@ impl Attempts {
     }
 
     async fn lease(&mut self) -> Result<Lease, Exhausted> {
+        if Instant::now() >= self.deadline {
+            return Err(Exhausted::Deadline(self.total));
+        }
+        // The common case, a deployment this request has not tried with room, without the
+        // waits: their timers and wake-up registration would make every try's future several
+        // times larger (and that future is moved by each caller).
+        match self.pool.acquire(&self.tried) {
+            Ok(lease) if !self.tried.contains(&lease.index()) => Ok(lease),
+            Err(NoEndpoint::Unavailable(wait)) => Err(Exhausted::Unavailable(wait)),
+            looked => Box::pin(self.lease_after_waiting(looked)).await,
+        }
+    }
+
+    /// [`Attempts::lease`] when `looked` (the first look) found only a deployment already tried
+    /// or every one full.
+    async fn lease_after_waiting(
+        &mut self,
+        looked: Result<Lease, NoEndpoint>,
+    ) -> Result<Lease, Exhausted> {
+        let mut looked = Some(looked);
         loop {
             let now = Instant::now();
             if now >= self.deadline {
                 return Err(Exhausted::Deadline(self.total));
             }
-            // Registered before looking, so a lease freed in between is not missed.
+            // Registered before looking, so a lease freed in between is not missed (a first
+            // look that found every deployment full is why we are here: look again).
             let freed = self.pool.freed.notified();
-            match self.pool.acquire(&self.tried) {
+            let looked = match looked.take() {
+                Some(Err(NoEndpoint::Full)) | None => self.pool.acquire(&self.tried),
+                Some(first) => first,
+            };
+            match looked {
                 Ok(lease) if self.tried.contains(&lease.index()) => {
                     // Back to one already tried: wait first, without holding its slot.
                     drop(lease);

@@ -29,11 +29,12 @@ impl PeakEwma {
     /// Takes in one measured latency.
     pub fn observe(&mut self, latency: Duration, now: Instant) {
         let latency = latency.as_nanos() as f64;
-        let current = self.estimate_at(now);
+        // One `exp` for both uses (it is most of this function's cost).
+        let weight = self.weight(now);
+        let current = self.estimate_ns * weight;
         self.estimate_ns = if latency > current {
             latency
         } else {
-            let weight = self.weight(now);
             current * weight + latency * (1.0 - weight)
         };
         self.stamp = now;

@@ -5,6 +5,7 @@
 //! load of a slow model.
 
 use crate::attempts::{Attempt, Attempts, Exhausted, Gave};
+use crate::policy::HedgePolicy;
 use crate::pool::Lease;
 use crate::spans;
 use omnigate_backend::BackendError;
@@ -40,14 +41,29 @@ where
 
 impl Attempts {
     /// [`Attempts::run`], hedged when the model's policy says so.
-    pub async fn run_hedged<T, F, Fut>(&mut self, mut call: F) -> Result<(T, Lease), Gave>
+    pub async fn run_hedged<T, F, Fut>(&mut self, call: F) -> Result<(T, Lease), Gave>
     where
         F: FnMut(usize) -> Fut,
         Fut: Future<Output = Result<T, BackendError>>,
     {
-        let Some(hedge) = self.pool().policy().hedge.clone() else {
-            return self.run(call).await;
-        };
+        match self.pool().policy().hedge.clone() {
+            None => self.run(call).await,
+            // Boxed: two tries and a timer in flight make a future several times the size of
+            // one try's, and every request of a model that asks no hedging would carry (and
+            // each caller's future move) that room.
+            Some(hedge) => Box::pin(self.hedged(hedge, call)).await,
+        }
+    }
+
+    async fn hedged<T, F, Fut>(
+        &mut self,
+        hedge: HedgePolicy,
+        mut call: F,
+    ) -> Result<(T, Lease), Gave>
+    where
+        F: FnMut(usize) -> Fut,
+        Fut: Future<Output = Result<T, BackendError>>,
+    {
         let mut last = None;
         loop {
             let first = match self.next().await {
