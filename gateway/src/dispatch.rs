@@ -11,6 +11,7 @@ use crate::registry::{Deployment, ModelEntry};
 use crate::state::AppState;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
+use futures::future::Either;
 use futures::{Stream, StreamExt};
 use omnigate_backend::{BackendError, Task};
 use omnigate_router::{Exhausted, Gave, Lease, classify, is_context_overflow};
@@ -161,10 +162,13 @@ where
             let deployment = &model.deployments()[index];
             call(&model, deployment)
         };
-        let outcome = match hedging {
-            Hedging::Allowed => time_upstream(attempts.run_hedged(try_one)).await,
-            Hedging::Never => time_upstream(attempts.run(try_one)).await,
+        // One future awaited, either kind of tries in it: two awaits, one per kind, would each
+        // get room of their own in this function's future.
+        let tries = match hedging {
+            Hedging::Allowed => Either::Left(attempts.run_hedged(try_one)),
+            Hedging::Never => Either::Right(attempts.run(try_one)),
         };
+        let outcome = time_upstream(tries).await;
         attempts_made += attempts.made();
         match outcome {
             Ok((value, lease)) => {

@@ -19,8 +19,10 @@ use omnigate_backend::{
 };
 use omnigate_openapi::MediaUsage;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::task::futures::TaskLocalFuture;
 
@@ -187,21 +189,53 @@ pub fn media(usage: &MediaUsage) {
     }
 }
 
-/// Awaits `future` (fetching and decoding the request's media) and books its duration.
-pub async fn media_stage<F: Future>(future: F) -> F::Output {
-    let started = Instant::now();
-    let output = future.await;
-    let elapsed = started.elapsed();
-    update(|record| record.media_time = Some(record.media_time.unwrap_or_default() + elapsed));
-    output
+/// `future` (fetching and decoding the request's media), its duration booked as media time.
+pub fn media_stage<F: Future>(future: F) -> Timed<F> {
+    Timed::new(future, |elapsed| {
+        update(|record| record.media_time = Some(record.media_time.unwrap_or_default() + elapsed));
+    })
 }
 
-/// Awaits `future` (a backend call) and books its duration as upstream time.
-pub async fn time_upstream<F: Future>(future: F) -> F::Output {
-    let started = Instant::now();
-    let output = future.await;
-    let _ = CURRENT.try_with(|exchange| exchange.add_upstream(started.elapsed()));
-    output
+/// `future` (a backend call), its duration booked as upstream time.
+pub fn time_upstream<F: Future>(future: F) -> Timed<F> {
+    Timed::new(future, |elapsed| {
+        let _ = CURRENT.try_with(|exchange| exchange.add_upstream(elapsed));
+    })
+}
+
+pin_project_lite::pin_project! {
+    /// A future whose time from its first poll to its end is booked by `book`. A struct, not an
+    /// `async fn`: an async wrapper keeps its argument and the future it awaits side by side,
+    /// twice the size of what it wraps, and every caller's future carries and moves that room
+    /// (the chat route's dispatch future was 3.7 KB with two of them).
+    pub struct Timed<F> {
+        #[pin]
+        future: F,
+        started: Option<Instant>,
+        book: fn(Duration),
+    }
+}
+
+impl<F> Timed<F> {
+    fn new(future: F, book: fn(Duration)) -> Self {
+        Self {
+            future,
+            started: None,
+            book,
+        }
+    }
+}
+
+impl<F: Future> Future for Timed<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let started = *this.started.get_or_insert_with(Instant::now);
+        let output = std::task::ready!(this.future.poll(cx));
+        (this.book)(started.elapsed());
+        Poll::Ready(output)
+    }
 }
 
 /// Time the current request spent waiting for backends, if it is being recorded.

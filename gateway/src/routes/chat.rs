@@ -4,7 +4,7 @@ use crate::dispatch::{self, Hedging, RequestDeadline, Served};
 use crate::error::ApiError;
 use crate::exchange;
 use crate::extract::ApiJson;
-use crate::registry::Deployment;
+use crate::registry::{Deployment, ModelEntry};
 use crate::respond;
 use crate::routes::docs::PostErrors;
 use crate::state::AppState;
@@ -13,8 +13,11 @@ use crate::tenancy::stream_usage::{self, StreamUsage};
 use axum::extract::State;
 use axum::response::Response;
 use omnigate_backend::{Answer, ChatRequest, ChatResponse, Task};
-use omnigate_openapi::{ChatChunk, ChatCompletionRequest};
+use omnigate_openapi::{ChatChunk, ChatCompletionRequest, ChatMessage, MediaLimits};
+use serde_json::{Map, Value};
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The token counts an answer reports (decoding only its `usage` when it is relayed).
 fn answer_usage(answer: &Answer<ChatResponse>) -> Option<omnigate_backend::Usage> {
@@ -46,20 +49,44 @@ fn answer_usage(answer: &Answer<ChatResponse>) -> Option<omnigate_backend::Usage
     ),
     security(("bearer" = [])),
 )]
-pub async fn chat_completions(
+pub fn chat_completions(
     State(state): State<AppState>,
     RequestDeadline(deadline): RequestDeadline,
     caller: Caller,
-    ApiJson(mut request): ApiJson<ChatCompletionRequest>,
-) -> Result<Response, ApiError> {
-    admission::authorize(&caller, &request.model)?;
+    ApiJson(request): ApiJson<ChatCompletionRequest>,
+) -> impl Future<Output = Result<Response, ApiError>> {
+    // Checked and taken apart before the future is made: an `async fn` keeps its arguments for
+    // its whole life, and the parsed request (432 bytes) would ride in every request's future,
+    // which each layer of the stack moves, long after it was taken apart.
+    let asked = asked(&state, &caller, request);
+    answer(state, deadline, caller, asked)
+}
+
+/// A chat request checked against its caller and its model, in the parts the answer needs.
+struct Asked {
+    model: Arc<ModelEntry>,
+    messages: Vec<ChatMessage>,
+    stream: bool,
+    params: Map<String, Value>,
+    /// Rare, so boxed: the future carries a pointer, not the limits.
+    limits: Option<Box<MediaLimits>>,
+    /// The prompt's text, for a virtual key's token estimate (0 without one).
+    prompt_bytes: usize,
+}
+
+fn asked(
+    state: &AppState,
+    caller: &Caller,
+    mut request: ChatCompletionRequest,
+) -> Result<Asked, ApiError> {
+    admission::authorize(caller, &request.model)?;
     let model = state.registry().get(&request.model)?.clone();
     exchange::asked(&model, Some(Task::Chat));
     model.require(Task::Chat)?;
-    let limits = request.media_limits.take();
-    let (_, messages, stream, mut params) = request.into_params();
+    let limits = request.media_limits.take().map(Box::new);
+    let (_, messages, stream, params) = request.into_params();
     // A model that lacks a modality the request carries hands it to a fallback that has it.
-    let model = dispatch::for_modalities(&state, model, &messages);
+    let model = dispatch::for_modalities(state, model, &messages);
     if !stream && params.contains_key("stream_options") {
         return Err(ApiError::invalid(
             "`stream_options` is only allowed when `stream` is true.",
@@ -71,10 +98,36 @@ pub async fn chat_completions(
     } else {
         0
     };
-    let normalizer = state.normalizer();
-    let normalized =
-        exchange::media_stage(normalizer.messages(messages, model.media_target(), limits.as_ref()))
-            .await?;
+    Ok(Asked {
+        model,
+        messages,
+        stream,
+        params,
+        limits,
+        prompt_bytes,
+    })
+}
+
+async fn answer(
+    state: AppState,
+    deadline: Option<Duration>,
+    caller: Caller,
+    asked: Result<Asked, ApiError>,
+) -> Result<Response, ApiError> {
+    let Asked {
+        model,
+        messages,
+        stream,
+        mut params,
+        limits,
+        prompt_bytes,
+    } = asked?;
+    // Scoped, so that what only the media stage needs is not kept in the future after it.
+    let normalized = {
+        let normalizer = state.normalizer();
+        let target = model.media_target();
+        exchange::media_stage(normalizer.messages(messages, target, limits.as_deref())).await?
+    };
     let media = normalized.usage;
     exchange::media(&media);
     let admitted = admission::admit(state.tenancy(), &caller, &model.name, || {

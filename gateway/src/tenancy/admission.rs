@@ -115,19 +115,21 @@ pub async fn admit(
     caller: &Caller,
     model: &str,
     charge: impl FnOnce() -> (Charge, Used),
-) -> Result<Option<Admitted>, ApiError> {
+) -> Result<Option<Box<Admitted>>, ApiError> {
     let Some(principal) = &caller.0 else {
         return Ok(None);
     };
     let (charge, used) = charge();
     let gatekeeper = tenancy.gatekeeper();
     match gatekeeper.admit(principal, model, charge).await {
-        Ok(ticket) => Ok(Some(Admitted {
+        // Boxed: the handler's future holds it across the backend call, and most requests
+        // (no virtual key) would carry its room for nothing.
+        Ok(ticket) => Ok(Some(Box::new(Admitted {
             gatekeeper: Arc::clone(gatekeeper),
             ticket: Some(ticket),
             used,
             reported: None,
-        })),
+        }))),
         Err(Denial::StoreUnavailable) => Err(store_unavailable()),
         Err(Denial::Limited(refusal)) => Err(refused(refusal)),
     }
