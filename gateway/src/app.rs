@@ -1,9 +1,10 @@
 //! The HTTP application: routes plus the middleware stack, as one `Router` that tests can drive
-//! without a socket. Layers, outermost first: request id → tracing span → id copied onto the
-//! response → body limit → failures logged once → the access log and request metrics → panics
+//! without a socket. Layers, outermost first: request id (also copied onto the response) →
+//! tracing span → body limit → failures logged once → the access log and request metrics → panics
 //! caught as 500s; `/v1` adds the overhead header → authentication → load shedding.
 
 use crate::layers::access::AccessLayer;
+use crate::layers::request_id::RequestIdLayer;
 use crate::layers::{auth, error_log, overhead::OverheadLayer, shed::ShedLayer};
 use crate::metrics;
 use crate::routes;
@@ -13,7 +14,6 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -72,9 +72,8 @@ pub fn app(state: AppState) -> Router {
         // boxed service, which every request pays for.
         .layer(
             ServiceBuilder::new()
-                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(RequestIdLayer)
                 .layer(trace)
-                .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(error_log::ErrorLogLayer)
                 .layer(AccessLayer::new(access_log))
                 .layer(CatchPanicLayer::custom(error_log::panic_response)),
