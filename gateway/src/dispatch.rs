@@ -16,7 +16,9 @@ use futures::{Stream, StreamExt};
 use omnigate_backend::{BackendError, Task};
 use omnigate_router::{Exhausted, Gave, Lease, classify, is_context_overflow};
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 /// A request header that shortens the deadline of one request (never beyond the model's).
@@ -268,31 +270,68 @@ fn gave_up(gave: Gave) -> ApiError {
     }
 }
 
-/// A stream from a leased deployment: the lease is held until the stream ends (so the request
-/// counts as in flight), and a failure mid-way counts against the deployment's health. The
-/// request's exchange is held too: it is logged and counted when the stream ends, with the
-/// tokens the stream reported.
-pub fn hold_lease<S, T>(stream: S, lease: Lease) -> impl Stream<Item = Result<T, BackendError>>
+/// A backend's stream whose first event has come (see [`first_event`]).
+pub struct Begun<S: Stream> {
+    first: S::Item,
+    rest: S,
+}
+
+/// A stream from a leased deployment, its first event first: the lease is held until the
+/// stream ends (so the request counts as in flight), and a failure mid-way counts against the
+/// deployment's health. The request's exchange is held too: it is logged and counted when the
+/// stream ends, with the tokens the stream reported. One adapter for the three jobs: each
+/// adapter an event passes through moves it (a chat chunk is a few hundred bytes).
+pub fn hold_lease<S, T>(begun: Begun<S>, lease: Lease) -> Held<S>
 where
     S: Stream<Item = Result<T, BackendError>>,
     T: ReportsTokens,
 {
-    let mut lease = Some(lease);
-    exchange::observe(stream.map(move |item| {
-        if let Err(err) = &item
-            && let Some(lease) = lease.as_mut()
-        {
-            lease.failed(&classify(err));
+    Held {
+        first: Some(begun.first),
+        rest: begun.rest,
+        lease,
+        watch: exchange::StreamWatch::current(),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The stream [`hold_lease`] makes.
+    pub struct Held<S: Stream> {
+        first: Option<S::Item>,
+        #[pin]
+        rest: S,
+        lease: Lease,
+        watch: exchange::StreamWatch,
+    }
+}
+
+impl<S, T> Stream for Held<S>
+where
+    S: Stream<Item = Result<T, BackendError>>,
+    T: ReportsTokens,
+{
+    type Item = Result<T, BackendError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.project();
+        let item = match this.first.take() {
+            Some(first) => first,
+            None => match ready!(this.rest.poll_next(cx)) {
+                Some(item) => item,
+                None => return Poll::Ready(None),
+            },
+        };
+        if let Err(err) = &item {
+            this.lease.failed(&classify(err));
         }
-        item
-    }))
+        this.watch.saw(&item);
+        Poll::Ready(Some(item))
+    }
 }
 
 /// Waits for a stream's first event, so that a failure before it is an ordinary failed try
 /// (retried elsewhere) and only a stream that has begun reaches the client.
-pub async fn first_event<S, T>(
-    mut stream: S,
-) -> Result<impl Stream<Item = Result<T, BackendError>>, BackendError>
+pub async fn first_event<S, T>(mut stream: S) -> Result<Begun<S>, BackendError>
 where
     S: Stream<Item = Result<T, BackendError>> + Unpin,
 {
@@ -302,7 +341,10 @@ where
     let first = stream.next().await;
     drop(span);
     match first {
-        Some(Ok(first)) => Ok(futures::stream::iter([Ok(first)]).chain(stream)),
+        Some(Ok(first)) => Ok(Begun {
+            first: Ok(first),
+            rest: stream,
+        }),
         Some(Err(err)) => Err(err),
         None => Err(BackendError::BadResponse(
             "the stream ended before its first event".to_owned(),

@@ -12,7 +12,6 @@ use crate::error::ApiError;
 use crate::registry::ModelEntry;
 use axum::extract::MatchedPath;
 use axum::http::{HeaderValue, Method, StatusCode};
-use futures::{Stream, StreamExt};
 use omnigate_backend::{
     Answer, BackendError, ChatChunk, ChatResponse, EmbeddingsResponse, Task, TokenCounts,
     TranscriptionEvent,
@@ -303,38 +302,43 @@ fn counts(usage: &omnigate_backend::Usage) -> TokenCounts {
     }
 }
 
-/// `stream` (a backend's events on their way to the client), keeping the current exchange
-/// open until it ends and noting the tokens it reports and the failure that ends it, if one
-/// does.
-pub fn observe<S, T>(stream: S) -> impl Stream<Item = Result<T, BackendError>>
-where
-    S: Stream<Item = Result<T, BackendError>>,
-    T: ReportsTokens,
-{
-    let exchange = current();
-    if let Some(exchange) = &exchange {
-        exchange.record().streamed = true;
-    }
-    stream.map(move |item| {
+/// The current exchange as a stream's body holds it: kept open until the stream ends (its last
+/// holder lets go), and told the tokens the stream's events report and the failure that ends
+/// it, if one does.
+pub struct StreamWatch(Option<Arc<Exchange>>);
+
+impl StreamWatch {
+    /// The current request's exchange, marked as streamed (none outside a request).
+    pub fn current() -> Self {
+        let exchange = current();
         if let Some(exchange) = &exchange {
-            match &item {
-                Ok(event) => {
-                    if let Some(tokens) = event.tokens() {
-                        exchange.record().tokens = Some(tokens);
-                    }
-                }
-                Err(err) => {
-                    exchange.record().stream_error = Some(ApiError::from(err.clone()).code());
+            exchange.record().streamed = true;
+        }
+        Self(exchange)
+    }
+
+    /// Notes one event on its way to the client.
+    pub fn saw<T: ReportsTokens>(&self, item: &Result<T, BackendError>) {
+        let Some(exchange) = &self.0 else {
+            return;
+        };
+        match item {
+            Ok(event) => {
+                if let Some(tokens) = event.tokens() {
+                    exchange.record().tokens = Some(tokens);
                 }
             }
+            Err(err) => {
+                exchange.record().stream_error = Some(ApiError::from(err.clone()).code());
+            }
         }
-        item
-    })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures::StreamExt;
     use std::sync::atomic::AtomicUsize;
 
     static FINISHED: AtomicUsize = AtomicUsize::new(0);
@@ -369,7 +373,11 @@ mod tests {
                 })),
                 Err(BackendError::Timeout(Duration::from_secs(1))),
             ];
-            observe(futures::stream::iter(events))
+            let watch = StreamWatch::current();
+            futures::stream::iter(events).map(move |item| {
+                watch.saw(&item);
+                item
+            })
         })
         .await;
         drop(exchange);
