@@ -90,7 +90,11 @@ pub async fn registry(
                 }
                 let running = entry.deployments().get(j)?;
                 let endpoint = entry.pool().shared_endpoint(j).filter(|endpoint| {
-                    endpoint.has_limits(deployment.weight(), deployment.max_in_flight())
+                    endpoint.has_limits(
+                        deployment.weight(),
+                        deployment.max_in_flight(),
+                        running.backend.call_timeout(),
+                    )
                 });
                 Some((
                     Arc::clone(&running.backend),
@@ -114,11 +118,14 @@ pub async fn registry(
                 }
             };
             endpoints.push(endpoint.unwrap_or_else(|| {
-                Arc::new(Endpoint::new(
-                    deployment_name.clone(),
-                    deployment.weight(),
-                    deployment.max_in_flight(),
-                ))
+                Arc::new(
+                    Endpoint::new(
+                        deployment_name.clone(),
+                        deployment.weight(),
+                        deployment.max_in_flight(),
+                    )
+                    .with_call_timeout(backend.call_timeout()),
+                )
             }));
             deployments.push(Deployment {
                 backend,

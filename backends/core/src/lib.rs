@@ -50,6 +50,7 @@ pub use transcription::{
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 /// A stream of chat deltas; it ends after the last chunk (finish reason, then usage if asked).
 /// Dropping it cancels the generation.
@@ -154,6 +155,15 @@ pub trait Backend: Send + Sync + 'static {
     /// Its upstream connections now, for the gateway's metrics; `None` for a backend without a
     /// connection pool of its own (in-process models, the fleet's one NATS connection).
     fn connections(&self) -> Option<Connections> {
+        None
+    }
+
+    /// How long a whole-answer call (`chat`, `embeddings`, `transcribe`, `infer`) may take
+    /// before the backend gives up on it by itself, answering [`BackendError::Timeout`]; `None`
+    /// when it sets no such bound. A router whose own per-try timeout is no shorter then needs
+    /// no timer of its own for the try. Streams are not covered: their first event may come
+    /// later.
+    fn call_timeout(&self) -> Option<Duration> {
         None
     }
 

@@ -17,6 +17,7 @@ use omnigate_backend::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
+use std::future::Future;
 use std::time::Duration;
 use url::Url;
 
@@ -115,48 +116,54 @@ impl OpenAiBackend {
         }
     }
 
-    /// Sends a request and reads the whole answer body, all within the deployment's deadline.
+    /// Makes the request's body (`body`: encoding media may wait for the blocking pool), sends
+    /// it and reads the whole answer, all within the deployment's timeout, as
+    /// [`Backend::call_timeout`] promises.
     async fn call(
         &self,
         method: http::Method,
         uri: &http::Uri,
-        body: Option<Vec<u8>>,
+        body: impl Future<Output = Result<Option<Vec<u8>>, BackendError>>,
     ) -> Result<bytes::Bytes, BackendError> {
-        let timeout = self.settings.timeout;
-        let call = async {
+        self.within_timeout(async {
+            let body = body.await?;
             let response = self
                 .upstream
                 .send(method, uri, body, client::Accept::Json)
                 .await?;
             let response = errors::check_status(response).await?;
             client::read_body(response).await
-        };
-        tokio::time::timeout(timeout, call)
+        })
+        .await
+    }
+
+    /// `work`, given up after the deployment's timeout.
+    async fn within_timeout<T>(
+        &self,
+        work: impl Future<Output = Result<T, BackendError>>,
+    ) -> Result<T, BackendError> {
+        let timeout = self.settings.timeout;
+        tokio::time::timeout(timeout, work)
             .await
             .map_err(|_| BackendError::Timeout(timeout))?
     }
 
-    /// A multipart upload through reqwest, read as JSON within the deadline.
+    /// A multipart upload through reqwest, read as JSON (the caller bounds its time).
     async fn upload_json<T: DeserializeOwned>(
         &self,
         builder: reqwest::RequestBuilder,
     ) -> Result<T, BackendError> {
         let timeout = self.settings.timeout;
-        let call = async {
-            let response = builder
-                .send()
-                .await
-                .map_err(|e| errors::from_reqwest(&e, timeout))?;
-            let response = errors::check_reqwest_status(response).await?;
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| errors::from_reqwest(&e, timeout))?;
-            parse_json(&bytes)
-        };
-        tokio::time::timeout(timeout, call)
+        let response = builder
+            .send()
             .await
-            .map_err(|_| BackendError::Timeout(timeout))?
+            .map_err(|e| errors::from_reqwest(&e, timeout))?;
+        let response = errors::check_reqwest_status(response).await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| errors::from_reqwest(&e, timeout))?;
+        parse_json(&bytes)
     }
 }
 
@@ -198,8 +205,16 @@ impl Backend for OpenAiBackend {
         Some(self.upstream.connections())
     }
 
+    /// `call` bounds the request and the whole body read with the deployment's `timeout`
+    /// (encoding the request comes before it: local work, not a wait).
+    fn call_timeout(&self) -> Option<Duration> {
+        Some(self.settings.timeout)
+    }
+
     async fn health(&self) -> Result<(), BackendError> {
-        let body = self.call(http::Method::GET, &self.health_uri, None).await?;
+        let body = self
+            .call(http::Method::GET, &self.health_uri, async { Ok(None) })
+            .await?;
         if self.settings.health_path.is_some() {
             // The server's own health route: its status is the answer.
             return Ok(());
@@ -209,10 +224,8 @@ impl Backend for OpenAiBackend {
 
     async fn chat(&self, request: ChatRequest) -> Result<Answer<ChatResponse>, BackendError> {
         self.ensure_serves(Task::Chat)?;
-        let body = encode_chat(request, false).await?;
-        let answer = self
-            .call(http::Method::POST, &self.chat_uri, Some(body))
-            .await?;
+        let body = async { encode_chat(request, false).await.map(Some) };
+        let answer = self.call(http::Method::POST, &self.chat_uri, body).await?;
         relay(answer, WireKind::ChatCompletion)
     }
 
@@ -240,7 +253,9 @@ impl Backend for OpenAiBackend {
         self.ensure_serves(Task::Embeddings)?;
         let body = wire::embeddings_body(&request)?;
         let answer = self
-            .call(http::Method::POST, &self.embeddings_uri, Some(body))
+            .call(http::Method::POST, &self.embeddings_uri, async {
+                Ok(Some(body))
+            })
             .await?;
         relay(answer, WireKind::Embeddings)
     }
@@ -256,12 +271,18 @@ impl Backend for OpenAiBackend {
             &self.transcriptions_url
         };
         let duration = request.audio.duration_secs();
-        // WAV and multipart assembly of up to an hour of sound: off the async executor.
-        let form = tokio::task::spawn_blocking(move || wire::transcription_form(&request))
-            .await
-            .map_err(|e| BackendError::Internal(format!("encoding the upload stopped: {e}")))??;
-        let builder = self.authorize(self.uploads.post(url.clone()).multipart(form));
-        let answer: wire::VerboseTranscript = self.upload_json(builder).await?;
+        let answer: wire::VerboseTranscript = self
+            .within_timeout(async {
+                // WAV and multipart assembly of up to an hour of sound: off the async executor.
+                let form = tokio::task::spawn_blocking(move || wire::transcription_form(&request))
+                    .await
+                    .map_err(|e| {
+                        BackendError::Internal(format!("encoding the upload stopped: {e}"))
+                    })??;
+                let builder = self.authorize(self.uploads.post(url.clone()).multipart(form));
+                self.upload_json(builder).await
+            })
+            .await?;
         Ok(answer.into_response(duration))
     }
 }

@@ -268,3 +268,84 @@ async fn when_the_hedge_fails_the_first_try_still_answers() {
         .unwrap();
     assert_eq!((answer, lease.index()), (0, 0));
 }
+
+/// `deployments` deployments whose backends give up on a call by themselves after `bound`.
+fn bounded_pool(deployments: usize, per_try_timeout: Duration, bound: Duration) -> Arc<Pool> {
+    let endpoints = (0..deployments)
+        .map(|i| Endpoint::new(format!("d{i}"), 1, None).with_call_timeout(Some(bound)))
+        .collect();
+    let retry = RetryPolicy {
+        per_try_timeout,
+        ..RetryPolicy::default()
+    };
+    Arc::new(Pool::new(
+        endpoints,
+        RoutingPolicy {
+            strategy: Strategy::RoundRobin,
+            retry,
+            ..RoutingPolicy::default()
+        },
+    ))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_whole_answer_within_its_backends_bound_runs_without_the_routers_timer() {
+    let pool = bounded_pool(2, Duration::from_secs(2), Duration::from_secs(1));
+    let lease = pool.acquire(&[]).unwrap();
+    assert!(lease.ends_within(Duration::from_secs(1)));
+    assert!(lease.ends_within(Duration::from_secs(2)));
+    assert!(!lease.ends_within(Duration::from_millis(500)));
+    drop(lease);
+    // The backend is trusted to end the call; one that never does shows no timer was set.
+    let mut attempts = Attempts::new(pool, None);
+    let hung = tokio::time::timeout(
+        Duration::from_secs(10),
+        attempts.run_hedged(|_| async {
+            std::future::pending::<()>().await;
+            Ok(())
+        }),
+    )
+    .await;
+    assert!(hung.is_err(), "the router timed the try out itself");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backend_that_ends_its_call_with_a_timeout_is_retried_elsewhere() {
+    let bound = Duration::from_secs(1);
+    let mut attempts = Attempts::new(bounded_pool(2, Duration::from_secs(2), bound), None);
+    let started = Instant::now();
+    let (answer, lease) = attempts
+        .run_hedged(|index| async move {
+            if index == 0 {
+                tokio::time::sleep(bound).await;
+                return Err(BackendError::Timeout(bound));
+            }
+            Ok(index)
+        })
+        .await
+        .unwrap();
+    assert_eq!((answer, lease.index()), (1, 1));
+    assert_eq!(started.elapsed(), bound);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_routers_timer_stays_for_a_shorter_try_and_for_streams() {
+    let hanging_first = |index: usize| async move {
+        if index == 0 {
+            std::future::pending::<()>().await;
+        }
+        Ok(index)
+    };
+    // A try allowed less than the backend's own bound.
+    let pool = bounded_pool(2, Duration::from_secs(2), Duration::from_secs(5));
+    let mut attempts = Attempts::new(pool, None);
+    let started = Instant::now();
+    let (answer, _) = attempts.run_hedged(hanging_first).await.unwrap();
+    assert_eq!((answer, started.elapsed()), (1, Duration::from_secs(2)));
+    // A stream's first event is not covered by the bound.
+    let pool = bounded_pool(2, Duration::from_secs(2), Duration::from_secs(1));
+    let mut attempts = Attempts::new(pool, None);
+    let started = Instant::now();
+    let (answer, _) = attempts.run(hanging_first).await.unwrap();
+    assert_eq!((answer, started.elapsed()), (1, Duration::from_secs(2)));
+}

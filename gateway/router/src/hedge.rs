@@ -40,14 +40,15 @@ where
 }
 
 impl Attempts {
-    /// [`Attempts::run`], hedged when the model's policy says so.
+    /// [`Attempts::run`] for calls whose future ends with the whole answer (not a stream),
+    /// hedged when the model's policy says so.
     pub async fn run_hedged<T, F, Fut>(&mut self, call: F) -> Result<(T, Lease), Gave>
     where
         F: FnMut(usize) -> Fut,
         Fut: Future<Output = Result<T, BackendError>>,
     {
         match self.pool().policy().hedge.clone() {
-            None => self.run(call).await,
+            None => self.tries(call, true).await,
             // Boxed: two tries and a timer in flight make a future several times the size of
             // one try's, and every request of a model that asks no hedging would carry (and
             // each caller's future move) that room.

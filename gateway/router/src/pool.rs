@@ -16,14 +16,31 @@ pub struct Endpoint {
     name: String,
     weight: u32,
     max_in_flight: Option<usize>,
+    /// Its backend's own bound on a whole-answer call (`Backend::call_timeout`).
+    call_timeout: Option<Duration>,
     in_flight: AtomicUsize,
     health: Mutex<Health>,
 }
 
 impl Endpoint {
-    /// Whether it was made with this weight and cap (a reload that changed neither keeps it).
-    pub fn has_limits(&self, weight: u32, max_in_flight: Option<usize>) -> bool {
-        self.weight == weight.max(1) && self.max_in_flight == max_in_flight
+    /// Whether it was made with this weight, cap and call bound (a reload that changed none of
+    /// them keeps it).
+    pub fn has_limits(
+        &self,
+        weight: u32,
+        max_in_flight: Option<usize>,
+        call_timeout: Option<Duration>,
+    ) -> bool {
+        self.weight == weight.max(1)
+            && self.max_in_flight == max_in_flight
+            && self.call_timeout == call_timeout
+    }
+
+    /// The same, its backend giving up on a whole-answer call by itself after `call_timeout`:
+    /// a try allowed at least that long then runs without a timer of the router's.
+    pub fn with_call_timeout(mut self, call_timeout: Option<Duration>) -> Self {
+        self.call_timeout = call_timeout;
+        self
     }
 
     /// A deployment called `name` (for logs and the admin view), with a static `weight` (≥ 1)
@@ -33,6 +50,7 @@ impl Endpoint {
             name: name.into(),
             weight: weight.max(1),
             max_in_flight,
+            call_timeout: None,
             in_flight: AtomicUsize::new(0),
             health: Mutex::new(Health::new(Instant::now())),
         }
@@ -350,6 +368,14 @@ impl Lease {
     /// The deployment's name.
     pub fn name(&self) -> &str {
         self.pool.endpoints[self.index].name()
+    }
+
+    /// Whether a whole-answer try allowed `timeout` ends by itself in time: the deployment's
+    /// backend gives up on the call no later (so the router's timer would only add work).
+    pub(crate) fn ends_within(&self, timeout: Duration) -> bool {
+        self.pool.endpoints[self.index]
+            .call_timeout
+            .is_some_and(|own| own <= timeout)
     }
 
     /// Records a success: the time since the lease began is the latency sample (for a stream,

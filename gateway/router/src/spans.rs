@@ -67,6 +67,18 @@ macro_rules! timed_try {
 }
 pub(crate) use timed_try;
 
+/// [`timed_try!`] without the timer: for a try its backend ends in time by itself.
+macro_rules! untimed_try {
+    ($span:expr, $future:expr) => {
+        if $span.is_disabled() {
+            $future.await
+        } else {
+            Box::pin(tracing::Instrument::instrument($future, $span.clone())).await
+        }
+    };
+}
+pub(crate) use untimed_try;
+
 /// The try answered.
 pub(crate) fn answered(span: &Span) {
     span.record("outcome", "ok");
