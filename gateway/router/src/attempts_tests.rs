@@ -10,6 +10,10 @@ fn pool_with(deployments: usize, retry: RetryPolicy, max_in_flight: Option<usize
     let endpoints = (0..deployments)
         .map(|i| Endpoint::new(format!("d{i}"), 1, max_in_flight))
         .collect();
+    round_robin(endpoints, retry)
+}
+
+fn round_robin(endpoints: Vec<Endpoint>, retry: RetryPolicy) -> Arc<Pool> {
     Arc::new(Pool::new(
         endpoints,
         RoutingPolicy {
@@ -278,14 +282,7 @@ fn bounded_pool(deployments: usize, per_try_timeout: Duration, bound: Duration) 
         per_try_timeout,
         ..RetryPolicy::default()
     };
-    Arc::new(Pool::new(
-        endpoints,
-        RoutingPolicy {
-            strategy: Strategy::RoundRobin,
-            retry,
-            ..RoutingPolicy::default()
-        },
-    ))
+    round_robin(endpoints, retry)
 }
 
 #[tokio::test(start_paused = true)]
