@@ -74,6 +74,8 @@ struct Asked {
     prompt_bytes: usize,
 }
 
+/// The checks that need no await: the caller may call the model, the model serves chat (or a
+/// fallback takes the request's media), `stream_options` only with `stream`.
 fn asked(
     state: &AppState,
     caller: &Caller,
@@ -108,6 +110,7 @@ fn asked(
     })
 }
 
+/// The answer: media normalized, the caller admitted, the request routed, JSON or SSE.
 async fn answer(
     state: AppState,
     deadline: Option<Duration>,
