@@ -72,9 +72,11 @@ impl Attempts {
         let retry = &pool.policy().retry;
         let total = deadline.map_or(retry.deadline, |asked| asked.min(retry.deadline));
         let backoff = Backoff::new(retry.backoff_base, retry.backoff_max);
-        pool.budget.deposit();
+        // One clock reading for the budget and the deadline (a read is ~30 ns on a VM).
+        let now = Instant::now();
+        pool.budget.deposit_at(now);
         Self {
-            deadline: Instant::now() + total,
+            deadline: now + total,
             total,
             backoff,
             tried: Vec::with_capacity(2),
@@ -151,8 +153,7 @@ impl Attempts {
                 return Err(Exhausted::NoMoreTries);
             }
         }
-        let lease = self.lease().await?;
-        let now = Instant::now();
+        let (lease, now) = self.lease().await?;
         if now >= self.deadline {
             return Err(Exhausted::Deadline(self.total));
         }
@@ -167,17 +168,22 @@ impl Attempts {
         })
     }
 
-    async fn lease(&mut self) -> Result<Lease, Exhausted> {
-        if Instant::now() >= self.deadline {
+    /// A lease, and the clock's reading when it was taken.
+    async fn lease(&mut self) -> Result<(Lease, Instant), Exhausted> {
+        let now = Instant::now();
+        if now >= self.deadline {
             return Err(Exhausted::Deadline(self.total));
         }
         // The common case, a deployment this request has not tried with room, without the
         // waits: their timers and wake-up registration would make every try's future several
         // times larger (and that future is moved by each caller).
-        match self.pool.acquire(&self.tried) {
-            Ok(lease) if !self.tried.contains(&lease.index()) => Ok(lease),
+        match self.pool.acquire_at(&self.tried, now) {
+            Ok(lease) if !self.tried.contains(&lease.index()) => Ok((lease, now)),
             Err(NoEndpoint::Unavailable(wait)) => Err(Exhausted::Unavailable(wait)),
-            looked => Box::pin(self.lease_after_waiting(looked)).await,
+            looked => {
+                let lease = Box::pin(self.lease_after_waiting(looked)).await?;
+                Ok((lease, Instant::now()))
+            }
         }
     }
 

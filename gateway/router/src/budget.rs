@@ -46,7 +46,12 @@ impl RetryBudget {
 
     /// Counts one request (its first try).
     pub fn deposit(&self) {
-        self.with(|counts| counts.requests += 1.0);
+        self.deposit_at(Instant::now());
+    }
+
+    /// [`RetryBudget::deposit`] at `now` (the caller's clock reading).
+    pub(crate) fn deposit_at(&self, now: Instant) {
+        self.with_at(now, |counts| counts.requests += 1.0);
     }
 
     /// Takes one retry from the budget, or refuses it when the budget is spent.
@@ -65,11 +70,14 @@ impl RetryBudget {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Counts) -> T) -> T {
+        self.with_at(Instant::now(), f)
+    }
+
+    fn with_at<T>(&self, now: Instant, f: impl FnOnce(&mut Counts) -> T) -> T {
         let mut counts = match self.counts.lock() {
             Ok(counts) => counts,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let now = Instant::now();
         let half = self.window / 2;
         let elapsed = now.saturating_duration_since(counts.since);
         if elapsed >= half {

@@ -189,7 +189,15 @@ impl Pool {
     /// preferring those not in `avoid` (the ones this request already tried) and taking one of
     /// those only when nothing else is left.
     pub fn acquire(self: &Arc<Self>, avoid: &[usize]) -> Result<Lease, NoEndpoint> {
-        let now = Instant::now();
+        self.acquire_at(avoid, Instant::now())
+    }
+
+    /// [`Pool::acquire`] at `now` (a caller that has just read the clock passes its reading).
+    pub(crate) fn acquire_at(
+        self: &Arc<Self>,
+        avoid: &[usize],
+        now: Instant,
+    ) -> Result<Lease, NoEndpoint> {
         // One deployment in rotation and not full (the common case): no lists, no draw.
         if let [only] = self.endpoints.as_slice()
             && !only.full()
