@@ -90,11 +90,7 @@ pub async fn registry(
                 }
                 let running = entry.deployments().get(j)?;
                 let endpoint = entry.pool().shared_endpoint(j).filter(|endpoint| {
-                    endpoint.has_limits(
-                        deployment.weight(),
-                        deployment.max_in_flight(),
-                        running.backend.call_timeout(),
-                    )
+                    endpoint.has_limits(deployment.weight(), deployment.max_in_flight())
                 });
                 Some((
                     Arc::clone(&running.backend),

@@ -23,17 +23,11 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// Whether it was made with this weight, cap and call bound (a reload that changed none of
-    /// them keeps it).
-    pub fn has_limits(
-        &self,
-        weight: u32,
-        max_in_flight: Option<usize>,
-        call_timeout: Option<Duration>,
-    ) -> bool {
-        self.weight == weight.max(1)
-            && self.max_in_flight == max_in_flight
-            && self.call_timeout == call_timeout
+    /// Whether it was made with this weight and cap (a reload that changed neither keeps it).
+    /// Its call bound needs no check: an endpoint is kept only with the backend it was made
+    /// for (a deployment that no longer serves like before gets a new backend and endpoint).
+    pub fn has_limits(&self, weight: u32, max_in_flight: Option<usize>) -> bool {
+        self.weight == weight.max(1) && self.max_in_flight == max_in_flight
     }
 
     /// The same, its backend giving up on a whole-answer call by itself after `call_timeout`:
