@@ -154,9 +154,6 @@ impl Attempts {
             }
         }
         let (lease, now) = self.lease().await?;
-        if now >= self.deadline {
-            return Err(Exhausted::Deadline(self.total));
-        }
         self.made += 1;
         if !self.tried.contains(&lease.index()) {
             self.tried.push(lease.index());
@@ -168,7 +165,7 @@ impl Attempts {
         })
     }
 
-    /// A lease, and the clock's reading when it was taken.
+    /// A lease, and the clock's reading when it was taken (before the deadline).
     async fn lease(&mut self) -> Result<(Lease, Instant), Exhausted> {
         let now = Instant::now();
         if now >= self.deadline {
@@ -182,7 +179,12 @@ impl Attempts {
             Err(NoEndpoint::Unavailable(wait)) => Err(Exhausted::Unavailable(wait)),
             looked => {
                 let lease = Box::pin(self.lease_after_waiting(looked)).await?;
-                Ok((lease, Instant::now()))
+                // The wait may have used up what was left of the deadline.
+                let now = Instant::now();
+                if now >= self.deadline {
+                    return Err(Exhausted::Deadline(self.total));
+                }
+                Ok((lease, now))
             }
         }
     }
